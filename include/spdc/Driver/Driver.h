@@ -1,0 +1,69 @@
+//===- Driver.h - what the spdc command does -------------------*- C++ -*-===//
+//
+// The logic behind `spdc`'s commands, so that tools/spdc stays a thin flag parser. Each entry
+// point prints to the given streams and returns the process exit status.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPDC_DRIVER_DRIVER_H
+#define SPDC_DRIVER_DRIVER_H
+
+#include "spdc/Frontend/ONNX/Importer.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+#include <vector>
+
+namespace spdc::driver {
+
+/// Parses "input_ids:2x16" (or "input_ids:2x?") into `options.inputShapes`. Returns false and
+/// sets `error` when malformed.
+bool parseInputShape(llvm::StringRef spec, OnnxImportOptions &options, std::string &error);
+
+struct CompileOptions {
+  std::string inputPath;
+  std::string emit = "summary"; ///< summary | mlir
+  std::string pipeline = "default";
+  std::string outputPath = "-";
+  OnnxImportOptions import;
+};
+
+/// `spdc model.onnx`: import, run the pipeline, print what was asked.
+int compile(const CompileOptions &options, llvm::raw_ostream &out, llvm::raw_ostream &err);
+
+struct RunOptions {
+  std::string modelPath;
+  std::string target = "interp";
+  /// "name=file.pb" pairs.
+  std::vector<std::string> inputs;
+  /// A backend-test data folder (input_N.pb in argument order).
+  std::string inputDir;
+  std::string outputDir;
+  std::string pipeline = "default";
+  OnnxImportOptions import;
+};
+
+/// `spdc run model.onnx --input ...`: runs on the interpreter and prints each output's summary
+/// (type, shape, min / max / mean, first values); writes outputs as .pb when `outputDir` is set.
+int run(const RunOptions &options, llvm::raw_ostream &out, llvm::raw_ostream &err);
+
+struct TestOptions {
+  /// Relative and absolute tolerance for floating outputs: |got - want| <= atol + rtol * |want|.
+  /// The defaults are the ONNX backend test's rtol with an atol that admits float32
+  /// transcendental differences near zero.
+  double rtol = 1e-3;
+  double atol = 1e-5;
+  std::string pipeline = "none";
+  /// File of "test_name  reason" lines: tests skipped on purpose (out of scope), with why.
+  std::string skipList;
+  OnnxImportOptions import;
+};
+
+/// `spdc test PATH...`: runs backend-test folders and prints one PASS / FAIL / SKIP line each,
+/// then "N passed, N failed, N skipped". Non-zero when any failed.
+int test(llvm::ArrayRef<std::string> paths, const TestOptions &options, llvm::raw_ostream &out);
+
+} // namespace spdc::driver
+
+#endif // SPDC_DRIVER_DRIVER_H

@@ -1,0 +1,333 @@
+//===- BackendTest.cpp - `spdc test`: ONNX backend-test folders -----------===//
+//
+// A test folder holds model.onnx and test_data_set_N/{input_K.pb, output_K.pb}. Each folder is
+// imported, run on the interpreter for every data set and compared with the reference outputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "spdc/Driver/Driver.h"
+#include "spdc/Frontend/ONNX/TensorProto.h"
+#include "spdc/Interpreter/Interpreter.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+using llvm::Error;
+using llvm::Expected;
+using namespace spdc;
+namespace fs = llvm::sys::fs;
+namespace path = llvm::sys::path;
+
+namespace {
+
+enum class Outcome { Pass, Fail, Skip };
+
+struct Result {
+  Outcome outcome;
+  std::string why;
+};
+
+bool isTestFolder(StringRef dir) {
+  SmallString<256> model(dir);
+  path::append(model, "model.onnx");
+  return fs::exists(model);
+}
+
+/// Test folders under each path: the path itself or its immediate sub-folders, sorted.
+std::vector<std::string> collectTests(ArrayRef<std::string> paths, raw_ostream &out,
+                                      bool &missing) {
+  std::vector<std::string> tests;
+  for (const std::string &p : paths) {
+    if (isTestFolder(p)) {
+      tests.push_back(p);
+      continue;
+    }
+    if (!fs::is_directory(p)) {
+      out << "spdc test: " << p << " is neither a test folder (with model.onnx) nor a folder "
+          << "of test folders\n";
+      missing = true;
+      continue;
+    }
+    std::vector<std::string> found;
+    std::error_code ec;
+    for (fs::directory_iterator it(p, ec), end; it != end && !ec; it.increment(ec))
+      if (isTestFolder(it->path()))
+        found.push_back(it->path());
+    std::sort(found.begin(), found.end());
+    if (found.empty()) {
+      out << "spdc test: no test folders under " << p << "\n";
+      missing = true;
+    }
+    tests.insert(tests.end(), found.begin(), found.end());
+  }
+  return tests;
+}
+
+std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "[";
+  llvm::interleave(shape, os, "x");
+  os << "]";
+  return s;
+}
+
+/// The flat index as a multi-index "[i, j, k]".
+std::string indexString(int64_t flat, ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> idx(shape.size());
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "[";
+  llvm::interleaveComma(idx, os);
+  os << "]";
+  return s;
+}
+
+/// Empty when `got` matches `want`; otherwise why not, with the worst element.
+std::string compare(const Tensor &got, const Tensor &want, double rtol, double atol) {
+  if (got.dtype() != want.dtype())
+    return ("dtype " + dtypeName(got.dtype()) + ", expected " + dtypeName(want.dtype())).str();
+  if (got.shape() != want.shape())
+    return "shape " + shapeString(got.shape()) + ", expected " + shapeString(want.shape());
+  bool exact = !isFloat(want.dtype());
+  int64_t worst = -1, bad = 0;
+  double worstExcess = 0;
+  for (int64_t i = 0, n = want.numElements(); i < n; ++i) {
+    double g = got.getDouble(i), w = want.getDouble(i);
+    double excess;
+    if (exact) {
+      excess = got.getInt(i) == want.getInt(i) ? 0 : 1;
+    } else if (std::isnan(w) || std::isnan(g)) {
+      excess = std::isnan(w) && std::isnan(g) ? 0 : INFINITY;
+    } else if (std::isinf(w) || std::isinf(g)) {
+      excess = g == w ? 0 : INFINITY;
+    } else {
+      excess = std::fabs(g - w) - (atol + rtol * std::fabs(w));
+    }
+    if (excess > 0) {
+      ++bad;
+      if (worst < 0 || excess > worstExcess) {
+        worst = i;
+        worstExcess = excess;
+      }
+    }
+  }
+  if (worst < 0)
+    return "";
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << bad << " of " << want.numElements() << " elements differ; worst at "
+     << indexString(worst, want.shape()) << ": got " << got.getDouble(worst) << ", expected "
+     << want.getDouble(worst);
+  return s;
+}
+
+std::vector<std::string> numberedFiles(StringRef dir, StringRef prefix) {
+  std::vector<std::string> files;
+  for (int i = 0;; ++i) {
+    SmallString<256> p(dir);
+    path::append(p, (prefix + Twine(i) + ".pb").str());
+    if (!fs::exists(p))
+      break;
+    files.push_back(std::string(p));
+  }
+  return files;
+}
+
+std::string firstLine(StringRef s) { return s.split('\n').first.str(); }
+
+/// A model whose ops or types are outside what spdc supports is skipped, not failed.
+Result importFailure(StringRef diagnostics) {
+  for (StringRef marker : {"unsupported op", "is not a tensor", "unsupported element type"}) {
+    size_t at = diagnostics.find(marker);
+    if (at == StringRef::npos)
+      continue;
+    size_t start = diagnostics.take_front(at).rfind(": ");
+    start = start == StringRef::npos ? 0 : start + 2;
+    return {Outcome::Skip, firstLine(diagnostics.substr(start))};
+  }
+  return {Outcome::Fail, "import: " + firstLine(diagnostics)};
+}
+
+/// Why reading the test data failed: the model's own unsupported parts when it has any (the
+/// data then holds sequences or strings), else the data error itself.
+Result dataFailure(StringRef model, const driver::TestOptions &options, std::string error) {
+  std::unique_ptr<MLIRContext> ctx = driver::makeContext();
+  std::string diagnostics;
+  if (!driver::importAndOptimize(*ctx, model, "none", options.import, &diagnostics)) {
+    Result r = importFailure(diagnostics);
+    if (r.outcome == Outcome::Skip)
+      return r;
+  }
+  return {Outcome::Fail, "test data: " + error};
+}
+
+/// Older test data stores bfloat16 tensors as uint16 bit patterns; read them as bf16 where the
+/// model says bf16.
+Tensor asBf16If(const Tensor &t, bool wantBf16) {
+  if (!wantBf16 || t.dtype() != DType::U16)
+    return t;
+  return Tensor::view(DType::BF16, t.shape(), t.raw(), std::make_shared<Tensor>(t));
+}
+
+/// Integer vectors small enough to be axes, sizes or counts.
+bool isSmallIntVector(const Tensor &t) {
+  constexpr int64_t kMaxBoundElements = 64;
+  return !isFloat(t.dtype()) && t.dtype() != DType::Bool && t.rank() <= 1 &&
+         t.numElements() <= kMaxBoundElements;
+}
+
+struct DataSet {
+  std::string name;
+  std::vector<std::pair<std::string, Tensor>> inputs;
+  std::vector<std::string> outputFiles;
+};
+
+Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions &options,
+                  bool bindSmallInputs) {
+  std::unique_ptr<MLIRContext> ctx = driver::makeContext();
+  OnnxImportOptions importOptions = options.import;
+  std::vector<Tensor> inputs;
+  for (const auto &[name, t] : set.inputs) {
+    if (bindSmallInputs && isSmallIntVector(t))
+      importOptions.boundInputs[name] = t;
+    else
+      inputs.push_back(t);
+  }
+  std::string diagnostics;
+  OwningOpRef<ModuleOp> module =
+      driver::importAndOptimize(*ctx, model, options.pipeline, importOptions, &diagnostics);
+  if (!module)
+    return importFailure(diagnostics);
+  auto fns = module->getOps<func::FuncOp>();
+  if (fns.empty())
+    return {Outcome::Fail, "import produced no function"};
+  func::FuncOp fn = *fns.begin();
+  for (auto [i, t] : llvm::enumerate(inputs))
+    if (i < fn.getNumArguments())
+      t = asBf16If(t, cast<ShapedType>(fn.getArgumentTypes()[i]).getElementType().isBF16());
+
+  Expected<std::vector<Tensor>> got = runFunction(fn, inputs);
+  if (!got)
+    return {Outcome::Fail, set.name + ": " + toString(got.takeError())};
+  if (set.outputFiles.size() != got->size())
+    return {Outcome::Fail, set.name + ": model gave " + std::to_string(got->size()) +
+                               " outputs, the reference has " +
+                               std::to_string(set.outputFiles.size())};
+  for (auto [i, file] : llvm::enumerate(set.outputFiles)) {
+    Expected<Tensor> want = readTensorProtoFile(file);
+    if (!want)
+      return {Outcome::Fail, "reference data: " + toString(want.takeError())};
+    Tensor expected = asBf16If(*want, (*got)[i].dtype() == DType::BF16);
+    std::string why = compare((*got)[i], expected, options.rtol, options.atol);
+    if (!why.empty())
+      return {Outcome::Fail, set.name + " output " + std::to_string(i) + ": " + why};
+  }
+  return {Outcome::Pass, ""};
+}
+
+Result runOne(StringRef dir, const driver::TestOptions &options) {
+  SmallString<256> model(dir);
+  path::append(model, "model.onnx");
+  std::vector<std::string> setDirs;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec))
+    if (path::filename(it->path()).starts_with("test_data_set_"))
+      setDirs.push_back(it->path());
+  std::sort(setDirs.begin(), setDirs.end());
+  if (setDirs.empty())
+    return {Outcome::Fail, "no test_data_set_N folder"};
+
+  for (const std::string &setDir : setDirs) {
+    DataSet set;
+    set.name = path::filename(setDir).str();
+    for (const std::string &file : numberedFiles(setDir, "input_")) {
+      std::string name;
+      Expected<Tensor> t = readTensorProtoFile(file, &name);
+      if (!t)
+        return dataFailure(model, options, toString(t.takeError()));
+      set.inputs.emplace_back(name, std::move(*t));
+    }
+    set.outputFiles = numberedFiles(setDir, "output_");
+    Result r = runDataSet(model, set, options, /*bindSmallInputs=*/false);
+    // Axes, sizes and the like that the model takes as inputs: spd needs them at compile time,
+    // so specialize the model on this data set's values.
+    if (r.outcome == Outcome::Fail && StringRef(r.why).contains("must be a constant"))
+      r = runDataSet(model, set, options, /*bindSmallInputs=*/true);
+    if (r.outcome != Outcome::Pass)
+      return r;
+  }
+  return {Outcome::Pass, ""};
+}
+
+/// "name  reason" lines; '#' starts a comment.
+bool readSkipList(StringRef file, llvm::StringMap<std::string> &skips, raw_ostream &out) {
+  auto buffer = llvm::MemoryBuffer::getFile(file);
+  if (!buffer) {
+    out << "spdc test: cannot read skip list " << file << ": " << buffer.getError().message()
+        << "\n";
+    return false;
+  }
+  SmallVector<StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n');
+  for (StringRef line : lines) {
+    line = line.split('#').first.trim();
+    if (line.empty())
+      continue;
+    auto [name, reason] = line.split(' ');
+    skips[name] = reason.trim().str();
+  }
+  return true;
+}
+
+} // namespace
+
+int spdc::driver::test(ArrayRef<std::string> paths, const TestOptions &options,
+                       raw_ostream &out) {
+  llvm::StringMap<std::string> skips;
+  if (!options.skipList.empty() && !readSkipList(options.skipList, skips, out))
+    return 1;
+  bool missing = false;
+  std::vector<std::string> tests = collectTests(paths, out, missing);
+  int passed = 0, failed = 0, skipped = 0;
+  for (const std::string &dir : tests) {
+    std::string name = path::filename(dir).str();
+    Result r;
+    auto skip = skips.find(name);
+    if (skip != skips.end())
+      r = {Outcome::Skip, skip->second};
+    else
+      r = runOne(dir, options);
+    switch (r.outcome) {
+    case Outcome::Pass:
+      ++passed;
+      out << "PASS " << name << "\n";
+      break;
+    case Outcome::Fail:
+      ++failed;
+      out << "FAIL " << name << ": " << r.why << "\n";
+      break;
+    case Outcome::Skip:
+      ++skipped;
+      out << "SKIP " << name << ": " << r.why << "\n";
+      break;
+    }
+    out.flush();
+  }
+  out << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
+  return (failed || missing) ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+//===- Pipeline.cpp - spdc's named pass pipelines -------------------------===//
+
+#include "spdc/Pipeline/Pipeline.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void spdc::buildDefaultPipeline(OpPassManager &pm) {
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(createCanonicalizerPass());
+  fn.addPass(createCSEPass());
+}
+
+bool spdc::isKnownPipeline(StringRef name) { return name == "none" || name == "default"; }
+
+LogicalResult spdc::runPipeline(ModuleOp module, StringRef name) {
+  if (name == "none")
+    return success();
+  PassManager pm(module.getContext());
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  applyDefaultTimingPassManagerCLOptions(pm);
+  buildDefaultPipeline(pm);
+  return pm.run(module);
+}

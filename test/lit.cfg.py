@@ -1,0 +1,23 @@
+# lit configuration of spdc's IR tests: importer (ONNX text → spd), dialect verifiers, passes,
+# and diagnostics on bad input.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "spdc"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".onnxtxt", ".test"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unittests",
+                   "conformance", "models"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.spdc_obj_root, "test")
+
+config.substitutions.append(("%spdc_src", config.spdc_src_root))
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+tool_dirs = [config.spdc_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["spdc", "spdc-opt"], tool_dirs)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

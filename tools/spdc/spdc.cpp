@@ -1,0 +1,117 @@
+//===- spdc.cpp - the spdc command ----------------------------------------===//
+//
+//   spdc model.onnx [--emit=summary|mlir] [--pipeline=default|none] [-o FILE]
+//   spdc run model.onnx (--input NAME=FILE.pb ... | --input-dir DIR) [--output-dir D]
+//   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
+//
+// Flags only; the work is in lib/Driver.
+//
+//===----------------------------------------------------------------------===//
+
+#include "spdc/Driver/Driver.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace cl = llvm::cl;
+
+static cl::SubCommand runCmd("run", "Run a model on the CPU interpreter");
+static cl::SubCommand testCmd("test", "Run ONNX backend-test folders and compare outputs");
+
+// Shared by every command.
+static cl::SubCommandGroup allCmds({&cl::SubCommand::getTopLevel(), &runCmd, &testCmd});
+static cl::opt<std::string> pipeline("pipeline", cl::desc("Pass pipeline: default or none"),
+                                     cl::init(""), cl::sub(allCmds));
+static cl::list<std::string> inputShapes(
+    "input-shape", cl::desc("Fix an input's shape, e.g. input_ids:2x16 (repeatable)"),
+    cl::sub(allCmds));
+
+// spdc model.onnx
+static cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx>"),
+                                      cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string> emit("emit", cl::desc("What to print: summary or mlir"),
+                                 cl::init("summary"), cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string> outputPath("o", cl::desc("Output file"), cl::init("-"),
+                                       cl::sub(cl::SubCommand::getTopLevel()));
+
+// spdc run
+static cl::opt<std::string> runModel(cl::Positional, cl::desc("<model.onnx>"), cl::Required,
+                                     cl::sub(runCmd));
+static cl::list<std::string> runInputs("input", cl::desc("NAME=FILE.pb (repeatable)"),
+                                       cl::sub(runCmd));
+static cl::opt<std::string> runInputDir("input-dir",
+                                        cl::desc("Folder of input_N.pb files, in input order"),
+                                        cl::sub(runCmd));
+static cl::opt<std::string> runOutputDir("output-dir", cl::desc("Write output_N.pb here"),
+                                         cl::sub(runCmd));
+static cl::opt<std::string> runTarget("target", cl::desc("Where to run: interp"),
+                                      cl::init("interp"), cl::sub(runCmd));
+
+// spdc test
+static cl::list<std::string> testPaths(cl::Positional, cl::desc("<test folder>..."),
+                                       cl::OneOrMore, cl::sub(testCmd));
+static cl::opt<double> rtolOpt("rtol", cl::desc("Relative tolerance"), cl::init(1e-3),
+                            cl::sub(testCmd));
+static cl::opt<double> atolOpt("atol", cl::desc("Absolute tolerance"), cl::init(1e-5),
+                            cl::sub(testCmd));
+static cl::opt<std::string> skipList("skip-list",
+                                     cl::desc("File of 'test_name reason' lines to skip"),
+                                     cl::sub(testCmd));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  cl::ParseCommandLineOptions(argc, argv, "spdc: a compiler for transformer models\n");
+
+  spdc::OnnxImportOptions import;
+  for (const std::string &spec : inputShapes) {
+    std::string error;
+    if (!spdc::driver::parseInputShape(spec, import, error)) {
+      llvm::errs() << "spdc: " << error << "\n";
+      return 1;
+    }
+  }
+
+  if (testCmd) {
+    spdc::driver::TestOptions options;
+    options.rtol = rtolOpt;
+    options.atol = atolOpt;
+    options.skipList = skipList;
+    options.import = import;
+    if (!pipeline.empty())
+      options.pipeline = pipeline;
+    return spdc::driver::test(testPaths, options, llvm::outs());
+  }
+  if (runCmd) {
+    spdc::driver::RunOptions options;
+    options.modelPath = runModel;
+    options.inputs = runInputs;
+    options.inputDir = runInputDir;
+    options.outputDir = runOutputDir;
+    options.target = runTarget;
+    options.import = import;
+    if (!pipeline.empty())
+      options.pipeline = pipeline;
+    return spdc::driver::run(options, llvm::outs(), llvm::errs());
+  }
+  if (modelPath.empty()) {
+    llvm::errs() << "spdc: no model given; see spdc --help\n";
+    return 1;
+  }
+  spdc::driver::CompileOptions options;
+  options.inputPath = modelPath;
+  options.emit = emit;
+  options.outputPath = outputPath;
+  options.import = import;
+  if (!pipeline.empty())
+    options.pipeline = pipeline;
+  return spdc::driver::compile(options, llvm::outs(), llvm::errs());
+}
