@@ -10,7 +10,7 @@ config.name = "spdc"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".onnxtxt", ".test"]
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unittests",
-                   "conformance", "models"]
+                   "conformance", "models", "make_tests.py", "make_model.py", "make_corpus.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.spdc_obj_root, "test")
 
