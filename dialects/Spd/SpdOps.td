@@ -22,6 +22,13 @@ class Spd_Op<string mnemonic, list<Trait> traits = []>
     : Op<Spd_Dialect, mnemonic, traits>;
 
 def Spd_Tensor : RankedTensorOf<[AnyType]>;
+
+// Axes, offsets and counts are signed: the getters return int64_t (upstream I64Attr's return
+// uint64_t, which turns every `< 0` check into a silent no-op).
+def Spd_I64Attr : TypedSignlessIntegerAttrBase<I64, "int64_t",
+                                               "64-bit signless integer attribute"> {
+  let convertFromStorage = "$_self.getValue().getSExtValue()";
+}
 def Spd_BoolTensor : RankedTensorOf<[I1]>;
 def Spd_IndexTensor : RankedTensorOf<[I32, I64]>;
 
@@ -297,7 +304,7 @@ def Spd_EinsumOp : Spd_Op<"einsum", [Pure]> {
 def Spd_SoftmaxOp : Spd_Op<"softmax", [Pure, SameOperandsAndResultType]> {
   let summary = "Softmax along one axis";
   let description = "`exp(x - max) / sum(exp(x - max))` along `axis`, computed in f32 or wider.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$axis);
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$axis);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($output)";
   let hasVerifier = 1;
@@ -306,7 +313,7 @@ def Spd_SoftmaxOp : Spd_Op<"softmax", [Pure, SameOperandsAndResultType]> {
 def Spd_LogSoftmaxOp : Spd_Op<"log_softmax", [Pure, SameOperandsAndResultType]> {
   let summary = "Log of softmax along one axis";
   let description = "`x - max - log(sum(exp(x - max)))` along `axis`.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$axis);
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$axis);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($output)";
   let hasVerifier = 1;
@@ -320,7 +327,7 @@ def Spd_LayerNormOp : Spd_Op<"layer_norm", [Pure]> {
     normalized dimensions; `bias` is optional.
   }];
   let arguments = (ins Spd_Tensor:$input, Spd_Tensor:$scale, Optional<Spd_Tensor>:$bias,
-                   I64Attr:$axis, F32Attr:$epsilon);
+                   Spd_I64Attr:$axis, F32Attr:$epsilon);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = [{
     $input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, $output)
@@ -348,7 +355,7 @@ class Spd_ArgReduceOp<string mnemonic, string opSummary> : Spd_Op<mnemonic, [Pur
   let summary = opSummary;
   let description = "Index of the extreme element along `axis` (the first one, or the last "
                     "with `select_last_index`), as i64.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$axis,
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$axis,
                    DefaultValuedAttr<BoolAttr, "true">:$keepdims,
                    DefaultValuedAttr<BoolAttr, "false">:$select_last_index);
   let results = (outs RankedTensorOf<[I64]>:$output);
@@ -362,7 +369,7 @@ def Spd_CumSumOp : Spd_Op<"cumsum", [Pure, SameOperandsAndResultType]> {
   let summary = "Cumulative sum along an axis";
   let description = "Inclusive prefix sum, or exclusive with `exclusive`; from the end with "
                     "`reverse`.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$axis,
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$axis,
                    DefaultValuedAttr<BoolAttr, "false">:$exclusive,
                    DefaultValuedAttr<BoolAttr, "false">:$reverse);
   let results = (outs Spd_Tensor:$output);
@@ -373,7 +380,7 @@ def Spd_CumSumOp : Spd_Op<"cumsum", [Pure, SameOperandsAndResultType]> {
 def Spd_TopKOp : Spd_Op<"top_k", [Pure]> {
   let summary = "The k largest (or smallest) elements along an axis, with their indices";
   let description = "`k` is a 1-element i64 tensor. Ties keep the lower index first.";
-  let arguments = (ins Spd_Tensor:$input, Spd_IndexTensor:$k, I64Attr:$axis,
+  let arguments = (ins Spd_Tensor:$input, Spd_IndexTensor:$k, Spd_I64Attr:$axis,
                    DefaultValuedAttr<BoolAttr, "true">:$largest,
                    DefaultValuedAttr<BoolAttr, "true">:$sorted);
   let results = (outs Spd_Tensor:$values, RankedTensorOf<[I64]>:$indices);
@@ -387,7 +394,7 @@ def Spd_TriluOp : Spd_Op<"trilu", [Pure, SameOperandsAndResultType]> {
   let summary = "Upper or lower triangle of the trailing two dimensions";
   let description = "Keeps elements with `col - row >= k` (upper) or `col - row <= k` (lower) "
                     "and zeroes the rest.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$k, BoolAttr:$upper);
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$k, BoolAttr:$upper);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($output)";
   let hasVerifier = 1;
@@ -401,7 +408,7 @@ def Spd_GatherOp : Spd_Op<"gather", [Pure]> {
   let summary = "Gathers slices along an axis (embedding lookup)";
   let description = "numpy.take: `output` has shape `data[:axis] + indices + data[axis+1:]`. "
                     "Negative indices count from the end.";
-  let arguments = (ins Spd_Tensor:$data, Spd_IndexTensor:$indices, I64Attr:$axis);
+  let arguments = (ins Spd_Tensor:$data, Spd_IndexTensor:$indices, Spd_I64Attr:$axis);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat =
       "$data `,` $indices attr-dict `:` type($data) `,` type($indices) `->` type($output)";
@@ -411,7 +418,7 @@ def Spd_GatherOp : Spd_Op<"gather", [Pure]> {
 def Spd_GatherElementsOp : Spd_Op<"gather_elements", [Pure]> {
   let summary = "Gathers single elements along an axis";
   let description = "`output[i][j] = data[indices[i][j]][j]` for axis 0, and so on.";
-  let arguments = (ins Spd_Tensor:$data, Spd_IndexTensor:$indices, I64Attr:$axis);
+  let arguments = (ins Spd_Tensor:$data, Spd_IndexTensor:$indices, Spd_I64Attr:$axis);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat =
       "$data `,` $indices attr-dict `:` type($data) `,` type($indices) `->` type($output)";
@@ -422,7 +429,7 @@ def Spd_GatherNDOp : Spd_Op<"gather_nd", [Pure]> {
   let summary = "Gathers slices addressed by index tuples";
   let description = "ONNX GatherND with `batch_dims` leading batch dimensions.";
   let arguments = (ins Spd_Tensor:$data, Spd_IndexTensor:$indices,
-                   DefaultValuedAttr<I64Attr, "0">:$batch_dims);
+                   DefaultValuedAttr<Spd_I64Attr, "0">:$batch_dims);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat =
       "$data `,` $indices attr-dict `:` type($data) `,` type($indices) `->` type($output)";
@@ -443,7 +450,7 @@ def Spd_ScatterNDOp : Spd_Op<"scatter_nd", [Pure]> {
 
 def Spd_ConcatOp : Spd_Op<"concat", [Pure]> {
   let summary = "Concatenation along an axis";
-  let arguments = (ins Variadic<Spd_Tensor>:$inputs, I64Attr:$axis);
+  let arguments = (ins Variadic<Spd_Tensor>:$inputs, Spd_I64Attr:$axis);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $output)";
   let hasVerifier = 1;
@@ -452,7 +459,7 @@ def Spd_ConcatOp : Spd_Op<"concat", [Pure]> {
 def Spd_SplitOp : Spd_Op<"split", [Pure]> {
   let summary = "Splits a tensor into parts along an axis";
   let description = "Part `i` has `sizes[i]` elements along `axis`.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$axis, DenseI64ArrayAttr:$sizes);
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$axis, DenseI64ArrayAttr:$sizes);
   let results = (outs Variadic<Spd_Tensor>:$outputs);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($outputs)";
   let hasVerifier = 1;
@@ -519,7 +526,7 @@ def Spd_SqueezeOp : Spd_Op<"squeeze", [Pure]> {
 def Spd_FlattenOp : Spd_Op<"flatten", [Pure]> {
   let summary = "Flattens to 2-D at an axis";
   let description = "Output shape `[prod(d[:axis]), prod(d[axis:])]`.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$axis);
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$axis);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
@@ -563,7 +570,7 @@ def Spd_PadOp : Spd_Op<"pad", [Pure]> {
 def Spd_ShapeOp : Spd_Op<"shape", [Pure]> {
   let summary = "The shape of a tensor, as a 1-D i64 tensor";
   let description = "Dimensions `start` to `end` (excluded) of the input's shape.";
-  let arguments = (ins Spd_Tensor:$input, I64Attr:$start, I64Attr:$end);
+  let arguments = (ins Spd_Tensor:$input, Spd_I64Attr:$start, Spd_I64Attr:$end);
   let results = (outs RankedTensorOf<[I64]>:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasFolder = 1;
@@ -590,8 +597,8 @@ def Spd_QuantizeLinearOp : Spd_Op<"quantize_linear", [Pure]> {
     zero point's.
   }];
   let arguments = (ins Spd_Tensor:$input, Spd_Tensor:$scale, Spd_Tensor:$zero_point,
-                   DefaultValuedAttr<I64Attr, "1">:$axis,
-                   DefaultValuedAttr<I64Attr, "0">:$block_size);
+                   DefaultValuedAttr<Spd_I64Attr, "1">:$axis,
+                   DefaultValuedAttr<Spd_I64Attr, "0">:$block_size);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = [{
     $input `,` $scale `,` $zero_point attr-dict `:` functional-type(operands, $output)
@@ -602,8 +609,8 @@ def Spd_DequantizeLinearOp : Spd_Op<"dequantize_linear", [Pure]> {
   let summary = "Affine dequantization";
   let description = "`(x - zero_point) * scale`, with the granularities of quantize_linear.";
   let arguments = (ins Spd_Tensor:$input, Spd_Tensor:$scale, Spd_Tensor:$zero_point,
-                   DefaultValuedAttr<I64Attr, "1">:$axis,
-                   DefaultValuedAttr<I64Attr, "0">:$block_size);
+                   DefaultValuedAttr<Spd_I64Attr, "1">:$axis,
+                   DefaultValuedAttr<Spd_I64Attr, "0">:$block_size);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = [{
     $input `,` $scale `,` $zero_point attr-dict `:` functional-type(operands, $output)

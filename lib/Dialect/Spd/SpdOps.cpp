@@ -112,7 +112,7 @@ LogicalResult ClipOp::verify() {
   for (Value bound : {getMin(), getMax()}) {
     if (!bound)
       continue;
-    if (tensorType(bound).getNumElements() != 1)
+    if (tensorType(bound).hasStaticShape() && tensorType(bound).getNumElements() != 1)
       return emitOpError("min and max must hold one element");
     if (tensorType(bound).getElementType() != getType().getElementType())
       return emitOpError("min and max must have the input's element type");
@@ -209,7 +209,7 @@ static LogicalResult verifyArgReduce(Op op) {
     return failure();
   SmallVector<int64_t> expected;
   for (int64_t i = 0; i < input.getRank(); ++i) {
-    if (i != static_cast<int64_t>(op.getAxis()))
+    if (i != op.getAxis())
       expected.push_back(input.getDimSize(i));
     else if (op.getKeepdims())
       expected.push_back(1);
@@ -225,7 +225,8 @@ LogicalResult TopKOp::verify() {
   RankedTensorType input = tensorType(getInput());
   if (failed(verifyAxis(*this, getAxis(), input.getRank())))
     return failure();
-  if (tensorType(getK()).getNumElements() != 1)
+  RankedTensorType k = tensorType(getK());
+  if (k.hasStaticShape() && k.getNumElements() != 1)
     return emitOpError("k must hold one element");
   if (getValues().getType().getRank() != input.getRank() ||
       getIndices().getType().getRank() != input.getRank())
@@ -285,7 +286,7 @@ LogicalResult ConcatOp::verify() {
     if (t.getElementType() != getType().getElementType())
       return emitOpError("all inputs must have the result's element type");
     for (int64_t d = 0; d < rank; ++d)
-      if (d != static_cast<int64_t>(getAxis()) && !dimsAgree(t.getDimSize(d), getType().getDimSize(d)))
+      if (d != getAxis() && !dimsAgree(t.getDimSize(d), getType().getDimSize(d)))
         return emitOpError("input dimension ") << d << " is " << t.getDimSize(d)
                                                << ", result's is " << getType().getDimSize(d);
     int64_t size = t.getDimSize(getAxis());
@@ -385,7 +386,7 @@ LogicalResult SqueezeOp::verify() {
 
 LogicalResult FlattenOp::verify() {
   RankedTensorType in = tensorType(getInput());
-  auto axis = static_cast<int64_t>(getAxis());
+  auto axis = getAxis();
   if (axis < 0 || axis > in.getRank())
     return emitOpError("axis ") << axis << " is out of range for rank " << in.getRank();
   if (getType().getRank() != 2)
@@ -417,14 +418,15 @@ LogicalResult PadOp::verify() {
     return emitOpError("unknown mode \"") << mode << "\"";
   if (getType().getRank() != tensorType(getInput()).getRank())
     return emitOpError("result must have the input's rank");
-  if (tensorType(getValue()).getNumElements() != 1)
+  RankedTensorType value = tensorType(getValue());
+  if (value.hasStaticShape() && value.getNumElements() != 1)
     return emitOpError("value must hold one element");
   return success();
 }
 
 LogicalResult ShapeOp::verify() {
   int64_t rank = tensorType(getInput()).getRank();
-  auto start = static_cast<int64_t>(getStart()), end = static_cast<int64_t>(getEnd());
+  int64_t start = getStart(), end = getEnd();
   if (start < 0 || end > rank || start > end)
     return emitOpError("range [") << start << ", " << end << ") is invalid for rank " << rank;
   return verifyShapeAgrees(*this, {end - start}, getType());
