@@ -13,6 +13,7 @@ include "mlir/IR/OpBase.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
 
 //===----------------------------------------------------------------------===//
 // Base classes
@@ -625,6 +626,117 @@ def Spd_DynamicQuantizeLinearOp : Spd_Op<"dynamic_quantize_linear", [Pure]> {
   let results = (outs RankedTensorOf<[UI8]>:$output, RankedTensorOf<[F32]>:$scale,
                   RankedTensorOf<[UI8]>:$zero_point);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type(results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Composite operations: what exporters write as chains of primitives, recognized by the
+// passes in lib/Transforms. Each has exact semantics the interpreter executes, so recognition
+// is checked numerically.
+//===----------------------------------------------------------------------===//
+
+def Spd_RmsNormOp : Spd_Op<"rms_norm", [Pure]> {
+  let summary = "Root-mean-square normalization over the trailing dimensions from `axis`";
+  let description = [{
+    `x / sqrt(mean(x^2) + epsilon) * scale`, with the mean over dimensions `axis..rank-1`,
+    computed in f32 or wider and rounded once to the result type. `scale` broadcasts to the
+    normalized dimensions and is optional (absent = 1). Models that scale by `(1 + w)` (Gemma)
+    carry the folded `1 + w` as `scale`.
+  }];
+  let arguments = (ins Spd_Tensor:$input, Optional<Spd_Tensor>:$scale, Spd_I64Attr:$axis,
+                   F32Attr:$epsilon);
+  let results = (outs Spd_Tensor:$output);
+  let assemblyFormat = [{
+    $input (`,` $scale^)? attr-dict `:` functional-type(operands, $output)
+  }];
+  let hasVerifier = 1;
+}
+
+def Spd_SiluOp : Spd_UnaryOp<"silu", "Sigmoid linear unit (swish)", "x * sigmoid(x)">;
+
+def Spd_SwiGluOp : Spd_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up", "output"]>]> {
+  let summary = "Gated linear unit with SiLU: silu(gate) * up";
+  let description = [{
+    The feed-forward gate of Llama-family models: `gate * sigmoid(gate) * up`, elementwise, in
+    f32 or wider. `gate` and `up` are the two projections, of the same shape.
+  }];
+  let arguments = (ins Spd_Tensor:$gate, Spd_Tensor:$up);
+  let results = (outs Spd_Tensor:$output);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($output)";
+}
+
+def Spd_RopeOp : Spd_Op<"rope", [Pure]> {
+  let summary = "Rotary position embedding";
+  let description = [{
+    `out = x * cos + rotate(x) * sin` on the first `rotary_dim` elements of the last dimension;
+    the rest pass through unchanged (partial rotary, as in GPT-NeoX and Phi). `rotate` is
+    rotate-half (`[-x2, x1]` for the halves `x1, x2`) unless `interleaved`, where it maps each
+    pair `(a, b)` to `(-b, a)` (GPT-J). `cos` and `sin` are the tables the model computes, with
+    last dimension `rotary_dim`, broadcast to `x[..., :rotary_dim]` (typically [b or 1, 1, s, r]
+    against x's [b, h, s, d]). Computed in f32 or wider.
+  }];
+  let arguments = (ins Spd_Tensor:$input, Spd_Tensor:$cos, Spd_Tensor:$sin,
+                   Spd_I64Attr:$rotary_dim, DefaultValuedAttr<BoolAttr, "false">:$interleaved);
+  let results = (outs Spd_Tensor:$output);
+  let assemblyFormat = [{
+    $input `,` $cos `,` $sin attr-dict `:` functional-type(operands, $output)
+  }];
+  let hasVerifier = 1;
+}
+
+def Spd_AttentionOp : Spd_Op<"attention", [Pure]> {
+  let summary = "Scaled dot-product attention with masks and grouped key/value heads";
+  let description = [{
+    `softmax(scale * Q K^T + mask) V` per batch and head, in f32 or wider.
+
+    `query` is [batch, q_heads, q_len, head_dim], `key` [batch, kv_heads, kv_len, head_dim],
+    `value` [batch, kv_heads, kv_len, v_head_dim]; `q_heads` is a multiple of `kv_heads` and
+    query head `h` reads key/value head `h / (q_heads / kv_heads)` (grouped-query attention,
+    without materializing the repeated K/V). The result is [batch, q_heads, q_len, v_head_dim].
+
+    `causal`: query `i` sees keys `j <= i + kv_len - q_len` (bottom-right aligned, so one decode
+    token sees the whole cache). `mask`, optional, broadcasts to [batch, q_heads, q_len, kv_len]:
+    i1 keeps the positions where it is true, a float mask is added to the scores. A query row
+    that sees no key gives zeros (the guard SDPA exports write with IsNaN/Where).
+  }];
+  let arguments = (ins Spd_Tensor:$query, Spd_Tensor:$key, Spd_Tensor:$value,
+                   Optional<Spd_Tensor>:$mask, F32Attr:$scale,
+                   DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let results = (outs Spd_Tensor:$output);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)? attr-dict `:`
+    type($query) `,` type($key) `,` type($value) `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Fusion regions
+//===----------------------------------------------------------------------===//
+
+def Spd_FusionOp : Spd_Op<"fusion", [IsolatedFromAbove,
+    SingleBlockImplicitTerminator<"YieldOp">, RecursiveMemoryEffects]> {
+  let summary = "A group of ops that becomes one kernel";
+  let description = [{
+    The body computes the results from the block arguments (one per operand) and yields them;
+    nothing inside reads a value from outside. The interpreter executes the body as written, so
+    fusion never changes results; code generation turns each region into one kernel. `kind`
+    names the grouping rule that formed it (elementwise, reduction, matmul_epilogue,
+    attention_prologue, ...).
+  }];
+  let arguments = (ins Variadic<Spd_Tensor>:$inputs, StrAttr:$kind);
+  let results = (outs Variadic<Spd_Tensor>:$outputs);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $kind `(` $inputs `)` `:` functional-type($inputs, $outputs) attr-dict-with-keyword $body
+  }];
+  let hasVerifier = 1;
+}
+
+def Spd_YieldOp : Spd_Op<"yield", [Pure, Terminator, HasParent<"FusionOp">, ReturnLike]> {
+  let summary = "Returns a fusion region's results";
+  let arguments = (ins Variadic<Spd_Tensor>:$values);
+  let builders = [OpBuilder<(ins), [{ build($_builder, $_state, ValueRange()); }]>];
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }
 
 #endif // SPD_OPS

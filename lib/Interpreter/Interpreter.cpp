@@ -295,6 +295,9 @@ static const KernelTable &kernelTable() {
     registerContractionKernels(t);
     registerMovementKernels(t);
     registerQuantizationKernels(t);
+    registerActivationKernels(t);
+    registerRopeKernels(t);
+    registerAttentionKernels(t);
     return t;
   }();
   return table;

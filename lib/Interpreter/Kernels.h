@@ -50,6 +50,9 @@ void registerNormalizationKernels(KernelTable &table);
 void registerContractionKernels(KernelTable &table);
 void registerMovementKernels(KernelTable &table);
 void registerQuantizationKernels(KernelTable &table);
+void registerActivationKernels(KernelTable &table);
+void registerRopeKernels(KernelTable &table);
+void registerAttentionKernels(KernelTable &table);
 
 } // namespace spdc
 

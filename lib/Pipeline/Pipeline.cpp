@@ -2,6 +2,8 @@
 
 #include "spdc/Pipeline/Pipeline.h"
 
+#include "spdc/Transforms/Passes.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
@@ -11,8 +13,16 @@ using namespace mlir;
 
 void spdc::buildDefaultPipeline(OpPassManager &pm) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
+  // Fold constants and shape arithmetic first: recognition matches the simplified graph.
   fn.addPass(createCanonicalizerPass());
   fn.addPass(createCSEPass());
+  fn.addPass(createSpdRecognizeNorms());
+  fn.addPass(createSpdRecognizeActivations());
+  fn.addPass(createSpdRecognizeRope());
+  fn.addPass(createSpdFuseAttention());
+  fn.addPass(createCanonicalizerPass());
+  fn.addPass(createCSEPass());
+  fn.addPass(createSpdFormFusionRegions());
 }
 
 bool spdc::isKnownPipeline(StringRef name) { return name == "none" || name == "default"; }

@@ -447,5 +447,84 @@ OpFoldResult SizeOp::fold(FoldAdaptor) {
   return DenseElementsAttr::get(getType(), in.getNumElements());
 }
 
+//===----------------------------------------------------------------------===//
+// Composite operations
+//===----------------------------------------------------------------------===//
+
+LogicalResult RmsNormOp::verify() {
+  RankedTensorType input = tensorType(getInput());
+  if (failed(verifyAxis(*this, getAxis(), input.getRank())))
+    return failure();
+  if (failed(verifyCompatibleShape(input, getType())))
+    return emitOpError("result shape differs from the input's");
+  if (getScale() && tensorType(getScale()).getRank() > input.getRank() - getAxis())
+    return emitOpError("scale must not have more dimensions than the ")
+           << input.getRank() - getAxis() << " normalized ones";
+  return success();
+}
+
+LogicalResult RopeOp::verify() {
+  RankedTensorType input = tensorType(getInput());
+  if (input.getRank() < 1)
+    return emitOpError("input must have rank 1 or more");
+  if (failed(verifyCompatibleShape(input, getType())))
+    return emitOpError("result shape differs from the input's");
+  int64_t headDim = input.getDimSize(input.getRank() - 1);
+  int64_t rot = getRotaryDim();
+  if (rot <= 0 || rot % 2 != 0 || (!ShapedType::isDynamic(headDim) && rot > headDim))
+    return emitOpError("rotary_dim ") << rot << " must be even, positive and at most the last "
+                                      << "dimension " << headDim;
+  for (Value table : {getCos(), getSin()}) {
+    RankedTensorType t = tensorType(table);
+    if (t.getRank() < 1 || !dimsAgree(t.getDimSize(t.getRank() - 1), rot))
+      return emitOpError("cos and sin must have last dimension rotary_dim (") << rot << ")";
+    if (t.getRank() > input.getRank())
+      return emitOpError("cos and sin must not have more dimensions than the input");
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  RankedTensorType q = tensorType(getQuery()), k = tensorType(getKey()),
+                   v = tensorType(getValue());
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 || getType().getRank() != 4)
+    return emitOpError("query, key, value and result must be [batch, heads, seq, head_dim]");
+  if (!dimsAgree(q.getDimSize(3), k.getDimSize(3)))
+    return emitOpError("query and key head dims differ: ")
+           << q.getDimSize(3) << " vs " << k.getDimSize(3);
+  if (!dimsAgree(k.getDimSize(1), v.getDimSize(1)) || !dimsAgree(k.getDimSize(2), v.getDimSize(2)))
+    return emitOpError("key and value must have the same heads and length");
+  int64_t qh = q.getDimSize(1), kvh = k.getDimSize(1);
+  if (!ShapedType::isDynamic(qh) && !ShapedType::isDynamic(kvh) && (kvh == 0 || qh % kvh != 0))
+    return emitOpError("query heads (") << qh << ") must be a multiple of key/value heads ("
+                                        << kvh << ")";
+  SmallVector<int64_t> expected = {q.getDimSize(0), qh, q.getDimSize(2), v.getDimSize(3)};
+  if (failed(verifyShapeAgrees(*this, expected, getType())))
+    return failure();
+  if (Value mask = getMask()) {
+    RankedTensorType m = tensorType(mask);
+    if (m.getRank() > 4)
+      return emitOpError("mask must broadcast to [batch, heads, q_len, kv_len]");
+    if (!m.getElementType().isInteger(1) && !isa<FloatType>(m.getElementType()))
+      return emitOpError("mask must be i1 (keep where true) or float (added to the scores)");
+  }
+  return success();
+}
+
+LogicalResult FusionOp::verify() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError("body has ") << body.getNumArguments() << " arguments for "
+                                    << getInputs().size() << " inputs";
+  for (auto [arg, in] : llvm::zip(body.getArguments(), getInputs()))
+    if (arg.getType() != in.getType())
+      return emitOpError("body argument type ") << arg.getType() << " differs from input type "
+                                                << in.getType();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError("yielded types differ from the result types");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "Spd/SpdOps.cpp.inc"

@@ -1,0 +1,5 @@
+//===- Attention.cpp - interpreter kernels -------------------------------------===//
+
+#include "Kernels.h"
+
+void spdc::registerAttentionKernels(KernelTable &table) {}
