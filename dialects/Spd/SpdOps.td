@@ -194,6 +194,7 @@ def Spd_CastOp : Spd_Op<"cast", [Pure, SameOperandsAndResultShape]> {
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasFolder = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_ClipOp : Spd_Op<"clip", [Pure, AttrSizedOperandSegments]> {
@@ -213,10 +214,18 @@ def Spd_ClipOp : Spd_Op<"clip", [Pure, AttrSizedOperandSegments]> {
 // Elementwise binary and ternary
 //===----------------------------------------------------------------------===//
 
-def Spd_AddOp : Spd_BinaryOp<"add", "Addition", "lhs + rhs", [Commutative]>;
-def Spd_SubOp : Spd_BinaryOp<"sub", "Subtraction", "lhs - rhs">;
-def Spd_MulOp : Spd_BinaryOp<"mul", "Multiplication", "lhs * rhs", [Commutative]>;
-def Spd_DivOp : Spd_BinaryOp<"div", "Division (integers truncate toward zero)", "lhs / rhs">;
+def Spd_AddOp : Spd_BinaryOp<"add", "Addition", "lhs + rhs", [Commutative]> {
+  let hasCanonicalizer = 1;
+}
+def Spd_SubOp : Spd_BinaryOp<"sub", "Subtraction", "lhs - rhs"> {
+  let hasCanonicalizer = 1;
+}
+def Spd_MulOp : Spd_BinaryOp<"mul", "Multiplication", "lhs * rhs", [Commutative]> {
+  let hasCanonicalizer = 1;
+}
+def Spd_DivOp : Spd_BinaryOp<"div", "Division (integers truncate toward zero)", "lhs / rhs"> {
+  let hasCanonicalizer = 1;
+}
 def Spd_MaxOp : Spd_BinaryOp<"max", "Maximum (NaN propagates)", "max(lhs, rhs)", [Commutative]>;
 def Spd_MinOp : Spd_BinaryOp<"min", "Minimum (NaN propagates)", "min(lhs, rhs)", [Commutative]>;
 def Spd_AndOp : Spd_BinaryOp<"and", "Logical and", "lhs && rhs", [Commutative]>;
@@ -455,6 +464,7 @@ def Spd_ConcatOp : Spd_Op<"concat", [Pure]> {
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $output)";
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_SplitOp : Spd_Op<"split", [Pure]> {
@@ -495,6 +505,7 @@ def Spd_ReshapeOp : Spd_Op<"reshape", [Pure]> {
   let assemblyFormat =
       "$input `,` $shape attr-dict `:` type($input) `,` type($shape) `->` type($output)";
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_TransposeOp : Spd_Op<"transpose", [Pure]> {
@@ -504,6 +515,7 @@ def Spd_TransposeOp : Spd_Op<"transpose", [Pure]> {
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_UnsqueezeOp : Spd_Op<"unsqueeze", [Pure]> {
@@ -513,6 +525,7 @@ def Spd_UnsqueezeOp : Spd_Op<"unsqueeze", [Pure]> {
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_SqueezeOp : Spd_Op<"squeeze", [Pure]> {
@@ -522,6 +535,7 @@ def Spd_SqueezeOp : Spd_Op<"squeeze", [Pure]> {
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_FlattenOp : Spd_Op<"flatten", [Pure]> {
@@ -541,6 +555,7 @@ def Spd_ExpandOp : Spd_Op<"expand", [Pure]> {
   let assemblyFormat =
       "$input `,` $shape attr-dict `:` type($input) `,` type($shape) `->` type($output)";
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
 def Spd_TileOp : Spd_Op<"tile", [Pure]> {

@@ -8,6 +8,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "llvm/Support/Regex.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -26,19 +27,31 @@ std::unique_ptr<MLIRContext> spdc::driver::makeContext() {
 OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRef path,
                                                       StringRef pipeline,
                                                       const OnnxImportOptions &options,
-                                                      std::string *diagnostics) {
-  std::optional<ScopedDiagnosticHandler> capture;
-  if (diagnostics) {
-    capture.emplace(&ctx, [diagnostics](Diagnostic &diag) {
-      llvm::raw_string_ostream os(*diagnostics);
-      if (!diagnostics->empty())
-        os << "\n";
-      os << diag.getLocation() << ": " << diag;
-      for (Diagnostic &note : diag.getNotes())
-        os << "\n  note: " << note;
+                                                      std::string *diagnostics,
+                                                      RemarkSink *remarks) {
+  std::optional<llvm::Regex> filter;
+  if (remarks && !remarks->filter.empty())
+    filter.emplace(remarks->filter);
+  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &diag) -> LogicalResult {
+    if (diag.getSeverity() == DiagnosticSeverity::Remark) {
+      if (!remarks)
+        return success();
+      ++remarks->count;
+      std::string text = diag.str();
+      if (remarks->print && remarks->os && (!filter || filter->match(text)))
+        *remarks->os << diag.getLocation() << ": remark: " << text << "\n";
       return success();
-    });
-  }
+    }
+    if (!diagnostics)
+      return failure(); // The context's default handler prints it.
+    llvm::raw_string_ostream os(*diagnostics);
+    if (!diagnostics->empty())
+      os << "\n";
+    os << diag.getLocation() << ": " << diag;
+    for (Diagnostic &note : diag.getNotes())
+      os << "\n  note: " << note;
+    return success();
+  });
   OwningOpRef<ModuleOp> module = importOnnxFile(path, ctx, options);
   if (!module)
     return nullptr;

@@ -16,12 +16,22 @@ namespace spdc::driver {
 /// A context with every dialect spdc's IR may hold, loaded.
 std::unique_ptr<mlir::MLIRContext> makeContext();
 
-/// Imports `path` and runs `pipeline`; diagnostics go to `diagnostics` (one per line) when not
-/// null, else to stderr.
+/// Where the passes' remarks (ops not rewritten, and why) go: counted always, printed to `os`
+/// when `print` is set and the remark's text matches `filter` (a regex; empty = all).
+struct RemarkSink {
+  bool print = false;
+  std::string filter;
+  llvm::raw_ostream *os = nullptr;
+  int64_t count = 0;
+};
+
+/// Imports `path` and runs `pipeline`; errors go to `diagnostics` (one per line) when not null,
+/// else to stderr. Remarks go to `remarks` when not null and are dropped otherwise.
 mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm::StringRef path,
                                                     llvm::StringRef pipeline,
                                                     const OnnxImportOptions &options,
-                                                    std::string *diagnostics);
+                                                    std::string *diagnostics,
+                                                    RemarkSink *remarks = nullptr);
 
 /// "f32[2x16]: min -1.2 max 3.4 mean 0.01 [0.1, 0.2, ...]".
 std::string summarize(const Tensor &t);

@@ -9,12 +9,17 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+
+#include <chrono>
 #include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FileSystem.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
+using namespace spdc;
 
 /// Resources larger than this many bytes print as an elision marker: weights never reach IR text.
 static constexpr int64_t kMaxPrintedResourceBytes = 64;
@@ -46,6 +51,75 @@ bool spdc::driver::parseInputShape(StringRef spec, OnnxImportOptions &options,
   return true;
 }
 
+namespace {
+
+/// Composite ops by kind, in the order the summary prints them.
+constexpr StringLiteral kCompositeKinds[] = {
+    "spd.attention", "spd.layer_norm", "spd.rms_norm", "spd.gelu",
+    "spd.silu",      "spd.swiglu",     "spd.rope"};
+
+/// Ops that only name values (they launch nothing).
+bool isFree(Operation *op) {
+  return isa<ModuleOp, func::FuncOp, func::ReturnOp, spd::ConstantOp, spd::YieldOp>(op);
+}
+
+/// Whether `v` is computed from a matmul within a few elementwise steps (the scores of an
+/// attention block: scale, mask, casts).
+bool fromMatmul(Value v, int depth = 6) {
+  Operation *def = v.getDefiningOp();
+  if (!def || depth == 0)
+    return false;
+  if (isa<spd::MatMulOp>(def))
+    return true;
+  if (!isa<spd::AddOp, spd::SubOp, spd::MulOp, spd::DivOp, spd::WhereOp, spd::CastOp>(def))
+    return false;
+  return llvm::any_of(def->getOperands(), [&](Value in) { return fromMatmul(in, depth - 1); });
+}
+
+/// Whether `v` feeds a matmul within a few steps (the probabilities times V).
+bool intoMatmul(Value v, int depth = 3) {
+  if (depth == 0)
+    return false;
+  return llvm::any_of(v.getUsers(), [&](Operation *user) {
+    if (isa<spd::MatMulOp>(user))
+      return true;
+    if (!isa<spd::CastOp, spd::WhereOp>(user))
+      return false;
+    return intoMatmul(user->getResult(0), depth - 1);
+  });
+}
+
+struct Summary {
+  llvm::StringMap<int64_t> composites;
+  int64_t attentionUnfused = 0;
+  int64_t regions = 0;
+  int64_t unfused = 0;
+  llvm::MapVector<StringRef, int64_t> unfusedByName;
+};
+
+Summary summarizeModule(ModuleOp module) {
+  Summary s;
+  module->walk([&](Operation *op) {
+    StringRef name = op->getName().getStringRef();
+    if (llvm::is_contained(kCompositeKinds, name))
+      ++s.composites[name];
+    if (auto softmax = dyn_cast<spd::SoftmaxOp>(op))
+      if (fromMatmul(softmax.getInput()) && intoMatmul(softmax.getResult()))
+        ++s.attentionUnfused;
+    if (isFree(op) || op->getParentOfType<spd::FusionOp>())
+      return;
+    if (isa<spd::FusionOp>(op)) {
+      ++s.regions;
+      return;
+    }
+    ++s.unfused;
+    ++s.unfusedByName[name];
+  });
+  return s;
+}
+
+} // namespace
+
 int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_ostream &err) {
   if (options.emit != "summary" && options.emit != "mlir") {
     err << "spdc: unknown --emit=" << options.emit << " (expected summary or mlir)\n";
@@ -55,11 +129,18 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     err << "spdc: unknown --pipeline=" << options.pipeline << " (expected none or default)\n";
     return 1;
   }
+  auto start = std::chrono::steady_clock::now();
   std::unique_ptr<MLIRContext> ctx = makeContext();
-  OwningOpRef<ModuleOp> module =
-      importAndOptimize(*ctx, options.inputPath, options.pipeline, options.import, nullptr);
+  RemarkSink remarks;
+  remarks.print = options.remarks;
+  remarks.filter = options.remarksFilter;
+  remarks.os = &err;
+  OwningOpRef<ModuleOp> module = importAndOptimize(*ctx, options.inputPath, options.pipeline,
+                                                   options.import, nullptr, &remarks);
   if (!module)
     return 1;
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count();
 
   std::string errorMessage;
   auto output = openOutputFile(options.outputPath, &errorMessage);
@@ -67,30 +148,46 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     err << "spdc: " << errorMessage << "\n";
     return 1;
   }
+  raw_ostream &os = output->os();
   if (options.emit == "mlir") {
     OpPrintingFlags flags;
     flags.elideLargeResourceString(kMaxPrintedResourceBytes);
-    module->print(output->os(), flags);
-    output->os() << "\n";
+    module->print(os, flags);
+    os << "\n";
     output->keep();
     return 0;
   }
 
-  // Summary: what the model holds, op by op kind.
-  llvm::MapVector<StringRef, int64_t> counts;
-  int64_t total = 0;
-  module->walk([&](Operation *op) {
-    if (isa<ModuleOp, func::FuncOp, func::ReturnOp>(op))
-      return;
-    ++counts[op->getName().getStringRef()];
-    ++total;
-  });
+  // What the pipeline found and formed: the numbers a user checks first.
+  Summary s = summarizeModule(*module);
   auto fn = *module->getOps<func::FuncOp>().begin();
-  output->os() << options.inputPath << ": " << fn.getNumArguments() << " inputs, "
-               << fn.getNumResults() << " outputs, " << total << " ops after pipeline '"
-               << options.pipeline << "'\n";
-  for (auto &[name, count] : counts)
-    output->os() << "  " << name << " " << count << "\n";
+  os << options.inputPath << ": " << fn.getNumArguments() << " inputs, " << fn.getNumResults()
+     << " outputs, pipeline '" << options.pipeline << "', " << llvm::format("%.0f", ms)
+     << " ms\n";
+  os << "  composites:";
+  bool any = false;
+  for (StringRef kind : kCompositeKinds) {
+    if (int64_t n = s.composites.lookup(kind)) {
+      os << " " << kind.drop_front(4) << " " << n;
+      any = true;
+    }
+  }
+  os << (any ? "\n" : " none\n");
+  int64_t fused = s.composites.lookup("spd.attention");
+  os << "  attention blocks: " << fused << " fused of " << fused + s.attentionUnfused
+     << " found\n";
+  os << "  kernels: " << s.regions + s.unfused << " (" << s.regions << " fusion regions, "
+     << s.unfused << " ops left unfused";
+  if (!s.unfusedByName.empty()) {
+    os << ":";
+    for (auto &[name, count] : s.unfusedByName)
+      os << " " << name.drop_front(4) << " " << count;
+  }
+  os << ")\n";
+  os << "  remarks: " << remarks.count;
+  if (remarks.count && !options.remarks)
+    os << " (see them with --remarks)";
+  os << "\n";
   output->keep();
   return 0;
 }

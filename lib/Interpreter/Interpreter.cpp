@@ -285,10 +285,13 @@ static Error constantKernel(Operation *op, ArrayRef<Tensor>, std::vector<Tensor>
   return Error::success();
 }
 
+static Error fusionKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tensor> &results);
+
 static const KernelTable &kernelTable() {
   static const KernelTable table = [] {
     KernelTable t;
     t.add<spd::ConstantOp>(constantKernel);
+    t.add<spd::FusionOp>(fusionKernel);
     registerElementwiseKernels(t);
     registerReductionKernels(t);
     registerNormalizationKernels(t);
@@ -366,6 +369,84 @@ static bool aliasesAny(const Tensor &t, ArrayRef<std::pair<const char *, size_t>
   return false;
 }
 
+/// Runs the ops of `body` in order with `args` bound to its arguments and returns the tensors
+/// its terminator (func.return or spd.yield) reads. Shared by functions and fusion regions.
+static Expected<std::vector<Tensor>> runBlock(Block &body, ArrayRef<Tensor> args) {
+  if (args.size() != body.getNumArguments())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "block expects " + llvm::Twine(body.getNumArguments()) +
+                                       " arguments, got " + llvm::Twine(args.size()));
+  llvm::DenseMap<Value, Tensor> values;
+  for (auto [arg, in] : llvm::zip_equal(body.getArguments(), args))
+    values[arg] = in;
+
+  // Index of the last op using each value, so intermediates are freed as soon as possible.
+  llvm::DenseMap<Value, unsigned> lastUse;
+  for (auto [index, op] : llvm::enumerate(body))
+    for (Value v : op.getOperands())
+      lastUse[v] = index;
+
+  llvm::SmallVector<std::pair<const char *, size_t>> constantRanges;
+  std::vector<Tensor> operands;
+  for (auto [here, op] : llvm::enumerate(body)) {
+    if (op.hasTrait<OpTrait::IsTerminator>()) {
+      if (!isa<func::ReturnOp, spd::YieldOp>(op))
+        return opError(&op, "the interpreter runs blocks ending in func.return or spd.yield");
+      std::vector<Tensor> results;
+      for (auto [i, v] : llvm::enumerate(op.getOperands())) {
+        auto it = values.find(v);
+        if (it == values.end())
+          return opError(&op, "returned value #" + llvm::Twine(i) + " is not defined in the block");
+        Tensor t = it->second;
+        // A returned constant (or a view of one) points into the context's storage; copy it
+        // so the results outlive the module.
+        if (!constantRanges.empty() && t.numElements() > 0 && aliasesAny(t, constantRanges)) {
+          Expected<Tensor> copy = Tensor::allocate(t.dtype(), t.shape());
+          if (!copy)
+            return copy.takeError();
+          std::memcpy(copy->mutableRaw(), t.raw(), t.byteSize());
+          t = std::move(*copy);
+        }
+        results.push_back(std::move(t));
+      }
+      return results;
+    }
+    operands.clear();
+    for (auto [i, v] : llvm::enumerate(op.getOperands())) {
+      auto it = values.find(v);
+      if (it == values.end())
+        return opError(&op, "operand #" + llvm::Twine(i) +
+                                " has no value (is it defined outside the block?)");
+      operands.push_back(it->second);
+    }
+    Expected<std::vector<Tensor>> results = execute(&op, operands);
+    if (!results)
+      return results.takeError();
+    bool isConstant = isa<spd::ConstantOp>(op);
+    for (auto [v, t] : llvm::zip_equal(op.getResults(), *results)) {
+      if (isConstant)
+        constantRanges.push_back({static_cast<const char *>(t.raw()), t.byteSize()});
+      if (lastUse.count(v))
+        values[v] = std::move(t);
+    }
+    for (Value v : op.getOperands())
+      if (lastUse.lookup(v) == here && !isa<BlockArgument>(v))
+        values.erase(v);
+  }
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "block has no terminator");
+}
+
+/// spd.fusion runs its body as written: the operands bound to the block arguments, the
+/// yielded tensors as results.
+static Error fusionKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tensor> &results) {
+  auto fusion = cast<spd::FusionOp>(op);
+  Expected<std::vector<Tensor>> out = runBlock(fusion.getBody().front(), operands);
+  if (!out)
+    return opError(op, llvm::toString(out.takeError()));
+  results = std::move(*out);
+  return Error::success();
+}
+
 Expected<std::vector<Tensor>> runFunction(func::FuncOp func, ArrayRef<Tensor> inputs) {
   auto fail = [&](const llvm::Twine &message) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -381,7 +462,6 @@ Expected<std::vector<Tensor>> runFunction(func::FuncOp func, ArrayRef<Tensor> in
                 llvm::Twine(inputs.size()));
 
   Block &body = func.getBody().front();
-  llvm::DenseMap<Value, Tensor> values;
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
     const Tensor &in = inputs[i];
     auto type = dyn_cast<RankedTensorType>(arg.getType());
@@ -412,61 +492,10 @@ Expected<std::vector<Tensor>> runFunction(func::FuncOp func, ArrayRef<Tensor> in
           return fail("input #" + llvm::Twine(i) + " is i1 but element " + llvm::Twine(k) +
                       " holds the byte " + llvm::Twine(unsigned(bytes[k])) + " (must be 0 or 1)");
     }
-    values[arg] = in;
   }
-
-  // Index of the last op using each value, so intermediates are freed as soon as possible.
-  llvm::DenseMap<Value, unsigned> lastUse;
-  for (auto [index, op] : llvm::enumerate(body))
-    for (Value v : op.getOperands())
-      lastUse[v] = index;
-
-  llvm::SmallVector<std::pair<const char *, size_t>> constantRanges;
-  std::vector<Tensor> operands;
-  for (auto [here, op] : llvm::enumerate(body)) {
-    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      std::vector<Tensor> results;
-      for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-        auto it = values.find(v);
-        if (it == values.end())
-          return fail("returned value #" + llvm::Twine(i) + " is not defined in the function");
-        Tensor t = it->second;
-        // A returned constant (or a view of one) points into the context's storage; copy it
-        // so the results outlive the module.
-        if (!constantRanges.empty() && t.numElements() > 0 && aliasesAny(t, constantRanges)) {
-          Expected<Tensor> copy = Tensor::allocate(t.dtype(), t.shape());
-          if (!copy)
-            return copy.takeError();
-          std::memcpy(copy->mutableRaw(), t.raw(), t.byteSize());
-          t = std::move(*copy);
-        }
-        results.push_back(std::move(t));
-      }
-      return results;
-    }
-    operands.clear();
-    for (auto [i, v] : llvm::enumerate(op.getOperands())) {
-      auto it = values.find(v);
-      if (it == values.end())
-        return opError(&op, "operand #" + llvm::Twine(i) +
-                                " has no value (is it defined outside the function?)");
-      operands.push_back(it->second);
-    }
-    Expected<std::vector<Tensor>> results = execute(&op, operands);
-    if (!results)
-      return results.takeError();
-    bool isConstant = isa<spd::ConstantOp>(op);
-    for (auto [v, t] : llvm::zip_equal(op.getResults(), *results)) {
-      if (isConstant)
-        constantRanges.push_back({static_cast<const char *>(t.raw()), t.byteSize()});
-      if (lastUse.count(v))
-        values[v] = std::move(t);
-    }
-    for (Value v : op.getOperands())
-      if (lastUse.lookup(v) == here && !isa<BlockArgument>(v))
-        values.erase(v);
-  }
-  return fail("function body does not end with func.return");
+  if (!isa<func::ReturnOp>(body.getTerminator()))
+    return fail("function body does not end with func.return");
+  return runBlock(body, inputs);
 }
 
 } // namespace spdc

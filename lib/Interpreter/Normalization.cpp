@@ -1,8 +1,8 @@
-//===- Normalization.cpp - softmax and layer norm interpreter kernels -----===//
+//===- Normalization.cpp - softmax and norm interpreter kernels -----------===//
 //
-// softmax, log_softmax and layer_norm. All compute in double whatever the storage type and
-// round once on store: the reference must be at least as accurate as anything checked
-// against it. Softmax subtracts the row maximum first, so exp never overflows.
+// softmax, log_softmax, layer_norm and rms_norm. All compute in double whatever the storage type
+// and round once on store: the reference must be at least as accurate as anything checked against
+// it. Softmax subtracts the row maximum first, so exp never overflows.
 //
 //===----------------------------------------------------------------------===//
 
@@ -139,44 +139,104 @@ Error layerNormKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tens
   for (int64_t i = 0; i < in.rank(); ++i)
     (i < axis ? rows : n) *= in.dim(i);
 
+  Expected<DType> outDType = resultDType(op);
+  if (!outDType)
+    return outDType.takeError();
   return dispatch<kFloats>(op, in.dtype(), [&](auto tag) -> Error {
     using T = decltype(tag);
-    Expected<Tensor> out = allocateResult(op, in.dtype(), in.shape());
-    if (!out)
-      return out.takeError();
-    if (n == 0) {
+    return dispatch<kFloats>(op, *outDType, [&](auto outTag) -> Error {
+      using U = decltype(outTag);
+      Expected<Tensor> out = allocateResult(op, *outDType, in.shape());
+      if (!out)
+        return out.takeError();
+      if (n == 0) {
+        results.push_back(std::move(*out));
+        return Error::success();
+      }
+      const T *x = in.data<T>();
+      U *y = out->mutableData<U>();
+      std::vector<double> centered(n);
+      for (int64_t r = 0; r < rows; ++r) {
+        const T *row = x + r * n;
+        U *outRow = y + r * n;
+        double mean = 0.0;
+        for (int64_t j = 0; j < n; ++j)
+          mean += static_cast<double>(load(row[j]));
+        mean /= static_cast<double>(n);
+        // Two-pass (biased) variance: no cancellation for rows with a large mean.
+        double var = 0.0;
+        for (int64_t j = 0; j < n; ++j) {
+          double d = static_cast<double>(load(row[j])) - mean;
+          centered[j] = d;
+          var += d * d;
+        }
+        var /= static_cast<double>(n);
+        double invStd = 1.0 / std::sqrt(var + epsilon);
+        if (bias.empty()) {
+          for (int64_t j = 0; j < n; ++j)
+            outRow[j] = castValue<U>(centered[j] * invStd * (*scale)[j]);
+        } else {
+          for (int64_t j = 0; j < n; ++j)
+            outRow[j] = castValue<U>(centered[j] * invStd * (*scale)[j] + bias[j]);
+        }
+      }
       results.push_back(std::move(*out));
       return Error::success();
-    }
-    const T *x = in.data<T>();
-    T *y = out->mutableData<T>();
-    std::vector<double> centered(n);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T *row = x + r * n;
-      T *outRow = y + r * n;
-      double mean = 0.0;
-      for (int64_t j = 0; j < n; ++j)
-        mean += static_cast<double>(load(row[j]));
-      mean /= static_cast<double>(n);
-      // Two-pass (biased) variance: no cancellation for rows with a large mean.
-      double var = 0.0;
-      for (int64_t j = 0; j < n; ++j) {
-        double d = static_cast<double>(load(row[j])) - mean;
-        centered[j] = d;
-        var += d * d;
+    });
+  });
+}
+
+/// x / sqrt(mean(x^2) + epsilon) * scale over the trailing dimensions from `axis`, in double,
+/// rounded once to the result type (which may differ from the input's: recognition folds the
+/// casts around a half-precision model's norm into the op).
+Error rmsNormKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tensor> &results) {
+  auto norm = cast<spd::RmsNormOp>(op);
+  const Tensor &in = operands[0];
+  int64_t axis = norm.getAxis();
+  double epsilon = norm.getEpsilon().convertToFloat();
+  if (Error e = checkAxis(op, axis, in.rank()))
+    return e;
+  ArrayRef<int64_t> normShape = in.shape().drop_front(axis);
+  std::vector<double> scale;
+  if (operands.size() > 1) {
+    Expected<std::vector<double>> s = expandParam(op, operands[1], normShape, "scale");
+    if (!s)
+      return s.takeError();
+    scale = std::move(*s);
+  }
+  int64_t rows = 1, n = 1;
+  for (int64_t i = 0; i < in.rank(); ++i)
+    (i < axis ? rows : n) *= in.dim(i);
+  Expected<DType> outDType = resultDType(op);
+  if (!outDType)
+    return outDType.takeError();
+
+  return dispatch<kFloats>(op, in.dtype(), [&](auto tag) -> Error {
+    using T = decltype(tag);
+    return dispatch<kFloats>(op, *outDType, [&](auto outTag) -> Error {
+      using U = decltype(outTag);
+      Expected<Tensor> out = allocateResult(op, *outDType, in.shape());
+      if (!out)
+        return out.takeError();
+      const T *x = in.data<T>();
+      U *y = out->mutableData<U>();
+      for (int64_t r = 0; r < rows && n > 0; ++r) {
+        const T *row = x + r * n;
+        U *outRow = y + r * n;
+        double sumSq = 0.0;
+        for (int64_t j = 0; j < n; ++j) {
+          double v = static_cast<double>(load(row[j]));
+          sumSq += v * v;
+        }
+        double invRms = 1.0 / std::sqrt(sumSq / static_cast<double>(n) + epsilon);
+        for (int64_t j = 0; j < n; ++j) {
+          double v = static_cast<double>(load(row[j])) * invRms;
+          outRow[j] = castValue<U>(scale.empty() ? v : v * scale[j]);
+        }
       }
-      var /= static_cast<double>(n);
-      double invStd = 1.0 / std::sqrt(var + epsilon);
-      if (bias.empty()) {
-        for (int64_t j = 0; j < n; ++j)
-          outRow[j] = castValue<T>(centered[j] * invStd * (*scale)[j]);
-      } else {
-        for (int64_t j = 0; j < n; ++j)
-          outRow[j] = castValue<T>(centered[j] * invStd * (*scale)[j] + bias[j]);
-      }
-    }
-    results.push_back(std::move(*out));
-    return Error::success();
+      results.push_back(std::move(*out));
+      return Error::success();
+    });
   });
 }
 
@@ -186,6 +246,7 @@ void registerNormalizationKernels(KernelTable &table) {
   table.add<spd::SoftmaxOp>(softmaxKernel<spd::SoftmaxOp, false>);
   table.add<spd::LogSoftmaxOp>(softmaxKernel<spd::LogSoftmaxOp, true>);
   table.add<spd::LayerNormOp>(layerNormKernel);
+  table.add<spd::RmsNormOp>(rmsNormKernel);
 }
 
 } // namespace spdc

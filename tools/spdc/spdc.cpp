@@ -1,6 +1,7 @@
 //===- spdc.cpp - the spdc command ----------------------------------------===//
 //
 //   spdc model.onnx [--emit=summary|mlir] [--pipeline=default|none] [-o FILE]
+//                   [--remarks] [--remarks-filter=REGEX]
 //   spdc run model.onnx (--input NAME=FILE.pb ... | --input-dir DIR) [--output-dir D]
 //   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
 //
@@ -38,6 +39,14 @@ static cl::opt<std::string> emit("emit", cl::desc("What to print: summary or mli
                                  cl::init("summary"), cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"), cl::init("-"),
                                        cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<bool> remarks("remarks",
+                             cl::desc("Print why ops were not rewritten or fused (remarks)"),
+                             cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string>
+    remarksFilter("remarks-filter",
+                  cl::desc("Only remarks matching this regex, e.g. a pass name "
+                           "(spd-fuse-attention); implies --remarks"),
+                  cl::sub(cl::SubCommand::getTopLevel()));
 
 // spdc run
 static cl::opt<std::string> runModel(cl::Positional, cl::desc("<model.onnx>"), cl::Required,
@@ -110,6 +119,8 @@ int main(int argc, char **argv) {
   options.inputPath = modelPath;
   options.emit = emit;
   options.outputPath = outputPath;
+  options.remarks = remarks || !remarksFilter.empty();
+  options.remarksFilter = remarksFilter;
   options.import = import;
   if (!pipeline.empty())
     options.pipeline = pipeline;

@@ -26,6 +26,10 @@ struct CompileOptions {
   std::string emit = "summary"; ///< summary | mlir
   std::string pipeline = "default";
   std::string outputPath = "-";
+  /// Print the passes' remarks (what was not rewritten, and why) to stderr.
+  bool remarks = false;
+  /// Only remarks matching this regex (e.g. the pass name "spd-fuse-attention").
+  std::string remarksFilter;
   OnnxImportOptions import;
 };
 
