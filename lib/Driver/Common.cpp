@@ -24,6 +24,47 @@ std::unique_ptr<MLIRContext> spdc::driver::makeContext() {
   return ctx;
 }
 
+/// "model.onnx: Gather_3 (Gather)" for a node's location, the file alone for the model's, and
+/// the first node plus a count for the fused location of a composite op.
+static std::string formatLocation(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc)) {
+    std::string where = formatLocation(name.getChildLoc());
+    std::string node = name.getName().str();
+    return where.empty() ? node : where + ": " + node;
+  }
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    ArrayRef<Location> locs = fused.getLocations();
+    if (locs.empty())
+      return "";
+    std::string first = formatLocation(locs.front());
+    if (locs.size() > 1)
+      first += " (+" + std::to_string(locs.size() - 1) + " more nodes)";
+    return first;
+  }
+  if (auto file = dyn_cast<FileLineColLoc>(loc))
+    return file.getFilename().str();
+  if (isa<UnknownLoc>(loc))
+    return "";
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << loc;
+  return s;
+}
+
+static StringRef severityName(DiagnosticSeverity severity) {
+  switch (severity) {
+  case DiagnosticSeverity::Error:
+    return "error";
+  case DiagnosticSeverity::Warning:
+    return "warning";
+  case DiagnosticSeverity::Remark:
+    return "remark";
+  case DiagnosticSeverity::Note:
+    return "note";
+  }
+  return "note";
+}
+
 OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRef path,
                                                       StringRef pipeline,
                                                       const OnnxImportOptions &options,
@@ -39,17 +80,22 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
       ++remarks->count;
       std::string text = diag.str();
       if (remarks->print && remarks->os && (!filter || filter->match(text)))
-        *remarks->os << diag.getLocation() << ": remark: " << text << "\n";
+        *remarks->os << formatLocation(diag.getLocation()) << ": remark: " << text << "\n";
       return success();
     }
-    if (!diagnostics)
-      return failure(); // The context's default handler prints it.
-    llvm::raw_string_ostream os(*diagnostics);
-    if (!diagnostics->empty())
-      os << "\n";
-    os << diag.getLocation() << ": " << diag;
+    std::string message;
+    llvm::raw_string_ostream os(message);
+    os << formatLocation(diag.getLocation()) << ": " << severityName(diag.getSeverity()) << ": "
+       << diag;
     for (Diagnostic &note : diag.getNotes())
-      os << "\n  note: " << note;
+      os << "\n  " << formatLocation(note.getLocation()) << ": note: " << note;
+    if (!diagnostics) {
+      llvm::errs() << message << "\n";
+      return success();
+    }
+    if (!diagnostics->empty())
+      *diagnostics += "\n";
+    *diagnostics += message;
     return success();
   });
   OwningOpRef<ModuleOp> module = importOnnxFile(path, ctx, options);
