@@ -318,7 +318,7 @@ FailureOr<Type> GraphImporter::inputType(const onnx::ValueInfoProto &info) {
                             << modelShape->size();
     for (auto [i, d] : llvm::enumerate(fixed->second)) {
       int64_t dim = d < 0 ? ShapedType::kDynamic : d;
-      if (d < -1)
+      if (d < -1 && !ShapedType::isDynamic(d))
         return emitError(loc) << "the shape given for input '" << name
                               << "' has negative dimension " << d;
       if (modelShape && !ShapedType::isDynamic((*modelShape)[i]) && !ShapedType::isDynamic(dim) &&
