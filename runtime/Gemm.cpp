@@ -1,0 +1,166 @@
+//===- Gemm.cpp - the plan's matmuls on cuBLASLt --------------------------===//
+
+#include "Gemm.h"
+
+namespace spdc::rt {
+namespace {
+
+cudaDataType_t dataType(bundle::ElementType t) {
+  switch (t) {
+  case bundle::ElementType::F16:
+    return CUDA_R_16F;
+  case bundle::ElementType::BF16:
+    return CUDA_R_16BF;
+  default:
+    return CUDA_R_32F;
+  }
+}
+
+cublasLtEpilogue_t epilogue(bundle::Gemm::Epilogue e) {
+  switch (e) {
+  case bundle::Gemm::Epilogue::Bias:
+    return CUBLASLT_EPILOGUE_BIAS;
+  case bundle::Gemm::Epilogue::Gelu:
+    return CUBLASLT_EPILOGUE_GELU;
+  case bundle::Gemm::Epilogue::BiasGelu:
+    return CUBLASLT_EPILOGUE_GELU_BIAS;
+  default:
+    return CUBLASLT_EPILOGUE_DEFAULT;
+  }
+}
+
+bool hasBias(const bundle::Gemm &g) {
+  return g.epilogue == bundle::Gemm::Epilogue::Bias ||
+         g.epilogue == bundle::Gemm::Epilogue::BiasGelu;
+}
+
+#define SPDC_LT(call)                                                                              \
+  if (cublasStatus_t s_ = (call); s_ != CUBLAS_STATUS_SUCCESS)                                     \
+    return cublasError(s_, #call);
+
+std::string layout(cublasLtMatrixLayout_t &l, cudaDataType_t type, int64_t rows, int64_t cols,
+                   int64_t ld, int64_t batch, int64_t stride) {
+  SPDC_LT(cublasLtMatrixLayoutCreate(&l, type, uint64_t(rows), uint64_t(cols), ld));
+  if (batch > 1) {
+    int32_t count = int32_t(batch);
+    SPDC_LT(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                             sizeof count));
+    SPDC_LT(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                             &stride, sizeof stride));
+  }
+  return {};
+}
+
+} // namespace
+
+std::string cublasError(cublasStatus_t s, const char *step) {
+  return std::string(step) + ": " + cublasLtGetStatusName(s) + " (" + cublasLtGetStatusString(s) +
+         ")";
+}
+
+GemmRunner::~GemmRunner() {
+  for (GemmPlan &p : owned) {
+    if (p.desc)
+      cublasLtMatmulDescDestroy(p.desc);
+    for (cublasLtMatrixLayout_t l : {p.layoutA, p.layoutB, p.layoutC, p.layoutD})
+      if (l)
+        cublasLtMatrixLayoutDestroy(l);
+  }
+  if (handle)
+    cublasLtDestroy(handle);
+}
+
+std::string GemmRunner::init(size_t workspace) {
+  workspaceBytes = workspace;
+  SPDC_LT(cublasLtCreate(&handle));
+  return {};
+}
+
+std::string GemmRunner::prepare(const bundle::Gemm &g, uint32_t alignA, uint32_t alignB,
+                                uint32_t alignC, uint32_t alignD, GemmPlan &out) {
+  out = GemmPlan();
+  if (int64_t(int32_t(g.batch)) != g.batch)
+    return "batch count " + std::to_string(g.batch) + " exceeds cuBLASLt's int32 limit";
+  cudaDataType_t type = dataType(g.type);
+  owned.emplace_back();
+  GemmPlan &p = owned.back();
+  SPDC_LT(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t opA = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N; // cuBLASLt A = plan B
+  cublasOperation_t opB = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N; // cuBLASLt B = plan A
+  SPDC_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
+  SPDC_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
+  cublasLtEpilogue_t epi = epilogue(g.epilogue);
+  SPDC_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+
+  if (std::string e = layout(p.layoutA, type, g.transB ? g.k : g.n, g.transB ? g.n : g.k, g.ldb,
+                             g.batch, g.strideB);
+      !e.empty())
+    return e;
+  if (std::string e = layout(p.layoutB, type, g.transA ? g.m : g.k, g.transA ? g.k : g.m, g.lda,
+                             g.batch, g.strideA);
+      !e.empty())
+    return e;
+  if (std::string e = layout(p.layoutC, type, g.n, g.m, g.ldc, g.batch, g.strideC); !e.empty())
+    return e;
+  if (std::string e = layout(p.layoutD, type, g.n, g.m, g.ldc, g.batch, g.strideC); !e.empty())
+    return e;
+
+  // cuBLASLt's A/B are the plan's B/A: swap the alignments too.
+  std::vector<int64_t> key = {
+      int64_t(g.type), g.m,    g.n,    g.k,       g.batch,   g.transA,  g.transB,
+      g.lda,           g.ldb,  g.ldc,  g.strideA, g.strideB, g.strideC, int64_t(g.epilogue),
+      alignA,          alignB, alignC, alignD};
+  if (auto it = algoCache.find(key); it != algoCache.end()) {
+    p.algo = it->second;
+    out = p;
+    return {};
+  }
+  cublasLtMatmulPreference_t pref = nullptr;
+  SPDC_LT(cublasLtMatmulPreferenceCreate(&pref));
+  struct PrefGuard {
+    cublasLtMatmulPreference_t p;
+    ~PrefGuard() { cublasLtMatmulPreferenceDestroy(p); }
+  } guard{pref};
+  uint64_t ws = workspaceBytes;
+  SPDC_LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                               sizeof ws));
+  uint32_t alignments[4] = {alignB, alignA, alignC, alignD};
+  const cublasLtMatmulPreferenceAttributes_t attrs[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  for (int i = 0; i < 4; ++i)
+    SPDC_LT(
+        cublasLtMatmulPreferenceSetAttribute(pref, attrs[i], &alignments[i], sizeof alignments[i]));
+  cublasLtMatmulHeuristicResult_t result = {};
+  int found = 0;
+  SPDC_LT(cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.layoutA, p.layoutB, p.layoutC, p.layoutD,
+                                         pref, 1, &result, &found));
+  if (found == 0)
+    return "cublasLtMatmulAlgoGetHeuristic: no algorithm for this matmul";
+  p.algo = result.algo;
+  algoCache.emplace(std::move(key), result.algo);
+  out = p;
+  return {};
+}
+
+std::string GemmRunner::run(const bundle::Gemm &g, GemmPlan &p, CUdeviceptr a, CUdeviceptr b,
+                            CUdeviceptr c, CUdeviceptr d, CUdeviceptr bias, CUdeviceptr workspace,
+                            CUstream stream) {
+  if (hasBias(g)) {
+    void *ptr = reinterpret_cast<void *>(bias);
+    SPDC_LT(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ptr,
+                                           sizeof ptr));
+  }
+  float alpha = g.alpha, beta = g.beta;
+  SPDC_LT(cublasLtMatmul(handle, p.desc, &alpha, reinterpret_cast<const void *>(b), p.layoutA,
+                         reinterpret_cast<const void *>(a), p.layoutB, &beta,
+                         reinterpret_cast<const void *>(g.beta != 0 ? c : d), p.layoutC,
+                         reinterpret_cast<void *>(d), p.layoutD, &p.algo,
+                         reinterpret_cast<void *>(workspace), workspaceBytes,
+                         reinterpret_cast<cudaStream_t>(stream)));
+  return {};
+}
+
+#undef SPDC_LT
+
+} // namespace spdc::rt

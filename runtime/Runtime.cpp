@@ -1,0 +1,928 @@
+//===- Runtime.cpp - the C API of libspdcrt --------------------------------===//
+//
+// Contexts (a device and its primary CUDA context), models (a loaded bundle: module, arena,
+// weights, bindings, cuBLASLt plans, the captured CUDA graph) and the plan executor. Every entry
+// point catches C++ exceptions, so none crosses the C API; every CUDA call is checked and its
+// failure names the step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "spdc/runtime.h"
+
+#include "Driver.h"
+#include "Gemm.h"
+#include "Jit.h"
+#include "JitCache.h"
+#include "bundle/Bundle.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+
+using namespace spdc;
+using namespace spdc::rt;
+
+// The C enum mirrors the format's element types.
+static_assert(int(SPDC_DTYPE_F32) == int(bundle::ElementType::F32) &&
+                  int(SPDC_DTYPE_BF16) == int(bundle::ElementType::BF16) &&
+                  int(SPDC_DTYPE_I64) == int(bundle::ElementType::I64) &&
+                  int(SPDC_DTYPE_U64) == int(bundle::ElementType::U64) &&
+                  int(SPDC_DTYPE_BOOL) == int(bundle::ElementType::Bool),
+              "spdc_dtype_t and bundle::ElementType disagree");
+
+namespace {
+
+thread_local std::string tlsError;
+
+spdc_status_t fail(spdc_status_t status, std::string message) {
+  tlsError = std::move(message);
+  return status;
+}
+
+/// Runs `body`, turning exceptions (allocation failures in std containers) into statuses.
+template <typename F> spdc_status_t guarded(const char *fn, F &&body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    return fail(SPDC_STATUS_OUT_OF_MEMORY, std::string(fn) + ": out of host memory");
+  } catch (const std::exception &e) {
+    return fail(SPDC_STATUS_INTERNAL, std::string(fn) + ": " + e.what());
+  } catch (...) {
+    return fail(SPDC_STATUS_INTERNAL, std::string(fn) + ": unknown exception");
+  }
+}
+
+// cuBLASLt workspace: NVIDIA recommends 32 MiB on Hopper for the best kernels (cuBLAS docs,
+// "cublasSetWorkspace"); smaller GPUs are fine with it too.
+constexpr size_t kGemmWorkspaceBytes = 32u << 20;
+// Device allocations are at least 256-byte aligned; staging slots keep that alignment.
+constexpr uint64_t kDeviceAlign = 256;
+// Bound device pointers must be 16-byte aligned (vector loads; cuBLASLt's minimum we assume).
+constexpr uint64_t kBoundAlign = 16;
+// Kernels may use 48 KiB of dynamic shared memory without opting in.
+constexpr uint32_t kDefaultSharedLimit = 48u << 10;
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+uint32_t alignmentOf(uint64_t offset, uint64_t base) {
+  if (offset == 0)
+    return uint32_t(base);
+  return uint32_t(std::min<uint64_t>(base, offset & (~offset + 1)));
+}
+
+uint64_t tensorBytes(const bundle::TensorInfo &t) {
+  uint64_t n = bundle::elementSize(t.type);
+  for (int64_t d : t.shape)
+    n *= uint64_t(d);
+  return n;
+}
+
+std::string tensorName(const char *what, size_t i, const bundle::TensorInfo &t) {
+  return std::string(what) + " " + std::to_string(i) + " ('" + t.name + "')";
+}
+
+} // namespace
+
+//===--- context ------------------------------------------------------------===//
+
+struct spdc_context_t {
+  std::atomic<int> refs{1};
+  const Driver *driver = nullptr;
+  CUdevice device = 0;
+  CUcontext context = nullptr;
+  spdc_device_info_t info = {};
+  std::string target; ///< NVRTC target ("sm_90a"), empty if NVRTC knows nothing that fits
+  std::string cacheDir;
+  bool useCache = true, useGraphs = true;
+  std::string cudaIncludeDir;
+
+  spdc_status_t makeCurrent() const {
+    if (CUresult r = driver->ctxSetCurrent(context); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, driver->error(r, "cuCtxSetCurrent"));
+    return SPDC_STATUS_OK;
+  }
+
+  ~spdc_context_t() {
+    if (context)
+      driver->primaryCtxRelease(device);
+  }
+};
+
+extern "C" {
+
+const char *spdc_last_error(void) { return tlsError.c_str(); }
+
+const char *spdc_status_string(spdc_status_t status) {
+  switch (status) {
+  case SPDC_STATUS_OK:
+    return "SPDC_STATUS_OK";
+  case SPDC_STATUS_INVALID_ARGUMENT:
+    return "SPDC_STATUS_INVALID_ARGUMENT";
+  case SPDC_STATUS_NOT_FOUND:
+    return "SPDC_STATUS_NOT_FOUND";
+  case SPDC_STATUS_INVALID_BUNDLE:
+    return "SPDC_STATUS_INVALID_BUNDLE";
+  case SPDC_STATUS_NO_DEVICE:
+    return "SPDC_STATUS_NO_DEVICE";
+  case SPDC_STATUS_COMPILE_ERROR:
+    return "SPDC_STATUS_COMPILE_ERROR";
+  case SPDC_STATUS_CUDA_ERROR:
+    return "SPDC_STATUS_CUDA_ERROR";
+  case SPDC_STATUS_OUT_OF_MEMORY:
+    return "SPDC_STATUS_OUT_OF_MEMORY";
+  case SPDC_STATUS_FAILED_PRECONDITION:
+    return "SPDC_STATUS_FAILED_PRECONDITION";
+  case SPDC_STATUS_INTERNAL:
+    return "SPDC_STATUS_INTERNAL";
+  }
+  return "SPDC_STATUS_UNKNOWN";
+}
+
+const char *spdc_version(void) { return bundle::spdcVersion(); }
+
+void spdc_context_options_initialize(spdc_context_options_t *options) {
+  if (!options)
+    return;
+  std::memset(options, 0, sizeof *options);
+  options->device = 0;
+  options->use_cache = 1;
+  options->use_cuda_graphs = 1;
+}
+
+spdc_status_t spdc_context_create(const spdc_context_options_t *options,
+                                  spdc_context_t **out_context) {
+  if (!out_context)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_context_create: out_context is NULL");
+  *out_context = nullptr;
+  return guarded("spdc_context_create", [&] {
+    spdc_context_options_t defaults;
+    spdc_context_options_initialize(&defaults);
+    const spdc_context_options_t &o = options ? *options : defaults;
+    if (o.device < 0)
+      return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                  "spdc_context_create: negative device " + std::to_string(o.device));
+
+    std::string error;
+    const Driver *d = loadDriver(error);
+    if (!d)
+      return fail(SPDC_STATUS_NO_DEVICE, error);
+    int count = 0;
+    if (CUresult r = d->deviceGetCount(&count); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_NO_DEVICE, "no CUDA device: " + d->error(r, "cuDeviceGetCount"));
+    if (o.device >= count)
+      return fail(SPDC_STATUS_NO_DEVICE, "no CUDA device: device " + std::to_string(o.device) +
+                                             " requested, " + std::to_string(count) + " present");
+
+    auto ctx = std::make_unique<spdc_context_t>();
+    ctx->driver = d;
+    if (CUresult r = d->deviceGet(&ctx->device, o.device); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_NO_DEVICE, "no CUDA device: " + d->error(r, "cuDeviceGet"));
+    if (CUresult r = d->primaryCtxRetain(&ctx->context, ctx->device); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDevicePrimaryCtxRetain"));
+    if (spdc_status_t s = ctx->makeCurrent())
+      return s;
+
+    spdc_device_info_t &info = ctx->info;
+    if (CUresult r = d->deviceGetName(info.name, sizeof info.name, ctx->device); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceGetName"));
+    if (CUresult r = d->deviceGetAttribute(
+            &info.major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, ctx->device);
+        r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceGetAttribute(major)"));
+    if (CUresult r = d->deviceGetAttribute(
+            &info.minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, ctx->device);
+        r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceGetAttribute(minor)"));
+    size_t total = 0;
+    if (CUresult r = d->deviceTotalMem(&total, ctx->device); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceTotalMem"));
+    info.total_memory = total;
+    bool ptx = false;
+    ctx->target = nvrtcTarget(info.major, info.minor, ptx);
+    std::snprintf(info.arch, sizeof info.arch, "%s", ctx->target.c_str());
+
+    ctx->cacheDir = o.cache_dir && *o.cache_dir ? o.cache_dir : JitCache::defaultDir();
+    ctx->useCache = o.use_cache != 0;
+    ctx->useGraphs = o.use_cuda_graphs != 0;
+    ctx->cudaIncludeDir = findCudaIncludeDir(o.cuda_include_dir ? o.cuda_include_dir : "");
+    *out_context = ctx.release();
+    return SPDC_STATUS_OK;
+  });
+}
+
+void spdc_context_retain(spdc_context_t *context) {
+  if (context)
+    context->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void spdc_context_release(spdc_context_t *context) {
+  if (context && context->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete context;
+}
+
+spdc_status_t spdc_context_device_info(const spdc_context_t *context,
+                                       spdc_device_info_t *out_info) {
+  if (!out_info)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_context_device_info: out_info is NULL");
+  std::memset(out_info, 0, sizeof *out_info);
+  if (!context)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_context_device_info: context is NULL");
+  *out_info = context->info;
+  return SPDC_STATUS_OK;
+}
+
+} // extern "C"
+
+//===--- model --------------------------------------------------------------===//
+
+namespace {
+
+struct Binding {
+  bool bound = false;
+  spdc_memory_t memory = SPDC_MEMORY_HOST;
+  const void *host = nullptr; ///< input read by each run (SPDC_MEMORY_HOST)
+  void *hostOut = nullptr;    ///< output written by each run (SPDC_MEMORY_HOST)
+  CUdeviceptr device = 0;
+};
+
+} // namespace
+
+struct spdc_model_t {
+  std::atomic<int> refs{1};
+  spdc_context_t *ctx = nullptr;
+  const Driver *d = nullptr;
+  bundle::Plan plan;
+  std::string path;
+
+  CUmodule module = nullptr;
+  std::vector<CUfunction> functions;
+  CUdeviceptr arena = 0, weights = 0, staging = 0, workspace = 0;
+  std::vector<uint64_t> inputSlot, outputSlot; ///< offsets in `staging`
+  std::vector<Binding> inputs, outputs;
+  std::unique_ptr<GemmRunner> gemm;
+  std::vector<GemmPlan> gemmPlans;
+  CUstream stream = nullptr;
+  CUgraphExec graph = nullptr;
+  std::vector<CUdeviceptr> graphKey; ///< the input/output addresses `graph` was captured with
+  std::vector<CUdeviceptr> warmKey;  ///< those of the last eager run (captured on the next)
+  std::vector<std::string> stepNames;
+  /// The symbol of each kernel in the module: its name, or the lowered name of a C++ name
+  /// expression. Precompiled cubins must use extern "C" names.
+  std::vector<std::string> symbols;
+
+  ~spdc_model_t() {
+    if (!ctx)
+      return;
+    // Best effort: the context must be current to free its resources.
+    d->ctxSetCurrent(ctx->context);
+    if (stream)
+      d->streamSynchronize(stream);
+    if (graph)
+      d->graphExecDestroy(graph);
+    gemm.reset();
+    if (stream)
+      d->streamDestroy(stream);
+    for (CUdeviceptr p : {arena, weights, staging, workspace})
+      if (p)
+        d->memFree(p);
+    if (module)
+      d->moduleUnload(module);
+    spdc_context_release(ctx);
+  }
+
+  std::string where() const { return path + ": "; }
+
+  spdc_status_t cudaFail(CUresult r, const std::string &step) {
+    spdc_status_t s =
+        r == CUDA_ERROR_OUT_OF_MEMORY ? SPDC_STATUS_OUT_OF_MEMORY : SPDC_STATUS_CUDA_ERROR;
+    return fail(s, where() + d->error(r, step.c_str()));
+  }
+
+  spdc_status_t allocate(CUdeviceptr &ptr, uint64_t bytes, const char *what) {
+    if (bytes == 0)
+      return SPDC_STATUS_OK;
+    if (CUresult r = d->memAlloc(&ptr, bytes); r != CUDA_SUCCESS)
+      return cudaFail(r,
+                      std::string("cuMemAlloc(") + what + ", " + std::to_string(bytes) + " bytes)");
+    return SPDC_STATUS_OK;
+  }
+
+  CUdeviceptr inputAddress(uint32_t i) const {
+    return inputs[i].memory == SPDC_MEMORY_DEVICE ? inputs[i].device : staging + inputSlot[i];
+  }
+  CUdeviceptr outputAddress(uint32_t i) const {
+    return outputs[i].memory == SPDC_MEMORY_DEVICE ? outputs[i].device : staging + outputSlot[i];
+  }
+
+  CUdeviceptr resolve(const bundle::BufferRef &r) const {
+    switch (r.space) {
+    case bundle::Space::Arena:
+      return arena + r.offset;
+    case bundle::Space::Weights:
+      return weights + r.offset;
+    case bundle::Space::Input:
+      return inputAddress(r.index) + r.offset;
+    case bundle::Space::Output:
+      return outputAddress(r.index) + r.offset;
+    }
+    return 0;
+  }
+
+  /// Guaranteed alignment of a reference's address, for cuBLASLt's heuristics.
+  static uint32_t alignment(const bundle::BufferRef &r) {
+    bool bound = r.space == bundle::Space::Input || r.space == bundle::Space::Output;
+    return alignmentOf(r.offset, bound ? kBoundAlign : kDeviceAlign);
+  }
+
+  spdc_status_t load();
+  spdc_status_t loadModule();
+  spdc_status_t enqueueStep(size_t i, CUstream s);
+  spdc_status_t enqueueSteps(CUstream s, const std::vector<CUevent> *events);
+  spdc_status_t checkBound() const;
+  spdc_status_t copyInputs(CUstream s);
+  spdc_status_t copyOutputs(CUstream s);
+  spdc_status_t capture();
+};
+
+spdc_status_t spdc_model_t::loadModule() {
+  symbols = plan.kernelNames;
+  if (plan.kernelNames.empty())
+    return SPDC_STATUS_OK; // only matmuls and copies: nothing to compile
+  const std::string &target = ctx->target;
+  std::string precompiledError;
+  // A cubin from the bundle for exactly this device's arch ("sm_90a"), or its non
+  // arch-specific form ("sm_90"), skips NVRTC; if the driver refuses it, compile instead.
+  std::string base = target;
+  if (!base.empty() && base.back() == 'a')
+    base.pop_back();
+  // Cubins are looked up by extern "C" names only (name expressions need NVRTC's lowering).
+  bool allC = std::all_of(plan.kernelNames.begin(), plan.kernelNames.end(), isCIdentifier);
+  for (const auto &[arch, code] : plan.binaries) {
+    if (!allC || target.empty() || (arch != target && arch != base) || code.empty())
+      continue;
+    CUresult r = d->moduleLoadData(&module, code.data());
+    if (r == CUDA_SUCCESS)
+      return SPDC_STATUS_OK;
+    module = nullptr;
+    precompiledError = d->error(r, ("cuModuleLoadData(precompiled " + arch + ")").c_str());
+  }
+  if (target.empty())
+    return fail(SPDC_STATUS_COMPILE_ERROR, where() + "NVRTC cannot target compute capability " +
+                                               std::to_string(ctx->info.major) + "." +
+                                               std::to_string(ctx->info.minor));
+
+  JitRequest req;
+  req.source = plan.source;
+  for (const std::string &name : plan.kernelNames)
+    if (!isCIdentifier(name))
+      req.nameExpressions.push_back(name);
+  req.target = target;
+  req.cudaIncludeDir = ctx->cudaIncludeDir;
+  std::unique_ptr<JitCache> cache;
+  if (ctx->useCache && !ctx->cacheDir.empty()) {
+    cache = std::make_unique<JitCache>(ctx->cacheDir);
+    req.cache = cache.get();
+  }
+  JitResult result;
+  std::string error;
+  switch (compileCuda(req, result, error)) {
+  case JitStatus::Ok:
+    break;
+  case JitStatus::CompileError:
+    return fail(SPDC_STATUS_COMPILE_ERROR, where() + error);
+  case JitStatus::Error:
+    return fail(SPDC_STATUS_INTERNAL, where() + error);
+  }
+  for (size_t i = 0, j = 0; i < plan.kernelNames.size(); ++i)
+    symbols[i] =
+        isCIdentifier(plan.kernelNames[i]) ? plan.kernelNames[i] : result.loweredNames[j++];
+  CUresult r = d->moduleLoadData(&module, result.code.data());
+  if (r != CUDA_SUCCESS) {
+    module = nullptr;
+    return cudaFail(r, std::string("cuModuleLoadData(") + (result.ptx ? "PTX for " : "cubin for ") +
+                           target + (result.cacheHit ? ", from the JIT cache" : "") + ")" +
+                           (precompiledError.empty() ? "" : "; before that " + precompiledError));
+  }
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_t::load() {
+  if (spdc_status_t s = loadModule())
+    return s;
+  for (size_t i = 0; i < plan.kernelNames.size(); ++i) {
+    CUfunction f = nullptr;
+    if (CUresult r = d->moduleGetFunction(&f, module, symbols[i].c_str()); r != CUDA_SUCCESS)
+      return cudaFail(r, "cuModuleGetFunction('" + plan.kernelNames[i] + "')");
+    functions.push_back(f);
+  }
+  std::vector<uint32_t> shared(functions.size(), 0);
+  for (const bundle::Launch &l : plan.launches)
+    shared[l.kernel] = std::max(shared[l.kernel], l.sharedBytes);
+  for (size_t i = 0; i < functions.size(); ++i)
+    if (shared[i] > kDefaultSharedLimit)
+      if (CUresult r = d->funcSetAttribute(
+              functions[i], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(shared[i]));
+          r != CUDA_SUCCESS)
+        return cudaFail(r, "cuFuncSetAttribute('" + plan.kernelNames[i] + "', " +
+                               std::to_string(shared[i]) + " bytes of dynamic shared memory)");
+
+  uint64_t stagingBytes = 0;
+  for (const bundle::TensorInfo &t : plan.inputs) {
+    inputSlot.push_back(stagingBytes);
+    stagingBytes += alignUp(tensorBytes(t), kDeviceAlign);
+  }
+  for (const bundle::TensorInfo &t : plan.outputs) {
+    outputSlot.push_back(stagingBytes);
+    stagingBytes += alignUp(tensorBytes(t), kDeviceAlign);
+  }
+  if (spdc_status_t s = allocate(arena, plan.arenaBytes, "arena"))
+    return s;
+  if (spdc_status_t s = allocate(staging, stagingBytes, "input/output staging"))
+    return s;
+  if (!plan.gemms.empty())
+    if (spdc_status_t s = allocate(workspace, kGemmWorkspaceBytes, "cuBLASLt workspace"))
+      return s;
+  if (CUresult r = d->streamCreate(&stream, CU_STREAM_NON_BLOCKING); r != CUDA_SUCCESS)
+    return cudaFail(r, "cuStreamCreate");
+
+  gemm = std::make_unique<GemmRunner>();
+  if (!plan.gemms.empty()) {
+    if (std::string e = gemm->init(kGemmWorkspaceBytes); !e.empty())
+      return fail(SPDC_STATUS_CUDA_ERROR, where() + e);
+    for (size_t i = 0; i < plan.gemms.size(); ++i) {
+      const bundle::Gemm &g = plan.gemms[i];
+      GemmPlan p;
+      if (std::string e =
+              gemm->prepare(g, alignment(g.a), alignment(g.b), alignment(g.c), alignment(g.d), p);
+          !e.empty())
+        return fail(SPDC_STATUS_CUDA_ERROR,
+                    where() + "gemm " + std::to_string(i) + " (m=" + std::to_string(g.m) +
+                        " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
+                        " batch=" + std::to_string(g.batch) + "): " + e);
+      gemmPlans.push_back(p);
+    }
+  }
+
+  inputs.resize(plan.inputs.size());
+  outputs.resize(plan.outputs.size());
+  for (const bundle::Step &s : plan.steps)
+    stepNames.push_back(s.kind == bundle::Step::Kind::Launch
+                            ? plan.kernelNames[plan.launches[s.index].kernel]
+                        : s.kind == bundle::Step::Kind::Gemm ? "cublasLt"
+                                                             : "memcpy");
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
+  const bundle::Step &step = plan.steps[i];
+  auto stepFail = [&](spdc_status_t status, const std::string &what) {
+    return fail(status, where() + "step " + std::to_string(i) + " ('" + step.label + "'): " + what);
+  };
+  switch (step.kind) {
+  case bundle::Step::Kind::Launch: {
+    const bundle::Launch &l = plan.launches[step.index];
+    // Values first, then pointers to them: cuLaunchKernel copies the arguments.
+    std::vector<uint64_t> values(l.args.size());
+    std::vector<void *> params(l.args.size());
+    for (size_t a = 0; a < l.args.size(); ++a) {
+      const bundle::KernelArg &arg = l.args[a];
+      switch (arg.kind) {
+      case bundle::KernelArg::Kind::Buffer:
+        values[a] = resolve(arg.buffer);
+        break;
+      case bundle::KernelArg::Kind::I64:
+        std::memcpy(&values[a], &arg.i64, 8);
+        break;
+      case bundle::KernelArg::Kind::F32:
+        std::memcpy(&values[a], &arg.f32, 4);
+        break;
+      }
+      params[a] = &values[a];
+    }
+    CUresult r = d->launchKernel(functions[l.kernel], l.grid[0], l.grid[1], l.grid[2], l.block[0],
+                                 l.block[1], l.block[2], l.sharedBytes, s,
+                                 params.empty() ? nullptr : params.data(), nullptr);
+    if (r != CUDA_SUCCESS)
+      return stepFail(
+          SPDC_STATUS_CUDA_ERROR,
+          d->error(r, ("cuLaunchKernel('" + plan.kernelNames[l.kernel] + "')").c_str()));
+    return SPDC_STATUS_OK;
+  }
+  case bundle::Step::Kind::Gemm: {
+    const bundle::Gemm &g = plan.gemms[step.index];
+    std::string e = gemm->run(g, gemmPlans[step.index], resolve(g.a), resolve(g.b), resolve(g.c),
+                              resolve(g.d), resolve(g.bias), workspace, s);
+    if (!e.empty())
+      return stepFail(SPDC_STATUS_CUDA_ERROR, e);
+    return SPDC_STATUS_OK;
+  }
+  case bundle::Step::Kind::Copy: {
+    const bundle::Copy &c = plan.copies[step.index];
+    if (c.bytes == 0)
+      return SPDC_STATUS_OK;
+    if (CUresult r = d->memcpyDtoDAsync(resolve(c.dst), resolve(c.src), c.bytes, s);
+        r != CUDA_SUCCESS)
+      return stepFail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuMemcpyDtoDAsync"));
+    return SPDC_STATUS_OK;
+  }
+  }
+  return stepFail(SPDC_STATUS_INTERNAL, "unknown step kind");
+}
+
+spdc_status_t spdc_model_t::enqueueSteps(CUstream s, const std::vector<CUevent> *events) {
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    if (events)
+      if (CUresult r = d->eventRecord((*events)[i], s); r != CUDA_SUCCESS)
+        return cudaFail(r, "cuEventRecord");
+    if (spdc_status_t st = enqueueStep(i, s))
+      return st;
+  }
+  if (events)
+    if (CUresult r = d->eventRecord(events->back(), s); r != CUDA_SUCCESS)
+      return cudaFail(r, "cuEventRecord");
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_t::checkBound() const {
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].bound)
+      return fail(SPDC_STATUS_FAILED_PRECONDITION,
+                  where() + tensorName("input", i, plan.inputs[i]) + " is not bound");
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (!outputs[i].bound)
+      return fail(SPDC_STATUS_FAILED_PRECONDITION,
+                  where() + tensorName("output", i, plan.outputs[i]) + " is not bound");
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_t::copyInputs(CUstream s) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    uint64_t bytes = tensorBytes(plan.inputs[i]);
+    if (inputs[i].memory != SPDC_MEMORY_HOST || bytes == 0)
+      continue;
+    if (CUresult r = d->memcpyHtoDAsync(staging + inputSlot[i], inputs[i].host, bytes, s);
+        r != CUDA_SUCCESS)
+      return cudaFail(r, "cuMemcpyHtoDAsync(" + tensorName("input", i, plan.inputs[i]) + ")");
+  }
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_t::copyOutputs(CUstream s) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    uint64_t bytes = tensorBytes(plan.outputs[i]);
+    if (outputs[i].memory != SPDC_MEMORY_HOST || bytes == 0)
+      continue;
+    if (CUresult r = d->memcpyDtoHAsync(outputs[i].hostOut, staging + outputSlot[i], bytes, s);
+        r != CUDA_SUCCESS)
+      return cudaFail(r, "cuMemcpyDtoHAsync(" + tensorName("output", i, plan.outputs[i]) + ")");
+  }
+  return SPDC_STATUS_OK;
+}
+
+/// Captures the steps into a graph on the model's own stream (nothing executes during capture);
+/// the graph is then launched on whatever stream the run uses.
+spdc_status_t spdc_model_t::capture() {
+  if (graph) {
+    d->graphExecDestroy(graph);
+    graph = nullptr;
+  }
+  if (CUresult r = d->streamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+      r != CUDA_SUCCESS)
+    return cudaFail(r, "cuStreamBeginCapture");
+  spdc_status_t status = enqueueSteps(stream, nullptr);
+  CUgraph g = nullptr;
+  CUresult r = d->streamEndCapture(stream, &g); // always end, so the stream leaves capture mode
+  if (status != SPDC_STATUS_OK) {
+    if (g)
+      d->graphDestroy(g);
+    return status;
+  }
+  if (r != CUDA_SUCCESS)
+    return cudaFail(r, "cuStreamEndCapture");
+  r = d->graphInstantiate(&graph, g, 0);
+  d->graphDestroy(g);
+  if (r != CUDA_SUCCESS) {
+    graph = nullptr;
+    return cudaFail(r, "cuGraphInstantiate");
+  }
+  return SPDC_STATUS_OK;
+}
+
+extern "C" {
+
+spdc_status_t spdc_model_load(spdc_context_t *context, const char *bundle_path,
+                              spdc_model_t **out_model) {
+  if (!out_model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_load: out_model is NULL");
+  *out_model = nullptr;
+  if (!context)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_load: context is NULL");
+  if (!bundle_path)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_load: bundle_path is NULL");
+  return guarded("spdc_model_load", [&] {
+    struct stat st;
+    if (::stat(bundle_path, &st) != 0)
+      return fail(errno == ENOENT ? SPDC_STATUS_NOT_FOUND : SPDC_STATUS_INVALID_ARGUMENT,
+                  std::string(bundle_path) + ": " + std::strerror(errno));
+    bundle::LoadedBundle loaded;
+    if (std::string e = bundle::readBundle(bundle_path, loaded); !e.empty())
+      return fail(SPDC_STATUS_INVALID_BUNDLE, e);
+    if (spdc_status_t s = context->makeCurrent())
+      return s;
+
+    auto model = std::make_unique<spdc_model_t>();
+    spdc_context_retain(context);
+    model->ctx = context;
+    model->d = context->driver;
+    model->path = bundle_path;
+    model->plan = std::move(loaded.plan);
+    if (spdc_status_t s = model->load())
+      return s;
+    // Weights: uploaded once, synchronously, straight from the mapped file; the mapping is
+    // dropped afterwards so the page cache can let it go.
+    if (spdc_status_t s = model->allocate(model->weights, loaded.weightsSize, "weights"))
+      return s;
+    if (loaded.weightsSize)
+      if (CUresult r = model->d->memcpyHtoD(model->weights, loaded.weights, loaded.weightsSize);
+          r != CUDA_SUCCESS)
+        return model->cudaFail(r, "cuMemcpyHtoD(weights, " + std::to_string(loaded.weightsSize) +
+                                      " bytes)");
+    *out_model = model.release();
+    return SPDC_STATUS_OK;
+  });
+}
+
+void spdc_model_retain(spdc_model_t *model) {
+  if (model)
+    model->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void spdc_model_release(spdc_model_t *model) {
+  if (model && model->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete model;
+}
+
+spdc_status_t spdc_model_input_count(const spdc_model_t *model, size_t *out_count) {
+  if (!out_count)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_input_count: out_count is NULL");
+  *out_count = 0;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_input_count: model is NULL");
+  *out_count = model->plan.inputs.size();
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_output_count(const spdc_model_t *model, size_t *out_count) {
+  if (!out_count)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_count: out_count is NULL");
+  *out_count = 0;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_count: model is NULL");
+  *out_count = model->plan.outputs.size();
+  return SPDC_STATUS_OK;
+}
+
+static spdc_status_t tensorInfo(const char *fn, const spdc_model_t *model, bool input, size_t index,
+                                spdc_tensor_info_t *out_info) {
+  if (!out_info)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": out_info is NULL");
+  std::memset(out_info, 0, sizeof *out_info);
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": model is NULL");
+  const auto &list = input ? model->plan.inputs : model->plan.outputs;
+  if (index >= list.size())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": index " + std::to_string(index) +
+                                                  " out of range (" + std::to_string(list.size()) +
+                                                  ")");
+  const bundle::TensorInfo &t = list[index];
+  out_info->name = t.name.c_str();
+  out_info->dtype = spdc_dtype_t(t.type);
+  out_info->rank = t.shape.size();
+  out_info->dims = t.shape.data();
+  out_info->bytes = tensorBytes(t);
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_input_info(const spdc_model_t *model, size_t index,
+                                    spdc_tensor_info_t *out_info) {
+  return tensorInfo("spdc_model_input_info", model, true, index, out_info);
+}
+
+spdc_status_t spdc_model_output_info(const spdc_model_t *model, size_t index,
+                                     spdc_tensor_info_t *out_info) {
+  return tensorInfo("spdc_model_output_info", model, false, index, out_info);
+}
+
+static spdc_status_t bind(const char *fn, spdc_model_t *model, bool input, size_t index,
+                          const void *data, spdc_memory_t memory, size_t bytes) {
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": model is NULL");
+  const auto &list = input ? model->plan.inputs : model->plan.outputs;
+  if (index >= list.size())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": index " + std::to_string(index) +
+                                                  " out of range (" + std::to_string(list.size()) +
+                                                  ")");
+  std::string name = tensorName(input ? "input" : "output", index, list[index]);
+  if (memory != SPDC_MEMORY_HOST && memory != SPDC_MEMORY_DEVICE)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(fn) + ": " + name + ": unknown memory kind " + std::to_string(memory));
+  uint64_t expected = tensorBytes(list[index]);
+  if (bytes != expected)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + " is " +
+                                                  std::to_string(expected) + " bytes, got " +
+                                                  std::to_string(bytes));
+  if (!data && bytes)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + ": data is NULL");
+  if (memory == SPDC_MEMORY_DEVICE && reinterpret_cast<uintptr_t>(data) % kBoundAlign)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name +
+                                                  ": device pointer not " +
+                                                  std::to_string(kBoundAlign) + "-byte aligned");
+  Binding &b = (input ? model->inputs : model->outputs)[index];
+  b.bound = true;
+  b.memory = memory;
+  b.host = memory == SPDC_MEMORY_HOST ? data : nullptr;
+  b.hostOut = memory == SPDC_MEMORY_HOST ? const_cast<void *>(data) : nullptr;
+  b.device = memory == SPDC_MEMORY_DEVICE ? CUdeviceptr(reinterpret_cast<uintptr_t>(data)) : 0;
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_bind_input(spdc_model_t *model, size_t index, const void *data,
+                                    spdc_memory_t memory, size_t bytes) {
+  return bind("spdc_model_bind_input", model, true, index, data, memory, bytes);
+}
+
+spdc_status_t spdc_model_bind_output(spdc_model_t *model, size_t index, void *data,
+                                     spdc_memory_t memory, size_t bytes) {
+  return bind("spdc_model_bind_output", model, false, index, data, memory, bytes);
+}
+
+spdc_status_t spdc_model_run(spdc_model_t *model, spdc_cuda_stream_t stream) {
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_run: model is NULL");
+  return guarded("spdc_model_run", [&] {
+    if (spdc_status_t s = model->checkBound())
+      return s;
+    if (spdc_status_t s = model->ctx->makeCurrent())
+      return s;
+    CUstream s = stream ? reinterpret_cast<CUstream>(stream) : model->stream;
+    if (spdc_status_t st = model->copyInputs(s))
+      return st;
+    if (model->ctx->useGraphs) {
+      std::vector<CUdeviceptr> key;
+      for (uint32_t i = 0; i < model->inputs.size(); ++i)
+        key.push_back(model->inputAddress(i));
+      for (uint32_t i = 0; i < model->outputs.size(); ++i)
+        key.push_back(model->outputAddress(i));
+      if (model->graph && key == model->graphKey) {
+        if (CUresult r = model->d->graphLaunch(model->graph, s); r != CUDA_SUCCESS)
+          return model->cudaFail(r, "cuGraphLaunch");
+      } else if (key == model->warmKey) {
+        // Second run with these addresses: capture, then replay from now on. (The first ran
+        // eagerly, so lazy module loading and cuBLASLt's first-call setup happen outside capture.)
+        model->graphKey.clear();
+        if (spdc_status_t st = model->capture())
+          return st;
+        model->graphKey = std::move(key);
+        if (CUresult r = model->d->graphLaunch(model->graph, s); r != CUDA_SUCCESS)
+          return model->cudaFail(r, "cuGraphLaunch");
+      } else {
+        if (spdc_status_t st = model->enqueueSteps(s, nullptr))
+          return st;
+        model->warmKey = std::move(key);
+      }
+    } else if (spdc_status_t st = model->enqueueSteps(s, nullptr)) {
+      return st;
+    }
+    if (spdc_status_t st = model->copyOutputs(s))
+      return st;
+    if (!stream)
+      if (CUresult r = model->d->streamSynchronize(s); r != CUDA_SUCCESS)
+        return model->cudaFail(r, "cuStreamSynchronize (end of run)");
+    return SPDC_STATUS_OK;
+  });
+}
+
+spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t index, int64_t *dims,
+                                      size_t capacity, size_t *out_rank) {
+  if (!out_rank)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_shape: out_rank is NULL");
+  *out_rank = 0;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_shape: model is NULL");
+  if (index >= model->plan.outputs.size())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_shape: index " +
+                                                  std::to_string(index) + " out of range (" +
+                                                  std::to_string(model->plan.outputs.size()) + ")");
+  if (capacity && !dims)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_shape: dims is NULL");
+  const std::vector<int64_t> &shape = model->plan.outputs[index].shape;
+  for (size_t i = 0; i < shape.size() && i < capacity; ++i)
+    dims[i] = shape[i];
+  *out_rank = shape.size();
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_step_count(const spdc_model_t *model, size_t *out_count) {
+  if (!out_count)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_step_count: out_count is NULL");
+  *out_count = 0;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_step_count: model is NULL");
+  *out_count = model->plan.steps.size();
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_profile(spdc_model_t *model, int iterations, spdc_profile_entry_t *entries,
+                                 size_t capacity, double *out_total_ms) {
+  if (out_total_ms)
+    *out_total_ms = 0;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_profile: model is NULL");
+  if (iterations < 1)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_profile: iterations must be >= 1");
+  if (capacity && !entries)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_profile: entries is NULL");
+  return guarded("spdc_model_profile", [&] {
+    if (spdc_status_t s = model->checkBound())
+      return s;
+    if (spdc_status_t s = model->ctx->makeCurrent())
+      return s;
+    const Driver *d = model->d;
+    size_t steps = model->plan.steps.size();
+    std::vector<CUevent> events(steps + 1, nullptr);
+    struct EventGuard {
+      const Driver *d;
+      std::vector<CUevent> &events;
+      ~EventGuard() {
+        for (CUevent e : events)
+          if (e)
+            d->eventDestroy(e);
+      }
+    } guard{d, events};
+    for (CUevent &e : events)
+      if (CUresult r = d->eventCreate(&e, CU_EVENT_DEFAULT); r != CUDA_SUCCESS)
+        return model->cudaFail(r, "cuEventCreate");
+
+    CUstream s = model->stream;
+    std::vector<double> sum(steps, 0), best(steps, 1e30), fastestStart(steps, 0), totals;
+    double fastest = 1e30;
+    // One warm-up iteration (first-touch costs, cuBLASLt lazy initialization) is not counted.
+    for (int it = -1; it < iterations; ++it) {
+      if (spdc_status_t st = model->copyInputs(s))
+        return st;
+      if (spdc_status_t st = model->enqueueSteps(s, &events))
+        return st;
+      if (spdc_status_t st = model->copyOutputs(s))
+        return st;
+      if (CUresult r = d->streamSynchronize(s); r != CUDA_SUCCESS)
+        return model->cudaFail(r, "cuStreamSynchronize (profile)");
+      if (it < 0)
+        continue;
+      std::vector<double> start(steps, 0);
+      for (size_t i = 0; i < steps; ++i) {
+        float ms = 0, offset = 0;
+        if (CUresult r = d->eventElapsedTime(&ms, events[i], events[i + 1]); r != CUDA_SUCCESS)
+          return model->cudaFail(r, "cuEventElapsedTime");
+        if (CUresult r = d->eventElapsedTime(&offset, events[0], events[i]); r != CUDA_SUCCESS)
+          return model->cudaFail(r, "cuEventElapsedTime");
+        sum[i] += ms;
+        best[i] = std::min(best[i], double(ms));
+        start[i] = offset;
+      }
+      float total = 0;
+      if (CUresult r = d->eventElapsedTime(&total, events[0], events[steps]); r != CUDA_SUCCESS)
+        return model->cudaFail(r, "cuEventElapsedTime");
+      totals.push_back(total);
+      if (total < fastest) {
+        fastest = total;
+        fastestStart = start;
+      }
+    }
+    for (size_t i = 0; i < steps && i < capacity; ++i) {
+      spdc_profile_entry_t &e = entries[i];
+      const bundle::Step &step = model->plan.steps[i];
+      e.label = step.label.c_str();
+      e.kind = step.kind == bundle::Step::Kind::Launch ? "kernel"
+               : step.kind == bundle::Step::Kind::Gemm ? "gemm"
+                                                       : "copy";
+      e.name = model->stepNames[i].c_str();
+      e.start_ms = fastestStart[i];
+      e.mean_ms = sum[i] / iterations;
+      e.min_ms = best[i];
+    }
+    if (out_total_ms) {
+      std::sort(totals.begin(), totals.end());
+      *out_total_ms = totals[totals.size() / 2];
+    }
+    return SPDC_STATUS_OK;
+  });
+}
+
+} // extern "C"

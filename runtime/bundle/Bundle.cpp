@@ -1,0 +1,786 @@
+//===- Bundle.cpp - reading and writing .spdc bundles ----------------------===//
+//
+// The byte layout is documented in docs/bundle-format.md; keep the two in step. Every integer is
+// little-endian, written and read field by field (never a struct memcpy), so the layout does not
+// depend on the compiler's padding.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Bundle.h"
+#include "Hash.h"
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SPDC_VERSION_STRING
+#define SPDC_VERSION_STRING "0.0.0"
+#endif
+
+namespace spdc::bundle {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'P', 'D', 'C', 'B', 'N', 'D', 'L'};
+constexpr uint64_t kHeaderSize = 64;
+constexpr uint64_t kSectionEntrySize = 48;
+constexpr size_t kVersionField = 24; // bytes for the spdc version in the header
+constexpr size_t kNameField = 24;    // bytes for a section name (architecture of a binary)
+// Sections start at multiples of 64 bytes: weights stay aligned for vector loads and cuBLASLt
+// when the file is mapped (mmap returns page-aligned addresses).
+constexpr uint64_t kSectionAlign = 64;
+// A bound on the section count, so that a corrupt count cannot make us allocate much.
+constexpr uint32_t kMaxSections = 1024;
+
+enum SectionKind : uint32_t { kPlan = 1, kSource = 2, kBinary = 3, kWeights = 4 };
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%016" PRIx64, v);
+  return buf;
+}
+
+//===--- serialization of the plan section --------------------------------===//
+
+class Writer {
+public:
+  std::vector<uint8_t> bytes;
+  void u32(uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      bytes.push_back(uint8_t(v >> (8 * i)));
+  }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i)
+      bytes.push_back(uint8_t(v >> (8 * i)));
+  }
+  void i64(int64_t v) { u64(uint64_t(v)); }
+  void f32(float v) {
+    uint32_t b;
+    std::memcpy(&b, &v, 4);
+    u32(b);
+  }
+  void str(const std::string &s) {
+    u64(s.size());
+    bytes.insert(bytes.end(), s.begin(), s.end());
+  }
+  void ref(const BufferRef &r) {
+    u32(uint32_t(r.space));
+    u32(r.index);
+    u64(r.offset);
+  }
+  void tensor(const TensorInfo &t) {
+    str(t.name);
+    u32(uint32_t(t.type));
+    u64(t.shape.size());
+    for (int64_t d : t.shape)
+      i64(d);
+  }
+};
+
+/// Bounds-checked reader: the first failure sticks and every later read returns zeros.
+class Reader {
+public:
+  Reader(const uint8_t *p, uint64_t n) : p(p), n(n) {}
+  std::string error;
+
+  bool need(uint64_t bytes, const char *what) {
+    if (!error.empty())
+      return false;
+    if (bytes > n - pos) {
+      error = std::string("plan section truncated while reading ") + what;
+      return false;
+    }
+    return true;
+  }
+  uint32_t u32(const char *what) {
+    if (!need(4, what))
+      return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= uint32_t(p[pos + i]) << (8 * i);
+    pos += 4;
+    return v;
+  }
+  uint64_t u64(const char *what) {
+    if (!need(8, what))
+      return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+      v |= uint64_t(p[pos + i]) << (8 * i);
+    pos += 8;
+    return v;
+  }
+  int64_t i64(const char *what) { return int64_t(u64(what)); }
+  float f32(const char *what) {
+    uint32_t b = u32(what);
+    float v;
+    std::memcpy(&v, &b, 4);
+    return v;
+  }
+  std::string str(const char *what) {
+    uint64_t len = u64(what);
+    if (!need(len, what))
+      return {};
+    std::string s(reinterpret_cast<const char *>(p + pos), len);
+    pos += len;
+    return s;
+  }
+  /// A count of elements that take at least `minBytes` each: refuses counts the remaining
+  /// bytes cannot hold, so a corrupt count never turns into a huge allocation.
+  uint64_t count(uint64_t minBytes, const char *what) {
+    uint64_t c = u64(what);
+    if (error.empty() && minBytes && c > (n - pos) / minBytes) {
+      error = std::string("plan section: count of ") + what + " (" + std::to_string(c) +
+              ") exceeds the section";
+      return 0;
+    }
+    return error.empty() ? c : 0;
+  }
+  BufferRef ref(const char *what) {
+    BufferRef r;
+    r.space = Space(u32(what));
+    r.index = u32(what);
+    r.offset = u64(what);
+    return r;
+  }
+  TensorInfo tensor() {
+    TensorInfo t;
+    t.name = str("tensor name");
+    t.type = ElementType(u32("tensor type"));
+    uint64_t rank = count(8, "tensor dims");
+    for (uint64_t i = 0; i < rank; ++i)
+      t.shape.push_back(i64("tensor dim"));
+    return t;
+  }
+  bool atEnd() const { return pos == n; }
+
+private:
+  const uint8_t *p;
+  uint64_t n;
+  uint64_t pos = 0;
+};
+
+std::vector<uint8_t> encodePlan(const Plan &plan) {
+  Writer w;
+  w.u64(plan.arenaBytes);
+  w.u64(plan.inputs.size());
+  for (const TensorInfo &t : plan.inputs)
+    w.tensor(t);
+  w.u64(plan.outputs.size());
+  for (const TensorInfo &t : plan.outputs)
+    w.tensor(t);
+  w.u64(plan.kernelNames.size());
+  for (const std::string &s : plan.kernelNames)
+    w.str(s);
+  w.u64(plan.launches.size());
+  for (const Launch &l : plan.launches) {
+    w.u32(l.kernel);
+    for (uint32_t g : l.grid)
+      w.u32(g);
+    for (uint32_t b : l.block)
+      w.u32(b);
+    w.u32(l.sharedBytes);
+    w.u64(l.args.size());
+    for (const KernelArg &a : l.args) {
+      w.u32(uint32_t(a.kind));
+      w.ref(a.buffer);
+      w.i64(a.i64);
+      w.f32(a.f32);
+    }
+  }
+  w.u64(plan.gemms.size());
+  for (const Gemm &g : plan.gemms) {
+    w.u32(uint32_t(g.type));
+    w.i64(g.m), w.i64(g.n), w.i64(g.k), w.i64(g.batch);
+    w.u32(g.transA), w.u32(g.transB);
+    w.i64(g.lda), w.i64(g.ldb), w.i64(g.ldc);
+    w.i64(g.strideA), w.i64(g.strideB), w.i64(g.strideC);
+    w.f32(g.alpha), w.f32(g.beta);
+    w.u32(uint32_t(g.epilogue));
+    w.ref(g.a), w.ref(g.b), w.ref(g.c), w.ref(g.d), w.ref(g.bias);
+  }
+  w.u64(plan.copies.size());
+  for (const Copy &c : plan.copies) {
+    w.ref(c.src);
+    w.ref(c.dst);
+    w.u64(c.bytes);
+  }
+  w.u64(plan.steps.size());
+  for (const Step &s : plan.steps) {
+    w.u32(uint32_t(s.kind));
+    w.u32(s.index);
+    w.str(s.label);
+  }
+  return std::move(w.bytes);
+}
+
+std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
+  Reader r(p, n);
+  plan.arenaBytes = r.u64("arena size");
+  for (uint64_t i = 0, e = r.count(20, "inputs"); i < e; ++i)
+    plan.inputs.push_back(r.tensor());
+  for (uint64_t i = 0, e = r.count(20, "outputs"); i < e; ++i)
+    plan.outputs.push_back(r.tensor());
+  for (uint64_t i = 0, e = r.count(8, "kernel names"); i < e; ++i)
+    plan.kernelNames.push_back(r.str("kernel name"));
+  for (uint64_t i = 0, e = r.count(40, "launches"); i < e; ++i) {
+    Launch l;
+    l.kernel = r.u32("launch kernel");
+    for (uint32_t &g : l.grid)
+      g = r.u32("launch grid");
+    for (uint32_t &b : l.block)
+      b = r.u32("launch block");
+    l.sharedBytes = r.u32("launch shared bytes");
+    for (uint64_t j = 0, f = r.count(32, "kernel arguments"); j < f; ++j) {
+      KernelArg a;
+      a.kind = KernelArg::Kind(r.u32("argument kind"));
+      a.buffer = r.ref("argument buffer");
+      a.i64 = r.i64("argument i64");
+      a.f32 = r.f32("argument f32");
+      l.args.push_back(a);
+    }
+    plan.launches.push_back(std::move(l));
+  }
+  for (uint64_t i = 0, e = r.count(184, "gemms"); i < e; ++i) {
+    Gemm g;
+    g.type = ElementType(r.u32("gemm type"));
+    g.m = r.i64("gemm m"), g.n = r.i64("gemm n"), g.k = r.i64("gemm k");
+    g.batch = r.i64("gemm batch");
+    g.transA = r.u32("gemm transA") != 0, g.transB = r.u32("gemm transB") != 0;
+    g.lda = r.i64("gemm lda"), g.ldb = r.i64("gemm ldb"), g.ldc = r.i64("gemm ldc");
+    g.strideA = r.i64("gemm strideA"), g.strideB = r.i64("gemm strideB");
+    g.strideC = r.i64("gemm strideC");
+    g.alpha = r.f32("gemm alpha"), g.beta = r.f32("gemm beta");
+    g.epilogue = Gemm::Epilogue(r.u32("gemm epilogue"));
+    g.a = r.ref("gemm a"), g.b = r.ref("gemm b"), g.c = r.ref("gemm c");
+    g.d = r.ref("gemm d"), g.bias = r.ref("gemm bias");
+    plan.gemms.push_back(g);
+  }
+  for (uint64_t i = 0, e = r.count(40, "copies"); i < e; ++i) {
+    Copy c;
+    c.src = r.ref("copy src");
+    c.dst = r.ref("copy dst");
+    c.bytes = r.u64("copy bytes");
+    plan.copies.push_back(c);
+  }
+  for (uint64_t i = 0, e = r.count(16, "steps"); i < e; ++i) {
+    Step s;
+    s.kind = Step::Kind(r.u32("step kind"));
+    s.index = r.u32("step index");
+    s.label = r.str("step label");
+    plan.steps.push_back(std::move(s));
+  }
+  if (!r.error.empty())
+    return r.error;
+  if (!r.atEnd())
+    return "plan section has trailing bytes";
+  return {};
+}
+
+//===--- validation -------------------------------------------------------===//
+
+bool validType(ElementType t) { return uint32_t(t) <= uint32_t(ElementType::Bool); }
+
+/// Bytes of a tensor, or ~0 on overflow.
+uint64_t tensorBytes(const TensorInfo &t) {
+  unsigned __int128 n = elementSize(t.type);
+  for (int64_t d : t.shape) {
+    n *= uint64_t(d < 0 ? 0 : d);
+    if (n > UINT64_MAX)
+      return UINT64_MAX;
+  }
+  return uint64_t(n);
+}
+
+class Validator {
+public:
+  Validator(const Plan &plan, uint64_t weightsSize) : plan(plan), weightsSize(weightsSize) {}
+
+  std::string run() {
+    if (std::string e = tensors(plan.inputs, "input"); !e.empty())
+      return e;
+    if (std::string e = tensors(plan.outputs, "output"); !e.empty())
+      return e;
+    for (size_t i = 0; i < plan.kernelNames.size(); ++i)
+      if (plan.kernelNames[i].empty())
+        return "kernel " + std::to_string(i) + " has an empty name";
+    for (size_t i = 0; i < plan.launches.size(); ++i)
+      if (std::string e = launch(plan.launches[i]); !e.empty())
+        return "launch " + std::to_string(i) + ": " + e;
+    for (size_t i = 0; i < plan.gemms.size(); ++i)
+      if (std::string e = gemm(plan.gemms[i]); !e.empty())
+        return "gemm " + std::to_string(i) + ": " + e;
+    for (size_t i = 0; i < plan.copies.size(); ++i) {
+      const Copy &c = plan.copies[i];
+      std::string e = ref(c.src, c.bytes, "source");
+      if (e.empty())
+        e = ref(c.dst, c.bytes, "destination");
+      if (!e.empty())
+        return "copy " + std::to_string(i) + ": " + e;
+    }
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+      const Step &s = plan.steps[i];
+      size_t limit;
+      switch (s.kind) {
+      case Step::Kind::Launch:
+        limit = plan.launches.size();
+        break;
+      case Step::Kind::Gemm:
+        limit = plan.gemms.size();
+        break;
+      case Step::Kind::Copy:
+        limit = plan.copies.size();
+        break;
+      default:
+        return "step " + std::to_string(i) + " ('" + s.label + "') has unknown kind " +
+               std::to_string(uint32_t(s.kind));
+      }
+      if (s.index >= limit)
+        return "step " + std::to_string(i) + " ('" + s.label + "') refers to index " +
+               std::to_string(s.index) + " of " + std::to_string(limit);
+    }
+    std::set<std::string> arches;
+    for (const auto &[arch, code] : plan.binaries) {
+      if (arch.empty() || arch.size() >= kNameField)
+        return "binary architecture name '" + arch + "' must have 1 to " +
+               std::to_string(kNameField - 1) + " characters";
+      if (!arches.insert(arch).second)
+        return "two binaries for architecture '" + arch + "'";
+    }
+    return {};
+  }
+
+private:
+  const Plan &plan;
+  uint64_t weightsSize;
+
+  std::string tensors(const std::vector<TensorInfo> &ts, const char *what) {
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const TensorInfo &t = ts[i];
+      std::string name = std::string(what) + " " + std::to_string(i) + " ('" + t.name + "')";
+      if (!validType(t.type))
+        return name + " has unknown element type " + std::to_string(uint32_t(t.type));
+      for (int64_t d : t.shape)
+        if (d < 0)
+          return name + " has dimension " + std::to_string(d) +
+                 ": dynamic dimensions are not supported in bundle format version " +
+                 std::to_string(kFormatVersion);
+      if (tensorBytes(t) == UINT64_MAX)
+        return name + " is too large";
+    }
+    return {};
+  }
+
+  /// Size of the region a reference points into, or an error.
+  std::string region(const BufferRef &r, uint64_t &size, const char *what) {
+    switch (r.space) {
+    case Space::Arena:
+      size = plan.arenaBytes;
+      return {};
+    case Space::Weights:
+      size = weightsSize;
+      return {};
+    case Space::Input:
+    case Space::Output: {
+      const auto &ts = r.space == Space::Input ? plan.inputs : plan.outputs;
+      if (r.index >= ts.size())
+        return std::string(what) + " refers to " +
+               (r.space == Space::Input ? "input " : "output ") + std::to_string(r.index) + " of " +
+               std::to_string(ts.size());
+      size = tensorBytes(ts[r.index]);
+      return {};
+    }
+    }
+    return std::string(what) + " has unknown space " + std::to_string(uint32_t(r.space));
+  }
+
+  static const char *spaceName(Space s) {
+    switch (s) {
+    case Space::Arena:
+      return "arena";
+    case Space::Weights:
+      return "weights";
+    case Space::Input:
+      return "input";
+    case Space::Output:
+      return "output";
+    }
+    return "?";
+  }
+
+  /// `extent` bytes from r.offset must lie inside the region; a kernel argument (extent
+  /// unknown) passes extent 1 when its region is not empty.
+  std::string ref(const BufferRef &r, uint64_t extent, const char *what) {
+    uint64_t size = 0;
+    if (std::string e = region(r, size, what); !e.empty())
+      return e;
+    if (r.offset > size || extent > size - r.offset)
+      return std::string(what) + ": bytes [" + std::to_string(r.offset) + ", " +
+             std::to_string(r.offset) + "+" + std::to_string(extent) + ") outside the " +
+             spaceName(r.space) + " (" + std::to_string(size) + " bytes)";
+    return {};
+  }
+
+  std::string launch(const Launch &l) {
+    if (l.kernel >= plan.kernelNames.size())
+      return "kernel index " + std::to_string(l.kernel) + " out of range (" +
+             std::to_string(plan.kernelNames.size()) + " kernels)";
+    for (int i = 0; i < 3; ++i)
+      if (l.grid[i] == 0 || l.block[i] == 0)
+        return "zero grid or block dimension";
+    if (uint64_t(l.block[0]) * l.block[1] * l.block[2] > 1024)
+      return "more than 1024 threads per block";
+    for (size_t i = 0; i < l.args.size(); ++i) {
+      const KernelArg &a = l.args[i];
+      std::string what = "argument " + std::to_string(i);
+      switch (a.kind) {
+      case KernelArg::Kind::Buffer: {
+        uint64_t size = 0;
+        if (std::string e = region(a.buffer, size, what.c_str()); !e.empty())
+          return e;
+        if (std::string e = ref(a.buffer, size ? 1 : 0, what.c_str()); !e.empty())
+          return e;
+        break;
+      }
+      case KernelArg::Kind::I64:
+      case KernelArg::Kind::F32:
+        break;
+      default:
+        return what + " has unknown kind " + std::to_string(uint32_t(a.kind));
+      }
+    }
+    return {};
+  }
+
+  /// Bytes spanned by `batch` row-major [rows, cols] matrices with leading dimension ld and
+  /// batch stride `stride` (elements).
+  static uint64_t span(const Gemm &g, int64_t rows, int64_t cols, int64_t ld, int64_t stride) {
+    unsigned __int128 elems = (unsigned __int128)(g.batch - 1) * uint64_t(stride) +
+                              (unsigned __int128)(rows - 1) * uint64_t(ld) + uint64_t(cols);
+    elems *= elementSize(g.type);
+    return elems > UINT64_MAX ? UINT64_MAX : uint64_t(elems);
+  }
+
+  std::string gemm(const Gemm &g) {
+    if (g.type != ElementType::F32 && g.type != ElementType::F16 && g.type != ElementType::BF16)
+      return "element type " + std::to_string(uint32_t(g.type)) + " (f32, f16 or bf16 only)";
+    if (g.m < 1 || g.n < 1 || g.k < 1 || g.batch < 1)
+      return "m, n, k and batch must be positive";
+    if (uint32_t(g.epilogue) > uint32_t(Gemm::Epilogue::BiasGelu))
+      return "unknown epilogue " + std::to_string(uint32_t(g.epilogue));
+    int64_t rowsA = g.transA ? g.k : g.m, colsA = g.transA ? g.m : g.k;
+    int64_t rowsB = g.transB ? g.n : g.k, colsB = g.transB ? g.k : g.n;
+    if (g.lda < colsA || g.ldb < colsB || g.ldc < g.n)
+      return "leading dimension smaller than a row";
+    if (g.strideA < 0 || g.strideB < 0 || g.strideC < 0)
+      return "negative batch stride";
+    if (std::string e = ref(g.a, span(g, rowsA, colsA, g.lda, g.strideA), "A"); !e.empty())
+      return e;
+    if (std::string e = ref(g.b, span(g, rowsB, colsB, g.ldb, g.strideB), "B"); !e.empty())
+      return e;
+    uint64_t spanD = span(g, g.m, g.n, g.ldc, g.strideC);
+    if (std::string e = ref(g.d, spanD, "D"); !e.empty())
+      return e;
+    if (g.beta != 0)
+      if (std::string e = ref(g.c, spanD, "C"); !e.empty())
+        return e;
+    if (g.epilogue == Gemm::Epilogue::Bias || g.epilogue == Gemm::Epilogue::BiasGelu)
+      if (std::string e = ref(g.bias, uint64_t(g.n) * elementSize(g.type), "bias"); !e.empty())
+        return e;
+    return {};
+  }
+};
+
+//===--- file helpers -----------------------------------------------------===//
+
+struct Section {
+  uint32_t kind;
+  std::string name;
+  const uint8_t *data;
+  uint64_t size;
+  uint64_t offset = 0;
+};
+
+void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    p[i] = uint8_t(v >> (8 * i));
+}
+void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    p[i] = uint8_t(v >> (8 * i));
+}
+uint32_t get32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= uint32_t(p[i]) << (8 * i);
+  return v;
+}
+uint64_t get64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= uint64_t(p[i]) << (8 * i);
+  return v;
+}
+
+/// Writes all of `data`, hashing it on the way.
+bool writeAll(int fd, const void *data, uint64_t size, Xxh64 *hash) {
+  if (hash)
+    hash->update(data, size);
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  while (size) {
+    ssize_t n = ::write(fd, p, size > (1u << 30) ? (1u << 30) : size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    p += n;
+    size -= uint64_t(n);
+  }
+  return true;
+}
+
+} // namespace
+
+uint32_t elementSize(ElementType t) {
+  switch (t) {
+  case ElementType::F64:
+  case ElementType::I64:
+  case ElementType::U64:
+    return 8;
+  case ElementType::F32:
+  case ElementType::I32:
+  case ElementType::U32:
+    return 4;
+  case ElementType::F16:
+  case ElementType::BF16:
+  case ElementType::I16:
+  case ElementType::U16:
+    return 2;
+  case ElementType::I8:
+  case ElementType::U8:
+  case ElementType::Bool:
+    return 1;
+  }
+  return 0;
+}
+
+const char *spdcVersion() { return SPDC_VERSION_STRING; }
+
+std::string validatePlan(const Plan &plan, uint64_t weightsSize) {
+  return Validator(plan, weightsSize).run();
+}
+
+std::string writeBundle(const Plan &plan, const std::string &path) {
+  if (std::string e = validatePlan(plan, plan.weights.size()); !e.empty())
+    return path + ": refusing to write an invalid plan: " + e;
+
+  std::vector<uint8_t> planBytes = encodePlan(plan);
+  std::vector<Section> sections;
+  sections.push_back({kPlan, "plan", planBytes.data(), planBytes.size()});
+  sections.push_back({kSource, "source", reinterpret_cast<const uint8_t *>(plan.source.data()),
+                      plan.source.size()});
+  for (const auto &[arch, code] : plan.binaries)
+    sections.push_back({kBinary, arch, code.data(), code.size()});
+  sections.push_back({kWeights, "weights", plan.weights.data(), plan.weights.size()});
+
+  uint64_t offset = alignUp(kHeaderSize + kSectionEntrySize * sections.size(), kSectionAlign);
+  for (Section &s : sections) {
+    s.offset = offset;
+    offset = alignUp(offset + s.size, kSectionAlign);
+  }
+  // The file ends right after the last section (no trailing padding).
+  uint64_t fileSize = sections.back().offset + sections.back().size;
+
+  std::vector<uint8_t> table(kSectionEntrySize * sections.size(), 0);
+  for (size_t i = 0; i < sections.size(); ++i) {
+    uint8_t *e = table.data() + i * kSectionEntrySize;
+    put32(e, sections[i].kind);
+    put64(e + 8, sections[i].offset);
+    put64(e + 16, sections[i].size);
+    std::memcpy(e + 24, sections[i].name.data(), std::min(sections[i].name.size(), kNameField - 1));
+  }
+
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return path + ": cannot create " + tmp + ": " + std::strerror(errno);
+  auto fail = [&](const char *what) {
+    std::string e = path + ": " + what + ": " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return e;
+  };
+
+  Xxh64 hash;
+  uint8_t header[kHeaderSize] = {};
+  static const uint8_t zeros[kSectionAlign] = {};
+  if (!writeAll(fd, header, kHeaderSize, nullptr) ||
+      !writeAll(fd, table.data(), table.size(), &hash))
+    return fail("write failed");
+  uint64_t pos = kHeaderSize + table.size();
+  for (const Section &s : sections) {
+    if (!writeAll(fd, zeros, s.offset - pos, &hash) || !writeAll(fd, s.data, s.size, &hash))
+      return fail("write failed");
+    pos = s.offset + s.size;
+  }
+
+  std::memcpy(header, kMagic, 8);
+  put32(header + 8, kFormatVersion);
+  put32(header + 12, uint32_t(kHeaderSize));
+  put64(header + 16, fileSize);
+  put64(header + 24, hash.digest());
+  put32(header + 32, uint32_t(sections.size()));
+  std::string version = spdcVersion();
+  std::memcpy(header + 40, version.data(), std::min(version.size(), kVersionField - 1));
+  if (::pwrite(fd, header, kHeaderSize, 0) != ssize_t(kHeaderSize))
+    return fail("write failed");
+  if (::fsync(fd) != 0)
+    return fail("fsync failed");
+  if (::close(fd) != 0) {
+    std::string e = path + ": close failed: " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string e = path + ": rename from " + tmp + " failed: " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return {};
+}
+
+namespace {
+std::string readInto(const std::string &path, LoadedBundle &out) {
+  auto err = [&](const std::string &what) { return path + ": " + what; };
+
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return err(std::string("cannot open: ") + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return err(std::string("cannot stat: ") + std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return err("not a regular file");
+  }
+  uint64_t size = uint64_t(st.st_size);
+  if (size < kHeaderSize) {
+    ::close(fd);
+    return err("truncated: " + std::to_string(size) + " bytes, less than the " +
+               std::to_string(kHeaderSize) + "-byte bundle header");
+  }
+  void *map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int mapErrno = errno;
+  ::close(fd);
+  if (map == MAP_FAILED)
+    return err(std::string("mmap failed: ") + std::strerror(mapErrno));
+  std::shared_ptr<const void> mapping(
+      map, [size](const void *p) { ::munmap(const_cast<void *>(p), size); });
+  const uint8_t *base = static_cast<const uint8_t *>(map);
+
+  if (std::memcmp(base, kMagic, 8) != 0)
+    return err("not an spdc bundle (bad magic)");
+  uint32_t version = get32(base + 8);
+  char writer[kVersionField + 1] = {};
+  std::memcpy(writer, base + 40, kVersionField);
+  writer[kVersionField - 1] = 0;
+  if (version != kFormatVersion)
+    return err("bundle format version " + std::to_string(version) + " (written by spdc " + writer +
+               "); this spdc (" + spdcVersion() + ") reads version " +
+               std::to_string(kFormatVersion) + ": recompile the model");
+  if (get32(base + 12) != kHeaderSize)
+    return err("bad header size " + std::to_string(get32(base + 12)));
+  uint64_t fileSize = get64(base + 16);
+  if (fileSize != size)
+    return err(size < fileSize
+                   ? "truncated: the header says " + std::to_string(fileSize) +
+                         " bytes, the file has " + std::to_string(size)
+                   : "the header says " + std::to_string(fileSize) + " bytes, the file has " +
+                         std::to_string(size) + " (trailing data)");
+  ::madvise(map, size, MADV_SEQUENTIAL);
+  uint64_t expected = get64(base + 24);
+  uint64_t actual = xxh64(base + kHeaderSize, size - kHeaderSize);
+  ::madvise(map, size, MADV_NORMAL);
+  if (expected != actual)
+    return err("checksum mismatch (header " + hex(expected) + ", contents " + hex(actual) +
+               "): the file is corrupt or was modified");
+
+  uint32_t count = get32(base + 32);
+  if (count == 0 || count > kMaxSections ||
+      kHeaderSize + uint64_t(count) * kSectionEntrySize > size)
+    return err("bad section count " + std::to_string(count));
+  const uint8_t *planData = nullptr, *sourceData = nullptr;
+  uint64_t planSize = 0, sourceSize = 0;
+  bool haveWeights = false;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t *e = base + kHeaderSize + uint64_t(i) * kSectionEntrySize;
+    uint32_t kind = get32(e);
+    uint64_t off = get64(e + 8), len = get64(e + 16);
+    char name[kNameField + 1] = {};
+    std::memcpy(name, e + 24, kNameField);
+    name[kNameField - 1] = 0;
+    std::string where = "section " + std::to_string(i) + " ('" + name + "')";
+    if (off > size || len > size - off)
+      return err(where + ": bytes [" + std::to_string(off) + ", +" + std::to_string(len) +
+                 ") outside the file (" + std::to_string(size) + " bytes)");
+    if (off % kSectionAlign)
+      return err(where + ": offset " + std::to_string(off) + " not 64-byte aligned");
+    const uint8_t *data = base + off;
+    switch (kind) {
+    case kPlan:
+      if (planData)
+        return err("two plan sections");
+      planData = data, planSize = len;
+      break;
+    case kSource:
+      if (sourceData)
+        return err("two source sections");
+      sourceData = data, sourceSize = len;
+      break;
+    case kBinary:
+      out.plan.binaries.emplace_back(name, std::vector<uint8_t>(data, data + len));
+      break;
+    case kWeights:
+      if (haveWeights)
+        return err("two weights sections");
+      haveWeights = true;
+      out.weights = data, out.weightsSize = len;
+      break;
+    default:
+      return err(where + ": unknown section kind " + std::to_string(kind));
+    }
+  }
+  if (!planData || !sourceData)
+    return err(planData ? "no source section" : "no plan section");
+
+  if (std::string e = decodePlan(planData, planSize, out.plan); !e.empty())
+    return err(e);
+  out.plan.source.assign(reinterpret_cast<const char *>(sourceData), sourceSize);
+  if (std::string e = validatePlan(out.plan, out.weightsSize); !e.empty())
+    return err("invalid plan: " + e);
+  out.mapping = std::move(mapping);
+  out.spdcVersion = writer;
+  return {};
+}
+} // namespace
+
+std::string readBundle(const std::string &path, LoadedBundle &out) {
+  out = LoadedBundle();
+  std::string e = readInto(path, out);
+  if (!e.empty())
+    out = LoadedBundle(); // nothing half-read survives, and the mapping is gone
+  return e;
+}
+
+} // namespace spdc::bundle

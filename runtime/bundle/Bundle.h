@@ -1,0 +1,52 @@
+//===- Bundle.h - reading and writing .spdc bundles ------------*- C++ -*-===//
+//
+// A bundle is one file: a versioned, checksummed header, the launch plan, the CUDA source,
+// optional cubins per architecture and 64-byte-aligned weights (docs/bundle-format.md).
+// Shared by the compiler (writer) and libspdcrt (reader); plain C++17, no exceptions: errors
+// are returned as messages that name the file and what is wrong.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPDC_RUNTIME_BUNDLE_BUNDLE_H
+#define SPDC_RUNTIME_BUNDLE_BUNDLE_H
+
+#include "Plan.h"
+
+#include <memory>
+#include <string>
+
+namespace spdc::bundle {
+
+/// Version of the byte layout; a reader refuses any other.
+constexpr uint32_t kFormatVersion = 1;
+
+/// Writes `plan` (weights included) to `path` atomically (temporary file + rename). Returns an
+/// empty string on success, else the error.
+std::string writeBundle(const Plan &plan, const std::string &path);
+
+/// A bundle read back: the plan without its weights, which stay in the read-only mapping of
+/// the file (`weights`, `weightsSize`), kept alive by `mapping`.
+struct LoadedBundle {
+  Plan plan;
+  const uint8_t *weights = nullptr;
+  uint64_t weightsSize = 0;
+  std::shared_ptr<const void> mapping;
+  std::string spdcVersion; ///< of the spdc that wrote it (informational)
+};
+
+/// Maps `path` and validates it: magic, format version, checksum, section bounds, every plan
+/// reference inside the arena/weights/inputs/outputs. Returns an empty string on success.
+std::string readBundle(const std::string &path, LoadedBundle &out);
+
+/// Checks what readBundle checks on a plan: enum values, dims, kernel/step indices, and every
+/// buffer reference (with the extent of copies and matmuls) inside its region, given the size of
+/// the weights. writeBundle calls it first, so a codegen bug fails at compile time. Returns an
+/// empty string when the plan is valid, else what is wrong (naming the step, launch or gemm).
+std::string validatePlan(const Plan &plan, uint64_t weightsSize);
+
+/// The spdc version written into bundle headers (the project version, e.g. "0.1.0").
+const char *spdcVersion();
+
+} // namespace spdc::bundle
+
+#endif // SPDC_RUNTIME_BUNDLE_BUNDLE_H

@@ -1,0 +1,720 @@
+//===- gpu_kernel_test.cu - runtime/kernels against CPU references ------===//
+//
+// Runs every kernel template of runtime/kernels on random inputs and compares with a plain
+// double-precision CPU reference computed from the same (rounded) inputs. Launches follow the
+// contracts documented at the top of each header. Prints "SKIPPED: no CUDA device" and exits 0
+// where there is no GPU. `spdc-kernel-gpu-test --bench` prints first timings instead.
+//
+// Tolerances, |got - ref| <= atol + rtol * |ref|:
+//   f32:  rtol 1e-4, atol 1e-5 (f32 accumulation in another order than the reference; long
+//         reductions and exp get a few ulps).
+//   f16:  rtol 4e-3, atol 4e-3: the result is rounded once to f16 (half ulp 2^-11 ~ 4.9e-4
+//         relative) after f32 accumulation; the margin covers values near zero after
+//         cancellation (layer norm, rope).
+//   bf16: rtol 2e-2, atol 2e-2: one bf16 rounding is 2^-8 ~ 3.9e-3 relative; same margin.
+//
+//===----------------------------------------------------------------------===//
+
+#include "spdc/kernels/attention.cuh"
+#include "spdc/kernels/elementwise.cuh"
+#include "spdc/kernels/norm.cuh"
+#include "spdc/kernels/reduce.cuh"
+#include "spdc/kernels/rope.cuh"
+#include "spdc/kernels/softmax.cuh"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+using namespace spdc::kernels;
+
+namespace {
+
+#define CUDA_CHECK(expr)                                                                     \
+  do {                                                                                       \
+    cudaError_t err_ = (expr);                                                               \
+    if (err_ != cudaSuccess) {                                                               \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,                     \
+                   cudaGetErrorString(err_));                                                \
+      std::exit(1);                                                                          \
+    }                                                                                        \
+  } while (0)
+
+int gFailures = 0, gPasses = 0;
+std::mt19937 gRng(1234);
+
+template <class T> struct Tol;
+template <> struct Tol<float> {
+  static constexpr double rtol = 1e-4, atol = 1e-5;
+  static const char *name() { return "f32"; }
+};
+template <> struct Tol<__half> {
+  static constexpr double rtol = 4e-3, atol = 4e-3;
+  static const char *name() { return "f16"; }
+};
+template <> struct Tol<__nv_bfloat16> {
+  static constexpr double rtol = 2e-2, atol = 2e-2;
+  static const char *name() { return "bf16"; }
+};
+
+template <class T> T hostFrom(float x) {
+  if constexpr (std::is_same_v<T, __half>)
+    return __float2half_rn(x);
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return __float2bfloat16_rn(x);
+  else
+    return static_cast<T>(x);
+}
+template <class T> double hostTo(T x) {
+  if constexpr (std::is_same_v<T, __half>)
+    return __half2float(x);
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return __bfloat162float(x);
+  else
+    return static_cast<double>(x);
+}
+
+// Random values in [lo, hi), rounded to T; `ref` gets the rounded values.
+template <class T>
+std::vector<T> randomT(size_t n, std::vector<double> &ref, float lo = -2.f, float hi = 2.f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<T> out(n);
+  ref.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = hostFrom<T>(dist(gRng));
+    ref[i] = hostTo(out[i]);
+  }
+  return out;
+}
+
+template <class T> struct DevBuf {
+  T *ptr = nullptr;
+  size_t n = 0;
+  explicit DevBuf(size_t count) : n(count) {
+    CUDA_CHECK(cudaMalloc(&ptr, (n ? n : 1) * sizeof(T)));
+    CUDA_CHECK(cudaMemset(ptr, 0xff, (n ? n : 1) * sizeof(T))); // NaN-ish garbage
+  }
+  explicit DevBuf(const std::vector<T> &h) : DevBuf(h.size()) {
+    CUDA_CHECK(cudaMemcpy(ptr, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DevBuf() { cudaFree(ptr); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+  DevBuf(const DevBuf &) = delete;
+  DevBuf &operator=(const DevBuf &) = delete;
+};
+
+template <class T>
+void expectClose(const std::string &name, const std::vector<T> &got,
+                 const std::vector<double> &ref, double rtol, double atol) {
+  CUDA_CHECK(cudaGetLastError());
+  size_t bad = 0, worst = 0;
+  double worstExcess = -1;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    double g = hostTo(got[i]), r = ref[i];
+    double err = std::fabs(g - r), lim = atol + rtol * std::fabs(r);
+    bool ok = (std::isnan(r) && std::isnan(g)) || (std::isinf(r) && g == r) || err <= lim;
+    if (!ok) {
+      ++bad;
+      double excess = std::isfinite(err) ? err - lim : INFINITY;
+      if (excess > worstExcess)
+        worstExcess = excess, worst = i;
+    }
+  }
+  if (got.size() != ref.size() || bad) {
+    ++gFailures;
+    std::printf("FAIL %s: %zu of %zu elements out of tolerance; worst at %zu: got %.8g ref "
+                "%.8g\n",
+                name.c_str(), bad, ref.size(), worst, bad ? hostTo(got[worst]) : 0.0,
+                bad ? ref[worst] : 0.0);
+  } else {
+    ++gPasses;
+    std::printf("ok   %s\n", name.c_str());
+  }
+}
+template <class T>
+void expectClose(const std::string &name, const std::vector<T> &got,
+                 const std::vector<double> &ref) {
+  expectClose(name, got, ref, Tol<T>::rtol, Tol<T>::atol);
+}
+
+unsigned gridFor(long long n, int block = 256) {
+  long long g = (n + block - 1) / block;
+  return unsigned(g < 65535LL * 16 ? (g > 0 ? g : 1) : 65535LL * 16);
+}
+
+//===--- norms ---===//
+
+template <class T> void testNorms(long long rows, long long cols) {
+  std::vector<double> rx, rs, rb;
+  auto x = randomT<T>(rows * cols, rx);
+  auto s = randomT<T>(cols, rs, 0.5f, 1.5f);
+  auto b = randomT<T>(cols, rb, -0.5f, 0.5f);
+  DevBuf<T> dx(x), ds(s), db(b), dy(rows * cols);
+  std::string tag = std::string(Tol<T>::name()) + " " + std::to_string(rows) + "x" +
+                    std::to_string(cols);
+  std::vector<double> ref(rows * cols);
+  const float eps = 1e-5f;
+  for (int withAffine = 0; withAffine < 2; ++withAffine) {
+    for (long long r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (long long c = 0; c < cols; ++c)
+        mean += rx[r * cols + c];
+      mean /= cols;
+      for (long long c = 0; c < cols; ++c)
+        var += (rx[r * cols + c] - mean) * (rx[r * cols + c] - mean);
+      var /= cols;
+      for (long long c = 0; c < cols; ++c) {
+        double v = (rx[r * cols + c] - mean) / std::sqrt(var + eps);
+        ref[r * cols + c] = withAffine ? v * rs[c] + rb[c] : v;
+      }
+    }
+    layer_norm_kernel<T, T, T><<<unsigned(rows), 256>>>(dx.ptr, withAffine ? ds.ptr : nullptr,
+                                                        withAffine ? db.ptr : nullptr, dy.ptr,
+                                                        rows, cols, eps);
+    expectClose("layer_norm " + tag + (withAffine ? " affine" : ""), dy.get(), ref);
+  }
+  for (int withScale = 0; withScale < 2; ++withScale) {
+    for (long long r = 0; r < rows; ++r) {
+      double ms = 0;
+      for (long long c = 0; c < cols; ++c)
+        ms += rx[r * cols + c] * rx[r * cols + c];
+      ms /= cols;
+      for (long long c = 0; c < cols; ++c)
+        ref[r * cols + c] = rx[r * cols + c] / std::sqrt(ms + eps) * (withScale ? rs[c] : 1.0);
+    }
+    // Fewer blocks than rows: the grid-strided row loop.
+    rms_norm_kernel<T, T, T><<<3, 128>>>(dx.ptr, withScale ? ds.ptr : nullptr, dy.ptr, rows,
+                                         cols, eps);
+    expectClose("rms_norm " + tag + (withScale ? " scale" : ""), dy.get(), ref);
+  }
+}
+
+//===--- softmax ---===//
+
+template <class T> void testSoftmax(long long rows, long long cols) {
+  std::vector<double> rx;
+  auto x = randomT<T>(rows * cols, rx, -8.f, 8.f);
+  DevBuf<T> dx(x), dy(rows * cols);
+  std::string tag = std::string(Tol<T>::name()) + " " + std::to_string(rows) + "x" +
+                    std::to_string(cols);
+  std::vector<double> sm(rows * cols), lsm(rows * cols);
+  auto refLine = [&](long long base, long long n, long long stride) {
+    double m = -INFINITY, s = 0;
+    for (long long c = 0; c < n; ++c)
+      m = std::max(m, rx[base + c * stride]);
+    for (long long c = 0; c < n; ++c)
+      s += std::exp(rx[base + c * stride] - m);
+    for (long long c = 0; c < n; ++c) {
+      sm[base + c * stride] = std::exp(rx[base + c * stride] - m) / s;
+      lsm[base + c * stride] = rx[base + c * stride] - m - std::log(s);
+    }
+  };
+  for (long long r = 0; r < rows; ++r)
+    refLine(r * cols, cols, 1);
+  softmax_kernel<T, T><<<unsigned(rows), 256>>>(dx.ptr, dy.ptr, rows, cols);
+  expectClose("softmax " + tag, dy.get(), sm);
+  log_softmax_kernel<T, T><<<unsigned(rows), 128>>>(dx.ptr, dy.ptr, rows, cols);
+  expectClose("log_softmax " + tag, dy.get(), lsm);
+  // Middle axis: [rows / 2 ... ] viewed as [outer = 2, n = cols, inner = rows / 2].
+  if (rows % 2 == 0) {
+    long long outer = 2, n = cols, inner = rows / 2;
+    for (long long o = 0; o < outer; ++o)
+      for (long long i = 0; i < inner; ++i)
+        refLine(o * n * inner + i, n, inner);
+    softmax_strided_kernel<T, T><<<7, 64>>>(dx.ptr, dy.ptr, outer, n, inner, false);
+    expectClose("softmax_strided " + tag, dy.get(), sm);
+    softmax_strided_kernel<T, T><<<7, 64>>>(dx.ptr, dy.ptr, outer, n, inner, true);
+    expectClose("log_softmax_strided " + tag, dy.get(), lsm);
+  }
+}
+
+//===--- rope ---===//
+
+template <class T> void testRope(bool interleaved, int rotaryDim) {
+  const long long B = 2, H = 3, S = 5;
+  const int D = 64;
+  std::vector<double> rx, rc, rs;
+  // x stored [B, S, H, D], read as [B, H, S, D]; cos/sin [B, 1, S, rotaryDim].
+  auto x = randomT<T>(B * S * H * D, rx);
+  auto c = randomT<T>(B * S * rotaryDim, rc, -1.f, 1.f);
+  auto s = randomT<T>(B * S * rotaryDim, rs, -1.f, 1.f);
+  DevBuf<T> dx(x), dc(c), ds(s), dy(B * H * S * D);
+  std::vector<double> ref(B * H * S * D);
+  for (long long b = 0; b < B; ++b)
+    for (long long h = 0; h < H; ++h)
+      for (long long si = 0; si < S; ++si)
+        for (int d = 0; d < D; ++d) {
+          auto X = [&](int dd) { return rx[((b * S + si) * H + h) * D + dd]; };
+          long long cs = (b * S + si) * rotaryDim + d;
+          double v = X(d);
+          if (d < rotaryDim) {
+            double rot;
+            if (interleaved)
+              rot = (d % 2) ? X(d - 1) : -X(d + 1);
+            else
+              rot = d < rotaryDim / 2 ? -X(d + rotaryDim / 2) : X(d - rotaryDim / 2);
+            v = v * rc[cs] + rot * rs[cs];
+          }
+          ref[((b * H + h) * S + si) * D + d] = v;
+        }
+  long long n = B * H * S * D;
+  auto kernel = interleaved ? rope_kernel<T, T, true> : rope_kernel<T, T, false>;
+  kernel<<<gridFor(n), 256>>>(dx.ptr, dc.ptr, ds.ptr, dy.ptr, B, H, S, D, rotaryDim,
+                              S * H * D, D, H * D, S * rotaryDim, 0, rotaryDim);
+  expectClose(std::string("rope ") + Tol<T>::name() + (interleaved ? " interleaved" : " half") +
+                  " rotary " + std::to_string(rotaryDim),
+              dy.get(), ref);
+}
+
+//===--- attention ---===//
+
+enum class MaskKind { None, Keep, Additive };
+
+template <class T, int D, int DV>
+void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
+                   MaskKind maskKind, bool decode) {
+  std::vector<double> rq, rk, rv;
+  auto q = randomT<T>(size_t(batch) * hq * sq * D, rq);
+  auto k = randomT<T>(size_t(batch) * hkv * skv * D, rk);
+  auto v = randomT<T>(size_t(batch) * hkv * skv * DV, rv);
+  const float scale = 1.0f / std::sqrt(float(D));
+  // Mask [batch, 1, sq, skv] broadcast over heads. Keep-mask: random, with query row 1 fully
+  // masked out; additive: random 0 / -inf / small values, row 2 all -inf.
+  std::vector<unsigned char> keep(size_t(batch) * sq * skv);
+  std::vector<float> add(size_t(batch) * sq * skv);
+  std::uniform_int_distribution<int> coin(0, 3);
+  for (int b = 0; b < batch; ++b)
+    for (long long i = 0; i < sq; ++i)
+      for (long long j = 0; j < skv; ++j) {
+        size_t idx = (size_t(b) * sq + i) * skv + j;
+        keep[idx] = (i == 1) ? 0 : (coin(gRng) != 0);
+        int c = coin(gRng);
+        add[idx] = (i == 2 || c == 0) ? -INFINITY : (c == 1 ? 0.f : 0.25f * c);
+      }
+  DevBuf<T> dq(q), dk(k), dv(v), dout(size_t(batch) * hq * sq * DV);
+  DevBuf<unsigned char> dkeep(keep);
+  DevBuf<float> dadd(add);
+  std::vector<double> ref(size_t(batch) * hq * sq * DV, 0.0);
+  std::vector<double> sc(skv);
+  std::vector<char> vis(skv);
+  for (int b = 0; b < batch; ++b)
+    for (int h = 0; h < hq; ++h) {
+      int hk = h / (hq / hkv);
+      for (long long i = 0; i < sq; ++i) {
+        double m = -INFINITY;
+        for (long long j = 0; j < skv; ++j) {
+          size_t midx = (size_t(b) * sq + i) * skv + j;
+          vis[j] = !(causal && j > i + skv - sq) && !(maskKind == MaskKind::Keep && !keep[midx]);
+          double dot = 0;
+          for (int d = 0; d < D; ++d)
+            dot += rq[((size_t(b) * hq + h) * sq + i) * D + d] *
+                   rk[((size_t(b) * hkv + hk) * skv + j) * D + d];
+          sc[j] = dot * scale + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
+          if (!vis[j] || std::isinf(sc[j]))
+            vis[j] = 0;
+          else
+            m = std::max(m, sc[j]);
+        }
+        double sum = 0;
+        for (long long j = 0; j < skv; ++j)
+          sum += vis[j] ? std::exp(sc[j] - m) : 0.0;
+        for (int e = 0; e < DV; ++e) {
+          double o = 0;
+          for (long long j = 0; j < skv; ++j)
+            if (vis[j])
+              o += std::exp(sc[j] - m) / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
+          ref[((size_t(b) * hq + h) * sq + i) * DV + e] = sum > 0 ? o : 0.0;
+        }
+      }
+    }
+  long long msB = sq * skv, msH = 0, msQ = skv, msK = 1;
+  using Cfg = AttentionConfig<T, D, DV>;
+  dim3 grid(decode ? unsigned(sq) : unsigned((sq + Cfg::kBlockM - 1) / Cfg::kBlockM),
+            unsigned(batch * hq));
+  auto launch = [&](auto *mask) {
+    using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
+    if (decode)
+      attention_decode_kernel<T, M, D, DV><<<grid, AttentionDecodeConfig::kThreads>>>(dq.ptr, dk.ptr, dv.ptr, mask,
+                                                          dout.ptr, batch, hq, hkv, sq, skv,
+                                                          scale, causal, msB, msH, msQ, msK);
+    else
+      attention_fwd_kernel<T, M, D, DV><<<grid, 128>>>(dq.ptr, dk.ptr, dv.ptr, mask, dout.ptr,
+                                                       batch, hq, hkv, sq, skv, scale, causal,
+                                                       msB, msH, msQ, msK);
+  };
+  if (maskKind == MaskKind::Keep)
+    launch(static_cast<const unsigned char *>(dkeep.ptr));
+  else if (maskKind == MaskKind::Additive)
+    launch(static_cast<const float *>(dadd.ptr));
+  else
+    launch(static_cast<const float *>(nullptr));
+  char name[200];
+  std::snprintf(name, sizeof name, "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s",
+                decode ? "_decode" : "", Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
+                causal ? " causal" : "",
+                maskKind == MaskKind::Keep ? " keep-mask"
+                                           : (maskKind == MaskKind::Additive ? " add-mask" : ""));
+  // Scores are dot products over D terms of values up to 2: f32 attention tolerates a few ulps
+  // of exp(score) more than elementwise kernels.
+  double rtol = std::is_same_v<T, float> ? 2e-4 : Tol<T>::rtol;
+  double atol = std::is_same_v<T, float> ? 2e-5 : Tol<T>::atol;
+  expectClose(name, dout.get(), ref, rtol, atol);
+}
+
+template <class T> void testAttentionSuite() {
+  for (bool decode : {false, true}) {
+    testAttention<T, 64, 64>(2, 4, 4, 37, 37, false, MaskKind::None, decode);
+    testAttention<T, 64, 64>(2, 8, 2, 77, 77, true, MaskKind::None, decode);
+    testAttention<T, 128, 128>(1, 4, 1, 40, 100, true, MaskKind::None, decode);
+    testAttention<T, 128, 128>(2, 4, 2, 33, 70, false, MaskKind::Keep, decode);
+    testAttention<T, 64, 64>(2, 2, 1, 20, 45, true, MaskKind::Additive, decode);
+    testAttention<T, 80, 80>(1, 2, 2, 50, 50, true, MaskKind::Keep, decode);
+    testAttention<T, 256, 256>(1, 2, 1, 19, 67, false, MaskKind::Additive, decode);
+    testAttention<T, 96, 48>(1, 3, 1, 10, 40, false, MaskKind::None, decode);
+    testAttention<T, 128, 128>(2, 8, 2, 1, 300, true, MaskKind::None, decode);
+    testAttention<T, 64, 64>(1, 2, 2, 1, 1000, false, MaskKind::Keep, decode);
+    // More queries than keys with causal: the first sq - skv rows see no key -> zeros.
+    testAttention<T, 32, 32>(1, 2, 1, 24, 10, true, MaskKind::None, decode);
+  }
+}
+
+//===--- elementwise ---===//
+
+template <class T> void testElementwise() {
+  const long long n = 10007;
+  std::vector<double> rx, ru;
+  auto x = randomT<T>(n, rx, -6.f, 6.f);
+  auto u = randomT<T>(n, ru);
+  DevBuf<T> dx(x), du(u), dy(n);
+  std::vector<double> ref(n);
+  std::string tag = Tol<T>::name();
+  for (long long i = 0; i < n; ++i)
+    ref[i] = 0.5 * rx[i] * (1 + std::erf(rx[i] / std::sqrt(2.0)));
+  gelu_kernel<T><<<gridFor(n), 256>>>(dx.ptr, dy.ptr, n, false);
+  expectClose("gelu erf " + tag, dy.get(), ref);
+  for (long long i = 0; i < n; ++i)
+    ref[i] = 0.5 * rx[i] *
+             (1 + std::tanh(std::sqrt(2 / M_PI) * (rx[i] + 0.044715 * rx[i] * rx[i] * rx[i])));
+  gelu_kernel<T><<<7, 256>>>(dx.ptr, dy.ptr, n, true);
+  expectClose("gelu tanh " + tag, dy.get(), ref);
+  for (long long i = 0; i < n; ++i)
+    ref[i] = rx[i] / (1 + std::exp(-rx[i]));
+  silu_kernel<T><<<gridFor(n), 256>>>(dx.ptr, dy.ptr, n);
+  expectClose("silu " + tag, dy.get(), ref);
+  for (long long i = 0; i < n; ++i)
+    ref[i] = rx[i] / (1 + std::exp(-rx[i])) * ru[i];
+  swiglu_kernel<T><<<gridFor(n), 256>>>(dx.ptr, du.ptr, dy.ptr, n);
+  expectClose("swiglu " + tag, dy.get(), ref);
+  for (long long i = 0; i < n; ++i)
+    ref[i] = 1 / (1 + std::exp(-rx[i]));
+  unary_kernel<T, T, Sigmoid><<<gridFor(n), 256>>>(dx.ptr, dy.ptr, n);
+  expectClose("unary sigmoid " + tag, dy.get(), ref);
+}
+
+template <class T> void testGather(long long inner) {
+  const long long outer = 3, axis = 50, numIdx = 9;
+  std::vector<double> rd;
+  auto d = randomT<T>(outer * axis * inner, rd);
+  std::vector<long long> idx = {0, 49, -1, -50, 7, 7, 50, -51, 23}; // 50, -51: out of range
+  DevBuf<T> dd(d), dout(outer * numIdx * inner);
+  DevBuf<long long> didx(idx);
+  std::vector<double> ref(outer * numIdx * inner);
+  for (long long o = 0; o < outer; ++o)
+    for (long long n = 0; n < numIdx; ++n) {
+      long long j = idx[n] < 0 ? idx[n] + axis : idx[n];
+      for (long long i = 0; i < inner; ++i)
+        ref[(o * numIdx + n) * inner + i] =
+            (j >= 0 && j < axis) ? rd[(o * axis + j) * inner + i] : 0.0;
+    }
+  gather_kernel<T, long long><<<gridFor(outer * numIdx * inner), 256>>>(
+      dd.ptr, didx.ptr, dout.ptr, outer, axis, numIdx, inner);
+  expectClose("gather " + std::string(Tol<T>::name()) + " inner " + std::to_string(inner),
+              dout.get(), ref, 0, 0);
+  // Embedding: rows of the [axis, inner] table of outer index 0.
+  std::vector<int> ids = {3, 0, 49, 3};
+  DevBuf<int> dids(ids);
+  DevBuf<T> demb(ids.size() * inner);
+  std::vector<double> eref(ids.size() * inner);
+  for (size_t n = 0; n < ids.size(); ++n)
+    for (long long i = 0; i < inner; ++i)
+      eref[n * inner + i] = rd[ids[n] * inner + i];
+  embedding_kernel<T, int><<<gridFor(ids.size() * inner), 256>>>(dd.ptr, dids.ptr, demb.ptr,
+                                                                 ids.size(), axis, inner);
+  expectClose("embedding " + std::string(Tol<T>::name()) + " dim " + std::to_string(inner),
+              demb.get(), eref, 0, 0);
+}
+
+//===--- reductions ---===//
+
+template <class T> void testReduce() {
+  const long long outer = 4, n = 333, inner = 5;
+  std::vector<double> rx;
+  auto x = randomT<T>(outer * n * inner, rx);
+  // Ties for argmax/argmin/topk: duplicate a few values within lines.
+  for (long long o = 0; o < outer; ++o)
+    for (long long i = 0; i < inner; ++i) {
+      size_t a = (o * n + 10) * inner + i, b = (o * n + 200) * inner + i;
+      x[b] = x[a];
+      rx[b] = rx[a];
+    }
+  DevBuf<T> dx(x);
+  std::string tag = Tol<T>::name();
+  using Acc = acc_t<T>;
+  // Row kernels: x viewed as [rows = outer, cols = n * inner].
+  {
+    long long rows = outer, cols = n * inner;
+    DevBuf<T> dy(rows);
+    std::vector<double> sum(rows), mx(rows), lse(rows);
+    for (long long r = 0; r < rows; ++r) {
+      double s = 0, m = -INFINITY;
+      for (long long c = 0; c < cols; ++c)
+        s += rx[r * cols + c], m = std::max(m, rx[r * cols + c]);
+      double e = 0;
+      for (long long c = 0; c < cols; ++c)
+        e += std::exp(rx[r * cols + c] - m);
+      sum[r] = s, mx[r] = m, lse[r] = m + std::log(e);
+    }
+    reduce_rows_kernel<T, T, ReduceSum<Acc>><<<unsigned(rows), 256>>>(dx.ptr, dy.ptr, rows, cols);
+    expectClose("reduce_rows sum " + tag, dy.get(), sum, Tol<T>::rtol, Tol<T>::atol * 10);
+    reduce_rows_kernel<T, T, ReduceMax<Acc>><<<unsigned(rows), 256>>>(dx.ptr, dy.ptr, rows, cols);
+    expectClose("reduce_rows max " + tag, dy.get(), mx, 0, 0);
+    reduce_rows_kernel<T, T, ReduceLogSumExp<Acc>><<<2, 64>>>(dx.ptr, dy.ptr, rows, cols);
+    expectClose("reduce_rows logsumexp " + tag, dy.get(), lse);
+  }
+  {
+    DevBuf<T> dy(outer * inner);
+    std::vector<double> mean(outer * inner), l2(outer * inner);
+    for (long long o = 0; o < outer; ++o)
+      for (long long i = 0; i < inner; ++i) {
+        double s = 0, q = 0;
+        for (long long c = 0; c < n; ++c) {
+          double v = rx[(o * n + c) * inner + i];
+          s += v, q += v * v;
+        }
+        mean[o * inner + i] = s / n, l2[o * inner + i] = std::sqrt(q);
+      }
+    reduce_strided_kernel<T, T, ReduceMean<Acc>><<<1, 256>>>(dx.ptr, dy.ptr, outer, n, inner);
+    expectClose("reduce_strided mean " + tag, dy.get(), mean);
+    reduce_strided_kernel<T, T, ReduceL2<Acc>><<<1, 256>>>(dx.ptr, dy.ptr, outer, n, inner);
+    expectClose("reduce_strided l2 " + tag, dy.get(), l2);
+  }
+  // arg_reduce (first / last index on ties), topk, cumsum along the middle axis.
+  for (int isMax = 0; isMax < 2; ++isMax)
+    for (int last = 0; last < 2; ++last) {
+      DevBuf<long long> dy(outer * inner);
+      std::vector<double> ref(outer * inner);
+      for (long long o = 0; o < outer; ++o)
+        for (long long i = 0; i < inner; ++i) {
+          long long best = 0;
+          for (long long c = 1; c < n; ++c) {
+            double v = rx[(o * n + c) * inner + i], b = rx[(o * n + best) * inner + i];
+            if (isMax ? (v > b || (last && v == b)) : (v < b || (last && v == b)))
+              best = c;
+          }
+          ref[o * inner + i] = double(best);
+        }
+      if (isMax)
+        arg_reduce_kernel<T, long long, true><<<5, 128>>>(dx.ptr, dy.ptr, outer, n, inner, last);
+      else
+        arg_reduce_kernel<T, long long, false><<<5, 128>>>(dx.ptr, dy.ptr, outer, n, inner, last);
+      expectClose(std::string(isMax ? "argmax " : "argmin ") + tag + (last ? " last" : " first"),
+                  dy.get(), ref, 0, 0);
+    }
+  for (int largest = 0; largest < 2; ++largest) {
+    const int k = 7;
+    DevBuf<T> dv(outer * k * inner);
+    DevBuf<long long> di(outer * k * inner);
+    std::vector<double> rvals(outer * k * inner), ridx(outer * k * inner);
+    for (long long o = 0; o < outer; ++o)
+      for (long long i = 0; i < inner; ++i) {
+        std::vector<long long> order(n);
+        for (long long c = 0; c < n; ++c)
+          order[c] = c;
+        std::stable_sort(order.begin(), order.end(), [&](long long a, long long b) {
+          double va = rx[(o * n + a) * inner + i], vb = rx[(o * n + b) * inner + i];
+          return largest ? va > vb : va < vb;
+        });
+        for (int r = 0; r < k; ++r) {
+          rvals[(o * k + r) * inner + i] = rx[(o * n + order[r]) * inner + i];
+          ridx[(o * k + r) * inner + i] = double(order[r]);
+        }
+      }
+    topk_kernel<T, long long><<<3, 256>>>(dx.ptr, dv.ptr, di.ptr, outer, n, inner, k, largest);
+    expectClose(std::string("topk values ") + tag + (largest ? " largest" : " smallest"),
+                dv.get(), rvals, 0, 0);
+    expectClose(std::string("topk indices ") + tag + (largest ? " largest" : " smallest"),
+                di.get(), ridx, 0, 0);
+  }
+  for (int exclusive = 0; exclusive < 2; ++exclusive)
+    for (int reverse = 0; reverse < 2; ++reverse) {
+      DevBuf<float> dy(outer * n * inner);
+      std::vector<double> ref(outer * n * inner);
+      for (long long o = 0; o < outer; ++o)
+        for (long long i = 0; i < inner; ++i) {
+          double acc = 0;
+          for (long long t = 0; t < n; ++t) {
+            long long c = reverse ? n - 1 - t : t;
+            double v = rx[(o * n + c) * inner + i];
+            if (!exclusive)
+              acc += v;
+            ref[(o * n + c) * inner + i] = acc;
+            if (exclusive)
+              acc += v;
+          }
+        }
+      cumsum_kernel<T, float><<<6, 64>>>(dx.ptr, dy.ptr, outer, n, inner, exclusive, reverse);
+      expectClose(std::string("cumsum ") + tag + (exclusive ? " exclusive" : "") +
+                      (reverse ? " reverse" : ""),
+                  dy.get(), ref, 1e-5, 1e-4);
+    }
+  {
+    // Integer cumsum (position ids from an attention mask): exact.
+    std::vector<long long> m(1000);
+    std::vector<double> ref(1000);
+    long long acc = 0;
+    for (int i = 0; i < 1000; ++i)
+      m[i] = (i * 7) % 3 != 0, acc += m[i], ref[i] = double(acc);
+    DevBuf<long long> dm(m), dy(1000);
+    cumsum_kernel<long long, long long><<<1, 256>>>(dm.ptr, dy.ptr, 1, 1000, 1, false, false);
+    std::vector<long long> got = dy.get();
+    std::vector<double> gotD(got.begin(), got.end());
+    std::vector<float> gotF(gotD.begin(), gotD.end());
+    expectClose("cumsum i64", gotF, ref, 0, 0);
+  }
+}
+
+template <class T> void testAll() {
+  testNorms<T>(7, 768);
+  testNorms<T>(5, 1001);
+  testNorms<T>(3, 4096);
+  testSoftmax<T>(6, 50);
+  testSoftmax<T>(4, 3001);
+  testSoftmax<T>(2, 32000);
+  testRope<T>(false, 64);
+  testRope<T>(false, 16);
+  testRope<T>(true, 64);
+  testRope<T>(true, 32);
+  testElementwise<T>();
+  testGather<T>(64);
+  testGather<T>(3);
+  testReduce<T>();
+  testAttentionSuite<T>();
+}
+
+
+//===--- timing (--bench): first numbers, not a benchmark suite ---===//
+
+template <class F> float timeMs(F &&launch, int iters = 20) {
+  launch(); // warm-up
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  CUDA_CHECK(cudaEventRecord(a));
+  for (int i = 0; i < iters; ++i)
+    launch();
+  CUDA_CHECK(cudaEventRecord(b));
+  CUDA_CHECK(cudaEventSynchronize(b));
+  CUDA_CHECK(cudaGetLastError());
+  float ms = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / iters;
+}
+
+template <class T> void bench() {
+  const char *tn = Tol<T>::name();
+  {
+    const int B = 4, HQ = 32, HKV = 8, D = 128;
+    const long long S = 2048;
+    DevBuf<T> q(size_t(B) * HQ * S * D), k(size_t(B) * HKV * S * D), v(size_t(B) * HKV * S * D),
+        o(size_t(B) * HQ * S * D);
+    CUDA_CHECK(cudaMemset(q.ptr, 0, q.n * sizeof(T)));
+    CUDA_CHECK(cudaMemset(k.ptr, 0, k.n * sizeof(T)));
+    CUDA_CHECK(cudaMemset(v.ptr, 0, v.n * sizeof(T)));
+    using Cfg = AttentionConfig<T, D, D>;
+    dim3 grid(unsigned((S + Cfg::kBlockM - 1) / Cfg::kBlockM), B * HQ);
+    float ms = timeMs([&] {
+      attention_fwd_kernel<T, float, D, D><<<grid, 128>>>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr, B,
+                                                         HQ, HKV, S, S, 0.088f, true, 0, 0, 0,
+                                                         0);
+    });
+    double flops = 4.0 * B * HQ * S * S * D / 2; // causal: half the score matrix
+    std::printf("bench attention_fwd %s b%d hq%d hkv%d s%lld d%d causal: %.3f ms, %.1f TFLOP/s\n",
+                tn, B, HQ, HKV, S, D, ms, flops / ms / 1e9);
+  }
+  {
+    const int B = 8, HQ = 32, HKV = 8, D = 128;
+    const long long SKV = 4096;
+    DevBuf<T> q(size_t(B) * HQ * D), k(size_t(B) * HKV * SKV * D), v(size_t(B) * HKV * SKV * D),
+        o(size_t(B) * HQ * D);
+    CUDA_CHECK(cudaMemset(q.ptr, 0, q.n * sizeof(T)));
+    CUDA_CHECK(cudaMemset(k.ptr, 0, k.n * sizeof(T)));
+    CUDA_CHECK(cudaMemset(v.ptr, 0, v.n * sizeof(T)));
+    float ms = timeMs([&] {
+      attention_decode_kernel<T, float, D, D><<<dim3(1, B * HQ), AttentionDecodeConfig::kThreads>>>(
+          q.ptr, k.ptr, v.ptr, nullptr, o.ptr, B, HQ, HKV, 1, SKV, 0.088f, true, 0, 0, 0, 0);
+    });
+    double bytes = 2.0 * B * HKV * SKV * D * sizeof(T);
+    std::printf("bench attention_decode %s b%d hq%d hkv%d skv%lld d%d: %.3f ms, %.0f GB/s (K+V "
+                "once)\n",
+                tn, B, HQ, HKV, SKV, D, ms, bytes / ms / 1e6);
+  }
+  {
+    const long long rows = 16384, cols = 4096;
+    DevBuf<T> x(rows * cols), w(cols), y(rows * cols);
+    CUDA_CHECK(cudaMemset(x.ptr, 0, x.n * sizeof(T)));
+    CUDA_CHECK(cudaMemset(w.ptr, 0, w.n * sizeof(T)));
+    double bytes = 2.0 * rows * cols * sizeof(T);
+    float ms = timeMs([&] {
+      layer_norm_kernel<T, T, T><<<unsigned(rows), 256>>>(x.ptr, w.ptr, w.ptr, y.ptr, rows, cols,
+                                                          1e-5f);
+    });
+    std::printf("bench layer_norm %s %lldx%lld: %.3f ms, %.0f GB/s\n", tn, rows, cols, ms,
+                bytes / ms / 1e6);
+    ms = timeMs([&] {
+      rms_norm_kernel<T, T, T><<<unsigned(rows), 256>>>(x.ptr, w.ptr, y.ptr, rows, cols, 1e-5f);
+    });
+    std::printf("bench rms_norm %s %lldx%lld: %.3f ms, %.0f GB/s\n", tn, rows, cols, ms,
+                bytes / ms / 1e6);
+    ms = timeMs([&] {
+      softmax_kernel<T, T><<<unsigned(rows), 256>>>(x.ptr, y.ptr, rows, cols);
+    });
+    std::printf("bench softmax %s %lldx%lld: %.3f ms, %.0f GB/s\n", tn, rows, cols, ms,
+                bytes / ms / 1e6);
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    std::printf("SKIPPED: no CUDA device\n");
+    return 0;
+  }
+  cudaDeviceProp prop;
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (argc > 1 && std::string(argv[1]) == "--bench") {
+    bench<float>();
+    bench<__half>();
+    bench<__nv_bfloat16>();
+    return 0;
+  }
+  testAll<float>();
+  testAll<__half>();
+  testAll<__nv_bfloat16>();
+  std::printf("%d passed, %d failed\n", gPasses, gFailures);
+  return gFailures ? 1 : 0;
+}

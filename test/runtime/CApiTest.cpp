@@ -1,0 +1,513 @@
+//===- CApiTest.cpp - the C API: error paths everywhere, a small model on a GPU -===//
+//
+// Without a GPU (CI), context creation must fail with SPDC_STATUS_NO_DEVICE and every entry
+// point must refuse NULLs cleanly. With a GPU (tests named Gpu*, ctest label `gpu`), a hand-made
+// bundle with a kernel, a biased matmul, a transposed matmul and a copy runs and is checked
+// against a CPU reference, with and without CUDA graphs, and profiled.
+//
+//===----------------------------------------------------------------------===//
+
+#include "spdc/runtime.h"
+
+#include "bundle/Bundle.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <dlfcn.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+using namespace spdc::bundle;
+
+namespace {
+
+std::string tempPath(const std::string &name) {
+  const char *dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/spdc-capi-test-" + std::to_string(::getpid()) +
+         "-" + name;
+}
+
+/// A context on device 0, or null (and a visible notice) where there is no GPU.
+spdc_context_t *gpuContext(bool graphs = true, const std::string &cacheDir = "") {
+  spdc_context_options_t options;
+  spdc_context_options_initialize(&options);
+  options.use_cuda_graphs = graphs;
+  if (!cacheDir.empty())
+    options.cache_dir = cacheDir.c_str();
+  spdc_context_t *ctx = nullptr;
+  spdc_status_t s = spdc_context_create(&options, &ctx);
+  if (s == SPDC_STATUS_NO_DEVICE) {
+    std::printf("SKIPPED: no CUDA device (%s)\n", spdc_last_error());
+    return nullptr;
+  }
+  EXPECT_EQ(s, SPDC_STATUS_OK) << spdc_last_error();
+  return ctx;
+}
+
+BufferRef ref(Space space, uint64_t offset, uint32_t index = 0) {
+  BufferRef r;
+  r.space = space;
+  r.index = index;
+  r.offset = offset;
+  return r;
+}
+
+// x: [2,3] input. h = x + 1 (kernel, arena). y = h @ W + bias (W [3,4] row-major);
+// y2 = h @ V^T (V stored [4,3]); z = copy of h.
+constexpr int M = 2, K = 3, N = 4;
+const float kW[K * N] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+const float kBias[N] = {0.5f, -1, 2, 0};
+const float kV[N * K] = {1, 0, -1, 2, 1, 0, 0, 3, 1, -2, 1, 1};
+
+Plan smallPlan() {
+  Plan p;
+  p.inputs.push_back({"x", ElementType::F32, {M, K}});
+  p.outputs.push_back({"y", ElementType::F32, {M, N}});
+  p.outputs.push_back({"y2", ElementType::F32, {M, N}});
+  p.outputs.push_back({"z", ElementType::F32, {M, K}});
+  p.arenaBytes = 256;
+  p.source = R"(
+extern "C" __global__ void add_scalar(const float *in, float *out, long long n, float c) {
+  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (i < n) out[i] = in[i] + c;
+}
+)";
+  p.kernelNames = {"add_scalar"};
+  Launch l;
+  l.block[0] = 32;
+  KernelArg a;
+  a.buffer = ref(Space::Input, 0);
+  l.args.push_back(a);
+  a.buffer = ref(Space::Arena, 0);
+  l.args.push_back(a);
+  KernelArg n;
+  n.kind = KernelArg::Kind::I64;
+  n.i64 = M * K;
+  l.args.push_back(n);
+  KernelArg c;
+  c.kind = KernelArg::Kind::F32;
+  c.f32 = 1.0f;
+  l.args.push_back(c);
+  p.launches.push_back(l);
+
+  p.weights.resize(256);
+  std::memcpy(p.weights.data(), kW, sizeof kW);
+  std::memcpy(p.weights.data() + 64, kBias, sizeof kBias);
+  std::memcpy(p.weights.data() + 128, kV, sizeof kV);
+  Gemm g;
+  g.m = M, g.n = N, g.k = K;
+  g.lda = K, g.ldb = N, g.ldc = N;
+  g.epilogue = Gemm::Epilogue::Bias;
+  g.a = ref(Space::Arena, 0);
+  g.b = ref(Space::Weights, 0);
+  g.d = ref(Space::Output, 0, 0);
+  g.bias = ref(Space::Weights, 64);
+  p.gemms.push_back(g);
+  Gemm t;
+  t.m = M, t.n = N, t.k = K;
+  t.transB = true;
+  t.lda = K, t.ldb = K, t.ldc = N;
+  t.a = ref(Space::Arena, 0);
+  t.b = ref(Space::Weights, 128);
+  t.d = ref(Space::Output, 0, 1);
+  p.gemms.push_back(t);
+  Copy cp;
+  cp.src = ref(Space::Arena, 0);
+  cp.dst = ref(Space::Output, 0, 2);
+  cp.bytes = M * K * 4;
+  p.copies.push_back(cp);
+  p.steps = {{Step::Kind::Launch, 0, "/Add"},
+             {Step::Kind::Gemm, 0, "/MatMul+Add"},
+             {Step::Kind::Gemm, 1, "/MatMulT"},
+             {Step::Kind::Copy, 0, "/Identity"}};
+  return p;
+}
+
+void reference(const float *x, float *y, float *y2, float *z) {
+  for (int i = 0; i < M; ++i) {
+    for (int k = 0; k < K; ++k)
+      z[i * K + k] = x[i * K + k] + 1;
+    for (int j = 0; j < N; ++j) {
+      float s = kBias[j], s2 = 0;
+      for (int k = 0; k < K; ++k) {
+        s += z[i * K + k] * kW[k * N + j];
+        s2 += z[i * K + k] * kV[j * K + k];
+      }
+      y[i * N + j] = s;
+      y2[i * N + j] = s2;
+    }
+  }
+}
+
+} // namespace
+
+TEST(CApi, ContextWithoutDeviceSaysNoDevice) {
+  spdc_context_t *ctx = reinterpret_cast<spdc_context_t *>(0x1);
+  spdc_status_t s = spdc_context_create(nullptr, &ctx);
+  if (s == SPDC_STATUS_OK) {
+    spdc_context_release(ctx);
+    GTEST_SKIP() << "a CUDA device is present";
+  }
+  std::printf("%s\n", spdc_last_error());
+  EXPECT_EQ(s, SPDC_STATUS_NO_DEVICE);
+  EXPECT_EQ(ctx, nullptr);
+  EXPECT_EQ(std::string(spdc_last_error()).rfind("no CUDA device: ", 0), 0u) << spdc_last_error();
+  EXPECT_STREQ(spdc_status_string(s), "SPDC_STATUS_NO_DEVICE");
+}
+
+TEST(CApi, NullArgumentsAreRefused) {
+  EXPECT_EQ(spdc_context_create(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(spdc_last_error()).find("out_context"), std::string::npos);
+  spdc_model_t *model = reinterpret_cast<spdc_model_t *>(0x1);
+  EXPECT_EQ(spdc_model_load(nullptr, "x.spdc", &model), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(model, nullptr);
+  EXPECT_EQ(spdc_model_load(nullptr, "x.spdc", nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  size_t count = 7;
+  EXPECT_EQ(spdc_model_input_count(nullptr, &count), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(count, 0u);
+  EXPECT_EQ(spdc_model_output_count(nullptr, &count), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_model_input_count(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  spdc_tensor_info_t info;
+  EXPECT_EQ(spdc_model_input_info(nullptr, 0, &info), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(info.name, nullptr);
+  EXPECT_EQ(spdc_model_output_info(nullptr, 0, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  float data[4];
+  EXPECT_EQ(spdc_model_bind_input(nullptr, 0, data, SPDC_MEMORY_HOST, sizeof data),
+            SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_model_bind_output(nullptr, 0, data, SPDC_MEMORY_HOST, sizeof data),
+            SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_model_run(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  size_t rank = 9;
+  int64_t dims[4];
+  EXPECT_EQ(spdc_model_output_shape(nullptr, 0, dims, 4, &rank), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(rank, 0u);
+  EXPECT_EQ(spdc_model_step_count(nullptr, &count), SPDC_STATUS_INVALID_ARGUMENT);
+  double total = 5;
+  EXPECT_EQ(spdc_model_profile(nullptr, 1, nullptr, 0, &total), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(total, 0);
+  spdc_device_info_t dev;
+  EXPECT_EQ(spdc_context_device_info(nullptr, &dev), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_context_device_info(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+}
+
+TEST(CApi, ReleasingNullIsFine) {
+  spdc_context_release(nullptr);
+  spdc_context_retain(nullptr);
+  spdc_model_release(nullptr);
+  spdc_model_retain(nullptr);
+  spdc_context_options_initialize(nullptr);
+}
+
+TEST(CApi, OptionsAndVersion) {
+  spdc_context_options_t o;
+  std::memset(&o, 0x5a, sizeof o);
+  spdc_context_options_initialize(&o);
+  EXPECT_EQ(o.device, 0);
+  EXPECT_EQ(o.cache_dir, nullptr);
+  EXPECT_EQ(o.use_cache, 1);
+  EXPECT_EQ(o.use_cuda_graphs, 1);
+  EXPECT_EQ(o.cuda_include_dir, nullptr);
+  EXPECT_STREQ(spdc_version(), spdcVersion());
+  EXPECT_STREQ(spdc_status_string(SPDC_STATUS_COMPILE_ERROR), "SPDC_STATUS_COMPILE_ERROR");
+}
+
+TEST(CApi, LastErrorIsPerThread) {
+  EXPECT_EQ(spdc_model_run(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  std::string mine = spdc_last_error();
+  std::thread([] {
+    EXPECT_STREQ(spdc_last_error(), "");
+    spdc_model_step_count(nullptr, nullptr);
+  }).join();
+  EXPECT_EQ(mine, spdc_last_error());
+}
+
+//===--- GPU ----------------------------------------------------------------===//
+
+TEST(GpuCApi, LoadErrors) {
+  spdc_context_t *ctx = gpuContext();
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  spdc_model_t *model = nullptr;
+  EXPECT_EQ(spdc_model_load(ctx, "/nonexistent/model.spdc", &model), SPDC_STATUS_NOT_FOUND);
+  EXPECT_NE(std::string(spdc_last_error()).find("/nonexistent/model.spdc"), std::string::npos);
+  std::string path = tempPath("corrupt.spdc");
+  ASSERT_EQ(writeBundle(smallPlan(), path), "");
+  FILE *f = std::fopen(path.c_str(), "r+b");
+  std::fseek(f, -1, SEEK_END);
+  std::fputc(0x42, f);
+  std::fclose(f);
+  EXPECT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_INVALID_BUNDLE);
+  EXPECT_NE(std::string(spdc_last_error()).find("checksum mismatch"), std::string::npos);
+  EXPECT_EQ(model, nullptr);
+
+  Plan broken = smallPlan();
+  broken.source += "this is not C++;";
+  ASSERT_EQ(writeBundle(broken, path), "");
+  EXPECT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_COMPILE_ERROR);
+  EXPECT_NE(std::string(spdc_last_error()).find("NVRTC"), std::string::npos);
+  std::remove(path.c_str());
+  spdc_context_release(ctx);
+}
+
+class GpuModel : public ::testing::TestWithParam<bool> {};
+
+TEST_P(GpuModel, RunsAndMatchesTheReference) {
+  std::string cache = tempPath("cache");
+  spdc_context_t *ctx = gpuContext(GetParam(), cache);
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  spdc_device_info_t dev;
+  ASSERT_EQ(spdc_context_device_info(ctx, &dev), SPDC_STATUS_OK);
+  std::printf("device: %s (sm_%d%d, NVRTC target %s)\n", dev.name, dev.major, dev.minor, dev.arch);
+
+  std::string path = tempPath("small.spdc");
+  ASSERT_EQ(writeBundle(smallPlan(), path), "");
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  spdc_context_release(ctx); // the model keeps it alive
+
+  size_t inputs = 0, outputs = 0;
+  ASSERT_EQ(spdc_model_input_count(model, &inputs), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_output_count(model, &outputs), SPDC_STATUS_OK);
+  EXPECT_EQ(inputs, 1u);
+  EXPECT_EQ(outputs, 3u);
+  spdc_tensor_info_t info;
+  ASSERT_EQ(spdc_model_output_info(model, 1, &info), SPDC_STATUS_OK);
+  EXPECT_STREQ(info.name, "y2");
+  EXPECT_EQ(info.rank, 2u);
+  EXPECT_EQ(info.dims[1], N);
+  EXPECT_EQ(info.bytes, size_t(M * N * 4));
+
+  float x[M * K], y[M * N], y2[M * N], z[M * K];
+  EXPECT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_FAILED_PRECONDITION);
+  EXPECT_NE(std::string(spdc_last_error()).find("input 0 ('x') is not bound"), std::string::npos);
+  EXPECT_EQ(spdc_model_bind_input(model, 0, x, SPDC_MEMORY_HOST, 4), SPDC_STATUS_INVALID_ARGUMENT);
+  ASSERT_EQ(spdc_model_bind_input(model, 0, x, SPDC_MEMORY_HOST, sizeof x), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, y, SPDC_MEMORY_HOST, sizeof y), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 1, y2, SPDC_MEMORY_HOST, sizeof y2), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 2, z, SPDC_MEMORY_HOST, sizeof z), SPDC_STATUS_OK);
+
+  // Several runs with new input values: a replayed graph must see them.
+  for (int run = 0; run < 3; ++run) {
+    for (int i = 0; i < M * K; ++i)
+      x[i] = float(i) * 0.5f - float(run);
+    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
+    float ry[M * N], ry2[M * N], rz[M * K];
+    reference(x, ry, ry2, rz);
+    for (int i = 0; i < M * N; ++i) {
+      EXPECT_NEAR(y[i], ry[i], 1e-4f) << "run " << run << " y[" << i << "]";
+      EXPECT_NEAR(y2[i], ry2[i], 1e-4f) << "run " << run << " y2[" << i << "]";
+    }
+    for (int i = 0; i < M * K; ++i)
+      EXPECT_EQ(z[i], rz[i]) << "run " << run << " z[" << i << "]";
+  }
+
+  size_t rank = 0;
+  int64_t dims[4] = {};
+  ASSERT_EQ(spdc_model_output_shape(model, 0, dims, 4, &rank), SPDC_STATUS_OK);
+  EXPECT_EQ(rank, 2u);
+  EXPECT_EQ(dims[0], M);
+
+  size_t steps = 0;
+  ASSERT_EQ(spdc_model_step_count(model, &steps), SPDC_STATUS_OK);
+  ASSERT_EQ(steps, 4u);
+  spdc_profile_entry_t entries[4];
+  double total = 0;
+  ASSERT_EQ(spdc_model_profile(model, 5, entries, 4, &total), SPDC_STATUS_OK) << spdc_last_error();
+  EXPECT_GT(total, 0);
+  EXPECT_STREQ(entries[0].kind, "kernel");
+  EXPECT_STREQ(entries[0].name, "add_scalar");
+  EXPECT_STREQ(entries[1].label, "/MatMul+Add");
+  EXPECT_STREQ(entries[3].kind, "copy");
+  for (const spdc_profile_entry_t &e : entries)
+    EXPECT_GE(e.mean_ms, e.min_ms);
+  spdc_model_release(model);
+
+  // A second load of the same bundle finds the kernels in the cache.
+  ctx = gpuContext(GetParam(), cache);
+  ASSERT_NE(ctx, nullptr);
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  spdc_model_release(model);
+  spdc_context_release(ctx);
+  std::remove(path.c_str());
+  std::system(("rm -rf '" + cache + "'").c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Graphs, GpuModel, ::testing::Bool(),
+                         [](const auto &info) { return info.param ? "graphs" : "no_graphs"; });
+
+namespace {
+
+/// The few driver calls a test needs to make device buffers and streams, resolved from the
+/// driver the runtime loaded (the test, like the library, links no libcuda).
+struct TestDriver {
+  int (*memAlloc)(unsigned long long *, size_t) = nullptr;
+  int (*memFree)(unsigned long long) = nullptr;
+  int (*memcpyHtoD)(unsigned long long, const void *, size_t) = nullptr;
+  int (*memcpyDtoH)(void *, unsigned long long, size_t) = nullptr;
+  int (*streamCreate)(spdc_cuda_stream_t *, unsigned) = nullptr;
+  int (*streamSynchronize)(spdc_cuda_stream_t) = nullptr;
+  int (*streamDestroy)(spdc_cuda_stream_t) = nullptr;
+
+  bool load() {
+    void *lib = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (!lib)
+      return false;
+    memAlloc = reinterpret_cast<decltype(memAlloc)>(::dlsym(lib, "cuMemAlloc_v2"));
+    memFree = reinterpret_cast<decltype(memFree)>(::dlsym(lib, "cuMemFree_v2"));
+    memcpyHtoD = reinterpret_cast<decltype(memcpyHtoD)>(::dlsym(lib, "cuMemcpyHtoD_v2"));
+    memcpyDtoH = reinterpret_cast<decltype(memcpyDtoH)>(::dlsym(lib, "cuMemcpyDtoH_v2"));
+    streamCreate = reinterpret_cast<decltype(streamCreate)>(::dlsym(lib, "cuStreamCreate"));
+    streamSynchronize =
+        reinterpret_cast<decltype(streamSynchronize)>(::dlsym(lib, "cuStreamSynchronize"));
+    streamDestroy = reinterpret_cast<decltype(streamDestroy)>(::dlsym(lib, "cuStreamDestroy_v2"));
+    return memAlloc && memFree && memcpyHtoD && memcpyDtoH && streamCreate && streamSynchronize &&
+           streamDestroy;
+  }
+};
+
+uint16_t toBf16(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  b += 0x7fff + ((b >> 16) & 1); // round to nearest even
+  return uint16_t(b >> 16);
+}
+
+float fromBf16(uint16_t h) {
+  uint32_t b = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+} // namespace
+
+TEST(GpuCApi, DeviceBindingsAndUserStreams) {
+  spdc_context_t *ctx = gpuContext(true);
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  std::string path = tempPath("device.spdc");
+  ASSERT_EQ(writeBundle(smallPlan(), path), "");
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  TestDriver cu;
+  ASSERT_TRUE(cu.load());
+
+  // The context is current on this thread after an spdc call on it.
+  unsigned long long dx = 0, dy = 0, dy2 = 0, dz = 0;
+  ASSERT_EQ(cu.memAlloc(&dx, M * K * 4), 0);
+  ASSERT_EQ(cu.memAlloc(&dy, M * N * 4), 0);
+  ASSERT_EQ(cu.memAlloc(&dy2, M * N * 4), 0);
+  ASSERT_EQ(cu.memAlloc(&dz, M * K * 4), 0);
+  auto ptr = [](unsigned long long p) { return reinterpret_cast<void *>(uintptr_t(p)); };
+  ASSERT_EQ(spdc_model_bind_input(model, 0, ptr(dx), SPDC_MEMORY_DEVICE, M * K * 4),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, ptr(dy), SPDC_MEMORY_DEVICE, M * N * 4),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 1, ptr(dy2), SPDC_MEMORY_DEVICE, M * N * 4),
+            SPDC_STATUS_OK);
+  float z[M * K];
+  ASSERT_EQ(spdc_model_bind_output(model, 2, z, SPDC_MEMORY_HOST, sizeof z), SPDC_STATUS_OK);
+  EXPECT_EQ(spdc_model_bind_output(model, 2, ptr(dz + 4), SPDC_MEMORY_DEVICE, M * K * 4),
+            SPDC_STATUS_INVALID_ARGUMENT); // misaligned
+
+  spdc_cuda_stream_t stream = nullptr;
+  ASSERT_EQ(cu.streamCreate(&stream, 0), 0);
+  for (int run = 0; run < 4; ++run) {
+    float x[M * K], y[M * N], y2[M * N];
+    for (int i = 0; i < M * K; ++i)
+      x[i] = float(i * (run + 1)) - 2.0f;
+    ASSERT_EQ(cu.memcpyHtoD(dx, x, sizeof x), 0);
+    if (run == 2) { // new addresses: a new graph
+      ASSERT_EQ(spdc_model_bind_output(model, 2, ptr(dz), SPDC_MEMORY_DEVICE, M * K * 4),
+                SPDC_STATUS_OK);
+    }
+    ASSERT_EQ(spdc_model_run(model, stream), SPDC_STATUS_OK) << spdc_last_error();
+    ASSERT_EQ(cu.streamSynchronize(stream), 0);
+    ASSERT_EQ(cu.memcpyDtoH(y, dy, sizeof y), 0);
+    ASSERT_EQ(cu.memcpyDtoH(y2, dy2, sizeof y2), 0);
+    if (run >= 2) {
+      ASSERT_EQ(cu.memcpyDtoH(z, dz, sizeof z), 0);
+    }
+    float ry[M * N], ry2[M * N], rz[M * K];
+    reference(x, ry, ry2, rz);
+    for (int i = 0; i < M * N; ++i) {
+      EXPECT_NEAR(y[i], ry[i], 1e-4f) << "run " << run << " y[" << i << "]";
+      EXPECT_NEAR(y2[i], ry2[i], 1e-4f) << "run " << run << " y2[" << i << "]";
+    }
+    for (int i = 0; i < M * K; ++i)
+      EXPECT_EQ(z[i], rz[i]) << "run " << run << " z[" << i << "]";
+  }
+  spdc_model_release(model);
+  cu.streamDestroy(stream);
+  for (unsigned long long p : {dx, dy, dy2, dz})
+    cu.memFree(p);
+  spdc_context_release(ctx);
+  std::remove(path.c_str());
+}
+
+TEST(GpuCApi, BatchedBf16MatmulWithBiasGelu) {
+  spdc_context_t *ctx = gpuContext(true);
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  // D[b] = gelu(A[b]^T-stored @ W + bias), A stored [k, m] per batch (transA), W shared (stride 0).
+  constexpr int B = 3, m = 16, n = 24, k = 32;
+  Plan p;
+  p.inputs.push_back({"a", ElementType::BF16, {B, k, m}});
+  p.outputs.push_back({"d", ElementType::BF16, {B, m, n}});
+  std::vector<uint16_t> w(k * n), bias(n), a(B * k * m);
+  for (int i = 0; i < k * n; ++i)
+    w[i] = toBf16(float((i * 37) % 17 - 8) / 16.0f);
+  for (int i = 0; i < n; ++i)
+    bias[i] = toBf16(float(i % 5) / 4.0f - 0.5f);
+  for (int i = 0; i < B * k * m; ++i)
+    a[i] = toBf16(float((i * 11) % 13 - 6) / 8.0f);
+  p.weights.resize(4096);
+  std::memcpy(p.weights.data(), w.data(), w.size() * 2);
+  std::memcpy(p.weights.data() + 2048, bias.data(), bias.size() * 2);
+  Gemm g;
+  g.type = ElementType::BF16;
+  g.m = m, g.n = n, g.k = k, g.batch = B;
+  g.transA = true;
+  g.lda = m, g.ldb = n, g.ldc = n;
+  g.strideA = k * m, g.strideB = 0, g.strideC = m * n;
+  g.epilogue = Gemm::Epilogue::BiasGelu;
+  g.a = ref(Space::Input, 0);
+  g.b = ref(Space::Weights, 0);
+  g.d = ref(Space::Output, 0);
+  g.bias = ref(Space::Weights, 2048);
+  p.gemms.push_back(g);
+  p.steps = {{Step::Kind::Gemm, 0, "/MatMul+Add+Gelu"}};
+  std::string path = tempPath("bf16.spdc");
+  ASSERT_EQ(writeBundle(p, path), "");
+
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  std::vector<uint16_t> d(B * m * n);
+  ASSERT_EQ(spdc_model_bind_input(model, 0, a.data(), SPDC_MEMORY_HOST, a.size() * 2),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, d.data(), SPDC_MEMORY_HOST, d.size() * 2),
+            SPDC_STATUS_OK);
+  for (int run = 0; run < 3; ++run)
+    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
+  // bf16 output: one bf16 ulp is 2^-8 relative; 1.5e-2 covers the rounding of D plus the
+  // difference between cuBLASLt's GELU and the tanh formula below.
+  for (int bi = 0; bi < B; ++bi)
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        float s = fromBf16(bias[j]);
+        for (int kk = 0; kk < k; ++kk)
+          s += fromBf16(a[bi * k * m + kk * m + i]) * fromBf16(w[kk * n + j]);
+        float ref = 0.5f * s * (1 + std::tanh(0.7978845608f * (s + 0.044715f * s * s * s)));
+        float got = fromBf16(d[(bi * m + i) * n + j]);
+        EXPECT_NEAR(got, ref, 1.5e-2f * std::max(1.0f, std::fabs(ref)))
+            << "batch " << bi << " [" << i << ", " << j << "]";
+      }
+  spdc_model_release(model);
+  spdc_context_release(ctx);
+  std::remove(path.c_str());
+}
