@@ -2,17 +2,27 @@
 //
 // A test folder holds model.onnx and test_data_set_N/{input_K.pb, output_K.pb}. Each folder is
 // imported, run on the interpreter for every data set and compared with the reference outputs.
+// With --target=nvrtc, a folder that passes is then compiled to CUDA (shapes fixed from the
+// first data set) and the source compiled with NVRTC: PASS when NVRTC accepts it. With
+// --target=cuda, the bundle is run on the GPU through libspdcrt and its outputs compared with
+// the references.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Common.h"
+#ifdef SPDC_HAVE_RUNTIME
+#include "CudaTarget.h"
+#endif
 
+#include "spdc/Codegen/CUDA/Codegen.h"
+#include "bundle/Bundle.h"
 #include "spdc/Driver/Driver.h"
 #include "spdc/Frontend/ONNX/TensorProto.h"
 #include "spdc/Interpreter/Interpreter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -197,6 +207,73 @@ bool isSmallIntVector(const Tensor &t) {
          t.numElements() <= kMaxBoundElements;
 }
 
+/// Generates the CUDA of `module` and compiles it with NVRTC.
+Result compileNvrtc(ModuleOp module, const driver::TestOptions &options) {
+  std::string diagnostic;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+    if (diagnostic.empty())
+      diagnostic = d.str();
+    return success();
+  });
+  codegen::CodegenOptions cgOptions;
+  codegen::CodegenStats stats;
+  FailureOr<bundle::Plan> plan = codegen::generatePlan(module, cgOptions, stats);
+  if (failed(plan))
+    return {Outcome::Fail, "codegen: " + firstLine(diagnostic)};
+  std::string e = codegen::compileWithNvrtc(*plan, options.arch, nullptr);
+  if (!e.empty()) {
+    // The first compiler error line is the useful one.
+    StringRef log(e);
+    size_t at = log.find("error");
+    size_t nl = at == StringRef::npos ? StringRef::npos : log.rfind('\n', at);
+    StringRef line = at == StringRef::npos ? log : log.substr(nl == StringRef::npos ? 0 : nl + 1);
+    return {Outcome::Fail, "nvrtc: " + firstLine(line)};
+  }
+  return {Outcome::Pass, ""};
+}
+
+/// Generates the bundle of `module`, runs it on the GPU with `inputs` and compares the outputs
+/// with the reference files.
+Result runCuda(ModuleOp module, ArrayRef<Tensor> inputs, ArrayRef<std::string> outputFiles,
+               StringRef setName, const driver::TestOptions &options) {
+#ifndef SPDC_HAVE_RUNTIME
+  return {Outcome::Skip, "this build has no CUDA runtime (libspdcrt)"};
+#else
+  SmallString<128> bundlePath;
+  if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
+    return {Outcome::Fail, "temporary bundle: " + ec.message()};
+  llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
+  std::string e = driver::writeModuleBundle(module, std::string(bundlePath));
+  if (!e.empty())
+    return {Outcome::Fail, "bundle: " + firstLine(e)};
+  Expected<std::unique_ptr<CudaSession>> session = CudaSession::load(bundlePath);
+  if (!session) {
+    std::string why = toString(session.takeError());
+    // No GPU here: the run cannot happen, which is not a failure of the model.
+    if (StringRef(why).contains("NO_DEVICE"))
+      return {Outcome::Skip, "no CUDA device"};
+    return {Outcome::Fail, "load: " + firstLine(why)};
+  }
+  if (Error err = (*session)->bind(inputs))
+    return {Outcome::Fail, "bind: " + toString(std::move(err))};
+  Expected<std::vector<Tensor>> got = (*session)->run();
+  if (!got)
+    return {Outcome::Fail, "run: " + firstLine(toString(got.takeError()))};
+  if (got->size() != outputFiles.size())
+    return {Outcome::Fail, "the bundle gave " + std::to_string(got->size()) + " outputs"};
+  for (auto [i, file] : llvm::enumerate(outputFiles)) {
+    Expected<Tensor> want = readTensorProtoFile(file);
+    if (!want)
+      return {Outcome::Fail, "reference data: " + toString(want.takeError())};
+    Tensor expected = asBf16If(*want, (*got)[i].dtype() == DType::BF16);
+    std::string why = compare((*got)[i], expected, options.rtol, options.atol);
+    if (!why.empty())
+      return {Outcome::Fail, (setName + " output " + Twine(i) + " on cuda: " + why).str()};
+  }
+  return {Outcome::Pass, ""};
+#endif
+}
+
 struct DataSet {
   std::string name;
   std::vector<std::pair<std::string, Tensor>> inputs;
@@ -208,8 +285,15 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
   std::unique_ptr<MLIRContext> ctx = driver::makeContext();
   OnnxImportOptions importOptions = options.import;
   std::vector<Tensor> inputs;
+  // Code generation needs static shapes: take them from the data.
+  bool toGpu = options.target == "nvrtc" || options.target == "cuda";
+  if (toGpu)
+    for (const auto &[name, t] : set.inputs)
+      if (!name.empty() && !importOptions.inputShapes.count(name))
+        importOptions.inputShapes[name] = SmallVector<int64_t>(t.shape());
   for (const auto &[name, t] : set.inputs) {
-    if (bindSmallInputs && isSmallIntVector(t))
+    // Code generation also needs float scalars that decide shapes (Range's bounds).
+    if (bindSmallInputs && (isSmallIntVector(t) || (toGpu && t.rank() == 0)))
       importOptions.boundInputs[name] = t;
     else
       inputs.push_back(t);
@@ -226,6 +310,10 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
   for (auto [i, t] : llvm::enumerate(inputs))
     if (i < fn.getNumArguments())
       t = asBf16If(t, cast<ShapedType>(fn.getArgumentTypes()[i]).getElementType().isBF16());
+  // On the GPU the references are the oracle; the interpreter is not run (it would dominate the
+  // time of a billion-parameter model).
+  if (options.target == "cuda")
+    return runCuda(*module, inputs, set.outputFiles, set.name, options);
 
   Expected<std::vector<Tensor>> got = runFunction(fn, inputs);
   if (!got)
@@ -241,8 +329,12 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
     Tensor expected = asBf16If(*want, (*got)[i].dtype() == DType::BF16);
     std::string why = compare((*got)[i], expected, options.rtol, options.atol);
     if (!why.empty())
-      return {Outcome::Fail, set.name + " output " + std::to_string(i) + ": " + why};
+      return {toGpu ? Outcome::Skip : Outcome::Fail,
+              (toGpu ? "fails on the interpreter: " : "") + set.name +
+                  " output " + std::to_string(i) + ": " + why};
   }
+  if (options.target == "nvrtc")
+    return compileNvrtc(*module, options);
   return {Outcome::Pass, ""};
 }
 
@@ -272,7 +364,8 @@ Result runOne(StringRef dir, const driver::TestOptions &options) {
     Result r = runDataSet(model, set, options, /*bindSmallInputs=*/false);
     // Axes, sizes and the like that the model takes as inputs: spd needs them at compile time,
     // so specialize the model on this data set's values.
-    if (r.outcome == Outcome::Fail && StringRef(r.why).contains("must be a constant"))
+    if (r.outcome == Outcome::Fail && (StringRef(r.why).contains("must be a constant") ||
+                                       StringRef(r.why).contains("has a dynamic shape")))
       r = runDataSet(model, set, options, /*bindSmallInputs=*/true);
     if (r.outcome != Outcome::Pass)
       return r;

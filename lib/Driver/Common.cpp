@@ -2,7 +2,10 @@
 
 #include "Common.h"
 
+#include "spdc/Codegen/CUDA/Codegen.h"
 #include "spdc/InitAll.h"
+
+#include "bundle/Bundle.h"
 #include "spdc/Pipeline/Pipeline.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -104,6 +107,23 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
   if (failed(runPipeline(*module, pipeline)))
     return nullptr;
   return module;
+}
+
+std::string spdc::driver::writeModuleBundle(ModuleOp module, const std::string &path,
+                                           const std::string &dtype) {
+  std::string diagnostic;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+    if (diagnostic.empty())
+      diagnostic = formatLocation(d.getLocation()) + ": " + d.str();
+    return success();
+  });
+  codegen::CodegenOptions options;
+  options.dtype = dtype;
+  codegen::CodegenStats stats;
+  FailureOr<bundle::Plan> plan = codegen::generatePlan(module, options, stats);
+  if (failed(plan))
+    return "code generation failed: " + diagnostic;
+  return bundle::writeBundle(*plan, path);
 }
 
 std::string spdc::driver::summarize(const Tensor &t) {

@@ -33,6 +33,11 @@ mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm
                                                     std::string *diagnostics,
                                                     RemarkSink *remarks = nullptr);
 
+/// Generates the bundle of `module` (after the default pipeline, static shapes) and writes it
+/// to `path`. Returns an empty string on success, else why not (the op's diagnostic).
+std::string writeModuleBundle(mlir::ModuleOp module, const std::string &path,
+                              const std::string &dtype = "f32");
+
 /// "f32[2x16]: min -1.2 max 3.4 mean 0.01 [0.1, 0.2, ...]".
 std::string summarize(const Tensor &t);
 

@@ -2,8 +2,11 @@
 
 #include "Common.h"
 
+#include "spdc/Codegen/CUDA/Codegen.h"
 #include "spdc/Driver/Driver.h"
 #include "spdc/Pipeline/Pipeline.h"
+
+#include "bundle/Bundle.h"
 
 #include "spdc/Dialect/Spd/SpdOps.h"
 
@@ -15,6 +18,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -120,13 +124,21 @@ Summary summarizeModule(ModuleOp module) {
 
 } // namespace
 
+/// "sm_90" for an empty --arch; NVRTC's Hopper-specific form is what the runtime asks for.
+static std::string nvrtcArch(const std::string &arch) { return arch.empty() ? "sm_90" : arch; }
+
 int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_ostream &err) {
-  if (options.emit != "summary" && options.emit != "mlir") {
-    err << "spdc: unknown --emit=" << options.emit << " (expected summary or mlir)\n";
+  static const char *kEmits[] = {"", "summary", "mlir", "cuda", "plan"};
+  if (!llvm::is_contained(kEmits, options.emit)) {
+    err << "spdc: unknown --emit=" << options.emit << " (expected summary, mlir, cuda or plan)\n";
     return 1;
   }
   if (!isKnownPipeline(options.pipeline)) {
     err << "spdc: unknown --pipeline=" << options.pipeline << " (expected none or default)\n";
+    return 1;
+  }
+  if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "f16") {
+    err << "spdc: unknown --dtype=" << options.dtype << " (expected f32, bf16 or f16)\n";
     return 1;
   }
   auto start = std::chrono::steady_clock::now();
@@ -143,7 +155,10 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
                   .count();
 
   std::string errorMessage;
-  auto output = openOutputFile(options.outputPath, &errorMessage);
+  std::string textPath = options.emit.empty() || options.outputPath.empty()
+                             ? std::string("-")
+                             : options.outputPath;
+  auto output = openOutputFile(textPath, &errorMessage);
   if (!output) {
     err << "spdc: " << errorMessage << "\n";
     return 1;
@@ -155,6 +170,31 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     module->print(os, flags);
     os << "\n";
     output->keep();
+    return 0;
+  }
+
+  codegen::CodegenOptions cgOptions;
+  cgOptions.dtype = options.dtype;
+  codegen::CodegenStats cgStats;
+  if (options.emit == "cuda" || options.emit == "plan") {
+    FailureOr<bundle::Plan> plan = codegen::generatePlan(*module, cgOptions, cgStats);
+    if (failed(plan))
+      return 1;
+    if (options.emit == "cuda")
+      os << plan->source;
+    else {
+      codegen::printPlan(*plan, os);
+      for (const std::string &line : cgStats.bufferTable)
+        os << "buffer " << line << "\n";
+    }
+    output->keep();
+    if (options.checkNvrtc) {
+      std::string e = codegen::compileWithNvrtc(*plan, nvrtcArch(options.arch), nullptr);
+      if (!e.empty()) {
+        err << "spdc: " << options.inputPath << ": " << e << "\n";
+        return 1;
+      }
+    }
     return 0;
   }
 
@@ -188,6 +228,46 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
   if (remarks.count && !options.remarks)
     os << " (see them with --remarks)";
   os << "\n";
+  os.flush();
+  if (options.emit == "summary") {
+    output->keep();
+    return 0;
+  }
+
+  // The bundle.
+  FailureOr<bundle::Plan> plan = codegen::generatePlan(*module, cgOptions, cgStats);
+  if (failed(plan)) {
+    err << "spdc: " << options.inputPath << ": no bundle written (code generation failed)\n";
+    return 1;
+  }
+  if (!options.arch.empty()) {
+    if (std::string e = codegen::precompile(*plan, options.arch); !e.empty()) {
+      err << "spdc: " << options.inputPath << ": " << e << "\n";
+      return 1;
+    }
+  }
+  std::string bundlePath = options.outputPath;
+  if (bundlePath.empty() || bundlePath == "-") {
+    SmallString<256> p(options.inputPath);
+    llvm::sys::path::replace_extension(p, "spdc");
+    bundlePath = std::string(p);
+  }
+  if (std::string e = bundle::writeBundle(*plan, bundlePath); !e.empty()) {
+    err << "spdc: " << e << "\n";
+    return 1;
+  }
+  uint64_t bundleSize = 0;
+  llvm::sys::fs::file_size(bundlePath, bundleSize);
+  double totalMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  os << "  kernels emitted: " << cgStats.kernels << " launches of " << plan->kernelNames.size()
+     << " kernels; GEMMs: " << cgStats.gemms << "; copies: " << cgStats.copies << "\n";
+  os << "  peak activation memory: " << cgStats.peakArenaBytes << " bytes; weights: "
+     << cgStats.weightBytes << " bytes\n";
+  os << "  bundle: " << bundlePath << " (" << bundleSize << " bytes"
+     << (options.arch.empty() ? "" : ", cubin for " + options.arch) << ", dtype "
+     << options.dtype << ")\n";
+  os << "  compile time: " << llvm::format("%.0f", totalMs) << " ms\n";
   output->keep();
   return 0;
 }

@@ -1,9 +1,13 @@
 //===- spdc.cpp - the spdc command ----------------------------------------===//
 //
-//   spdc model.onnx [--emit=summary|mlir] [--pipeline=default|none] [-o FILE]
+//   spdc model.onnx [--emit=summary|mlir|cuda|plan] [--pipeline=default|none] [-o FILE]
+//                   [--arch=sm_90] [--dtype=f32|bf16|f16] [--check-nvrtc]
 //                   [--remarks] [--remarks-filter=REGEX]
-//   spdc run model.onnx (--input NAME=FILE.pb ... | --input-dir DIR) [--output-dir D]
+//   spdc run model.onnx|model.spdc (--input NAME=FILE.pb ... | --input-dir DIR)
+//            [--output-dir D] [--target=interp|cuda]
+//   spdc bench model.spdc [--iters N] [--trace=trace.json] [--input-dir DIR]
 //   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
+//                     [--target=interp|nvrtc] [--arch=sm_90]
 //
 // Flags only; the work is in lib/Driver.
 //
@@ -21,11 +25,13 @@
 
 namespace cl = llvm::cl;
 
-static cl::SubCommand runCmd("run", "Run a model on the CPU interpreter");
+static cl::SubCommand runCmd("run", "Run a model (.onnx or .spdc) on the interpreter or the GPU");
+static cl::SubCommand benchCmd("bench", "Time a bundle on the GPU, with a per-kernel table");
 static cl::SubCommand testCmd("test", "Run ONNX backend-test folders and compare outputs");
 
 // Shared by every command.
 static cl::SubCommandGroup allCmds({&cl::SubCommand::getTopLevel(), &runCmd, &testCmd});
+static cl::SubCommandGroup compileAndTestCmds({&cl::SubCommand::getTopLevel(), &testCmd});
 static cl::opt<std::string> pipeline("pipeline", cl::desc("Pass pipeline: default or none"),
                                      cl::init(""), cl::sub(allCmds));
 static cl::list<std::string> inputShapes(
@@ -35,10 +41,24 @@ static cl::list<std::string> inputShapes(
 // spdc model.onnx
 static cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx>"),
                                       cl::sub(cl::SubCommand::getTopLevel()));
-static cl::opt<std::string> emit("emit", cl::desc("What to print: summary or mlir"),
-                                 cl::init("summary"), cl::sub(cl::SubCommand::getTopLevel()));
-static cl::opt<std::string> outputPath("o", cl::desc("Output file"), cl::init("-"),
-                                       cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string>
+    emit("emit",
+         cl::desc("What to print instead of writing the bundle: summary, mlir, cuda or plan "
+                  "(default: print the summary and write the bundle)"),
+         cl::init(""), cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string>
+    outputPath("o", cl::desc("Output file (the bundle; with --emit, the text)"), cl::init(""),
+               cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string> dtype("dtype",
+                                  cl::desc("Float weights/activations type: f32, bf16 or f16"),
+                                  cl::init("f32"), cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<bool> checkNvrtc("check-nvrtc",
+                                cl::desc("With --emit=cuda|plan: compile the source with NVRTC"),
+                                cl::sub(cl::SubCommand::getTopLevel()));
+static cl::opt<std::string> arch("arch",
+                                 cl::desc("GPU architecture to precompile for (e.g. sm_90)"),
+                                 cl::init(""),
+                                 cl::sub(compileAndTestCmds));
 static cl::opt<bool> remarks("remarks",
                              cl::desc("Print why ops were not rewritten or fused (remarks)"),
                              cl::sub(cl::SubCommand::getTopLevel()));
@@ -58,8 +78,23 @@ static cl::opt<std::string> runInputDir("input-dir",
                                         cl::sub(runCmd));
 static cl::opt<std::string> runOutputDir("output-dir", cl::desc("Write output_N.pb here"),
                                          cl::sub(runCmd));
-static cl::opt<std::string> runTarget("target", cl::desc("Where to run: interp"),
+static cl::opt<std::string> runTarget("target",
+                                      cl::desc("Where to run an ONNX model: interp or cuda "
+                                               "(a .spdc bundle always runs on cuda)"),
                                       cl::init("interp"), cl::sub(runCmd));
+
+// spdc bench
+static cl::opt<std::string> benchModel(cl::Positional, cl::desc("<model.spdc>"), cl::Required,
+                                       cl::sub(benchCmd));
+static cl::opt<int> benchIters("iters", cl::desc("Timed iterations"), cl::init(100),
+                               cl::sub(benchCmd));
+static cl::opt<std::string> benchTrace("trace", cl::desc("Write a Perfetto/Chrome trace here"),
+                                       cl::sub(benchCmd));
+static cl::opt<std::string> benchInputDir("input-dir",
+                                          cl::desc("Folder of input_N.pb files (else made up)"),
+                                          cl::sub(benchCmd));
+static cl::opt<bool> benchNoGraphs("no-cuda-graphs", cl::desc("Launch step by step"),
+                                   cl::sub(benchCmd));
 
 // spdc test
 static cl::list<std::string> testPaths(cl::Positional, cl::desc("<test folder>..."),
@@ -68,6 +103,11 @@ static cl::opt<double> rtolOpt("rtol", cl::desc("Relative tolerance"), cl::init(
                             cl::sub(testCmd));
 static cl::opt<double> atolOpt("atol", cl::desc("Absolute tolerance"), cl::init(1e-5),
                             cl::sub(testCmd));
+static cl::opt<std::string> testTarget("target",
+                                       cl::desc("interp (run and compare), nvrtc (generate CUDA "
+                                                "and compile it) or cuda (run the bundle on "
+                                                "the GPU and compare)"),
+                                       cl::init("interp"), cl::sub(testCmd));
 static cl::opt<std::string> skipList("skip-list",
                                      cl::desc("File of 'test_name reason' lines to skip"),
                                      cl::sub(testCmd));
@@ -94,10 +134,22 @@ int main(int argc, char **argv) {
     options.rtol = rtolOpt;
     options.atol = atolOpt;
     options.skipList = skipList;
+    options.target = testTarget;
+    if (!arch.empty())
+      options.arch = arch;
     options.import = import;
     if (!pipeline.empty())
       options.pipeline = pipeline;
     return spdc::driver::test(testPaths, options, llvm::outs());
+  }
+  if (benchCmd) {
+    spdc::driver::BenchOptions options;
+    options.bundlePath = benchModel;
+    options.iterations = benchIters;
+    options.tracePath = benchTrace;
+    options.inputDir = benchInputDir;
+    options.useCudaGraphs = !benchNoGraphs;
+    return spdc::driver::bench(options, llvm::outs(), llvm::errs());
   }
   if (runCmd) {
     spdc::driver::RunOptions options;
@@ -119,6 +171,9 @@ int main(int argc, char **argv) {
   options.inputPath = modelPath;
   options.emit = emit;
   options.outputPath = outputPath;
+  options.arch = arch;
+  options.dtype = dtype;
+  options.checkNvrtc = checkNvrtc;
   options.remarks = remarks || !remarksFilter.empty();
   options.remarksFilter = remarksFilter;
   options.import = import;

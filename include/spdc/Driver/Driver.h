@@ -23,9 +23,19 @@ bool parseInputShape(llvm::StringRef spec, OnnxImportOptions &options, std::stri
 
 struct CompileOptions {
   std::string inputPath;
-  std::string emit = "summary"; ///< summary | mlir
+  /// "" (print the summary and write the bundle) | summary (print it only) | mlir | cuda | plan
+  std::string emit;
   std::string pipeline = "default";
-  std::string outputPath = "-";
+  /// With --emit: where the text goes ("-" = stdout). Without: the bundle's path (empty =
+  /// the model's path with the extension .spdc).
+  std::string outputPath;
+  /// Precompile the kernels for this GPU architecture ("sm_90") with NVRTC into the bundle.
+  std::string arch;
+  /// Storage type of float weights and activations: f32, bf16 or f16.
+  std::string dtype = "f32";
+  /// With --emit=cuda: compile the source with NVRTC (for `arch`, default sm_90) and fail on
+  /// errors; the ctest nvrtc-compile-models uses it.
+  bool checkNvrtc = false;
   /// Print the passes' remarks (what was not rewritten, and why) to stderr.
   bool remarks = false;
   /// Only remarks matching this regex (e.g. the pass name "spd-fuse-attention").
@@ -48,9 +58,24 @@ struct RunOptions {
   OnnxImportOptions import;
 };
 
-/// `spdc run model.onnx --input ...`: runs on the interpreter and prints each output's summary
-/// (type, shape, min / max / mean, first values); writes outputs as .pb when `outputDir` is set.
+/// `spdc run model.onnx|model.spdc --input ...`: runs on the interpreter (`interp`, ONNX only)
+/// or on the GPU (`cuda`: a bundle, or an ONNX model compiled on the fly) and prints each
+/// output's summary (type, shape, min / max / mean, first values); writes outputs as .pb when
+/// `outputDir` is set.
 int run(const RunOptions &options, llvm::raw_ostream &out, llvm::raw_ostream &err);
+
+struct BenchOptions {
+  std::string bundlePath;
+  int iterations = 100;
+  /// Chrome / Perfetto trace of one profiled run.
+  std::string tracePath;
+  /// Inputs (input_N.pb); without it, deterministic non-zero inputs are made up.
+  std::string inputDir;
+  bool useCudaGraphs = true;
+};
+
+/// `spdc bench model.spdc`: median / min latency over `iterations` runs and a per-kernel table.
+int bench(const BenchOptions &options, llvm::raw_ostream &out, llvm::raw_ostream &err);
 
 struct TestOptions {
   /// Relative and absolute tolerance for floating outputs: |got - want| <= atol + rtol * |want|.
@@ -61,6 +86,10 @@ struct TestOptions {
   std::string pipeline = "none";
   /// File of "test_name  reason" lines: tests skipped on purpose (out of scope), with why.
   std::string skipList;
+  /// interp: run and compare; nvrtc: generate CUDA and compile it with NVRTC for `arch` (no
+  /// GPU needed), PASS when NVRTC accepts it.
+  std::string target = "interp";
+  std::string arch = "sm_90";
   OnnxImportOptions import;
 };
 

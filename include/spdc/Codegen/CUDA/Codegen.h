@@ -1,0 +1,65 @@
+//===- Codegen.h - spd IR to a .spdc launch plan ----------------*- C++ -*-===//
+//
+// Turns the function of a module after the default pipeline (spd ops and spd.fusion regions)
+// into a bundle::Plan: CUDA C++ kernels (one per fusion region or unfused op, instantiating the
+// templates of runtime/kernels), cuBLASLt GEMM descriptors, copies, and the memory plan (one
+// arena with offsets, weights 64-byte aligned).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPDC_CODEGEN_CUDA_CODEGEN_H
+#define SPDC_CODEGEN_CUDA_CODEGEN_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include "bundle/Plan.h"
+
+#include <string>
+#include <vector>
+
+namespace spdc::codegen {
+
+struct CodegenOptions {
+  /// Storage type of float activations and weights: "f32" (as declared), "bf16" or "f16".
+  /// Graph inputs and outputs keep their declared types.
+  std::string dtype = "f32";
+};
+
+struct CodegenStats {
+  int64_t kernels = 0;      ///< launches in the plan
+  int64_t gemms = 0;        ///< cuBLASLt calls
+  int64_t copies = 0;
+  uint64_t peakArenaBytes = 0;
+  uint64_t weightBytes = 0;
+  /// One line per arena buffer: offset, bytes, type and shape, what it holds, live steps.
+  std::vector<std::string> bufferTable;
+};
+
+/// Generates the plan of `module`'s single function. Failures are reported as diagnostics on
+/// the op that could not be generated (its location names the ONNX node).
+mlir::FailureOr<bundle::Plan> generatePlan(mlir::ModuleOp module, const CodegenOptions &options,
+                                           CodegenStats &stats);
+
+/// A readable listing of the plan: inputs/outputs, buffers, steps with their launches, GEMMs
+/// and copies.
+void printPlan(const bundle::Plan &plan, llvm::raw_ostream &os);
+
+/// Whether this build can run NVRTC (the runtime's JIT library was built with the toolkit).
+bool nvrtcAvailable();
+
+/// Compiles `plan.source` with NVRTC for `arch` ("sm_90"). On success stores the cubin in
+/// `cubin` (when non-null) and returns an empty string; else the NVRTC log.
+std::string compileWithNvrtc(const bundle::Plan &plan, const std::string &arch,
+                             std::vector<uint8_t> *cubin);
+
+/// Precompiles the plan for `arch` into Plan::binaries. The template kernels' names become
+/// their lowered (mangled) names, which the source instantiates explicitly, so the runtime
+/// finds every kernel of the cubin by name (and NVRTC still compiles the source for other
+/// architectures). Returns an empty string or the NVRTC log.
+std::string precompile(bundle::Plan &plan, const std::string &arch);
+
+} // namespace spdc::codegen
+
+#endif // SPDC_CODEGEN_CUDA_CODEGEN_H

@@ -1,0 +1,1531 @@
+//===- Codegen.cpp - spd functions to bundle plans ------------------------===//
+//
+// Walks the function's top-level ops in order. A fusion region or an unfused op is one group:
+// its "library" ops (matmul → cuBLASLt GEMM, attention, norms, softmax, top_k, scatter_nd →
+// kernel templates of runtime/kernels) get their operands materialized in buffers and write
+// their results to buffers; every other op is an expression (ExprEmitter.cpp) evaluated by one
+// grid-stride kernel per output shape. Views of buffers alias them; constants become weights.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CodegenImpl.h"
+
+#include "spdc/Dialect/Spd/SpdOps.h"
+#include "spdc/Interpreter/Interpreter.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+using namespace spdc;
+using namespace spdc::codegen;
+using namespace spdc::codegen::detail;
+using llvm::formatv;
+
+//===----------------------------------------------------------------------===//
+// Types and names
+//===----------------------------------------------------------------------===//
+
+FailureOr<ElementType> spdc::codegen::detail::elementTypeOf(Type t) {
+  if (t.isF32())
+    return ElementType::F32;
+  if (t.isF16())
+    return ElementType::F16;
+  if (t.isBF16())
+    return ElementType::BF16;
+  if (t.isF64())
+    return ElementType::F64;
+  if (auto i = dyn_cast<IntegerType>(t)) {
+    bool u = i.isUnsigned();
+    switch (i.getWidth()) {
+    case 1:
+      return ElementType::Bool;
+    case 8:
+      return u ? ElementType::U8 : ElementType::I8;
+    case 16:
+      return u ? ElementType::U16 : ElementType::I16;
+    case 32:
+      return u ? ElementType::U32 : ElementType::I32;
+    case 64:
+      return u ? ElementType::U64 : ElementType::I64;
+    }
+  }
+  return failure();
+}
+
+const char *spdc::codegen::detail::cTypeName(ElementType t) {
+  switch (t) {
+  case ElementType::F32: return "float";
+  case ElementType::F16: return "__half";
+  case ElementType::BF16: return "__nv_bfloat16";
+  case ElementType::F64: return "double";
+  case ElementType::I64: return "long long";
+  case ElementType::I32: return "int";
+  case ElementType::I16: return "short";
+  case ElementType::I8: return "signed char";
+  case ElementType::U8: return "unsigned char";
+  case ElementType::U16: return "unsigned short";
+  case ElementType::U32: return "unsigned int";
+  case ElementType::U64: return "unsigned long long";
+  case ElementType::Bool: return "bool";
+  }
+  return "float";
+}
+
+const char *spdc::codegen::detail::computeTypeName(ElementType t) {
+  switch (t) {
+  case ElementType::F32:
+  case ElementType::F16:
+  case ElementType::BF16:
+    return "float";
+  default:
+    return cTypeName(t);
+  }
+}
+
+bool spdc::codegen::detail::isFloatType(ElementType t) {
+  return t == ElementType::F32 || t == ElementType::F16 || t == ElementType::BF16 ||
+         t == ElementType::F64;
+}
+
+static void collectNames(Location loc, SmallVectorImpl<std::string> &names) {
+  if (auto n = dyn_cast<NameLoc>(loc)) {
+    names.push_back(n.getName().str());
+    return;
+  }
+  if (auto f = dyn_cast<FusedLoc>(loc))
+    for (Location l : f.getLocations())
+      collectNames(l, names);
+}
+
+std::string spdc::codegen::detail::nodeLabel(Operation *op) {
+  SmallVector<std::string> names;
+  auto add = [&](Operation *o) {
+    if (isa<spd::ConstantOp, spd::YieldOp>(o))
+      return;
+    collectNames(o->getLoc(), names);
+  };
+  if (auto f = dyn_cast<spd::FusionOp>(op))
+    f.getBody().walk([&](Operation *o) { add(o); });
+  else
+    add(op);
+  std::string s;
+  llvm::SmallDenseSet<StringRef> seen;
+  for (const std::string &n : names) {
+    if (!seen.insert(n).second)
+      continue;
+    if (!s.empty())
+      s += ", ";
+    s += n;
+  }
+  if (s.empty())
+    s = op->getName().getStringRef().str();
+  return s;
+}
+
+static ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape();
+}
+static int64_t numElements(ArrayRef<int64_t> s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    n *= d;
+  return n;
+}
+static std::string shapeKey(ArrayRef<int64_t> s) {
+  std::string k;
+  for (int64_t d : s)
+    k += std::to_string(d) + "x";
+  return k;
+}
+
+//===----------------------------------------------------------------------===//
+// KernelBuilder
+//===----------------------------------------------------------------------===//
+
+std::string KernelBuilder::param(int id, bool write) {
+  for (const Param &p : params)
+    if (p.id == id && p.write == write)
+      return p.name;
+  std::string n = (write ? "out" : "in") + std::to_string(params.size());
+  params.push_back({id, write, n});
+  return n;
+}
+
+void KernelBuilder::line(const llvm::Twine &text) {
+  body.append(depth * 2, ' ');
+  body += text.str();
+  body += "\n";
+}
+
+std::string KernelBuilder::finish() const {
+  std::string s = "extern \"C\" __global__ void __launch_bounds__(" +
+                  std::to_string(kElementwiseBlock) + ") " + name + "(";
+  for (size_t i = 0; i < params.size(); ++i) {
+    const LogicalBuffer &b = gen.buffers[params[i].id];
+    if (i)
+      s += ", ";
+    s += std::string(params[i].write ? "" : "const ") + cTypeName(b.type) + " *" +
+         (params[i].write ? "" : "__restrict__ ") + params[i].name;
+  }
+  s += ") {\n" + body + "}\n";
+  return s;
+}
+
+std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<int64_t> shape) {
+  std::string key;
+  for (const std::string &i : idx)
+    key += i + ",";
+  key += "|" + shapeKey(shape);
+  if (auto it = knownLinear.find(key); it != knownLinear.end())
+    return it->second;
+  std::string e;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (e.empty() || e == "0") {
+      e = idx[d];
+      continue;
+    }
+    e = "(" + e + ") * " + std::to_string(shape[d]) + "LL + " + idx[d];
+  }
+  if (e.empty())
+    e = "0";
+  return e;
+}
+
+SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
+                                                ArrayRef<int64_t> shape) {
+  SmallVector<std::string> idx(shape.size(), "0");
+  int64_t stride = 1;
+  for (int64_t d = shape.size() - 1; d >= 0; --d) {
+    if (shape[d] != 1) {
+      std::string v = fresh("i");
+      std::string e = stride == 1 ? linear : "(" + linear + ") / " + std::to_string(stride) + "LL";
+      bool outermost = true;
+      for (int64_t o = 0; o < d; ++o)
+        outermost &= shape[o] == 1;
+      if (!outermost)
+        e = "(" + e + ") % " + std::to_string(shape[d]) + "LL";
+      line("const long long " + v + " = " + e + ";");
+      idx[d] = v;
+    }
+    stride *= shape[d];
+  }
+  std::string key;
+  for (const std::string &i : idx)
+    key += i + ",";
+  knownLinear[key + "|" + shapeKey(shape)] = linear;
+  return idx;
+}
+
+//===----------------------------------------------------------------------===//
+// Generator: buffers, constants, steps
+//===----------------------------------------------------------------------===//
+
+Value Generator::resolve(Value v) const {
+  while (auto arg = dyn_cast<BlockArgument>(v)) {
+    auto it = blockArgs.find(arg);
+    if (it == blockArgs.end())
+      break;
+    v = it->second;
+  }
+  return v;
+}
+
+FailureOr<ElementType> Generator::storageType(Type t, Operation *where) {
+  if (auto tt = dyn_cast<ShapedType>(t))
+    t = tt.getElementType();
+  FailureOr<ElementType> e = elementTypeOf(t);
+  if (failed(e)) {
+    if (where)
+      where->emitError("spdc codegen: unsupported element type ") << t;
+    return failure();
+  }
+  if (*e == ElementType::F32 && options.dtype == "bf16")
+    return ElementType::BF16;
+  if (*e == ElementType::F32 && options.dtype == "f16")
+    return ElementType::F16;
+  return *e;
+}
+
+int Generator::newBuffer(ArrayRef<int64_t> shape, ElementType type, StringRef what) {
+  LogicalBuffer b;
+  b.type = type;
+  b.shape.assign(shape.begin(), shape.end());
+  b.bytes = numElements(shape) * bundle::elementSize(type);
+  b.what = what.str();
+  buffers.push_back(std::move(b));
+  return buffers.size() - 1;
+}
+
+int Generator::newBuffer(Value v, ElementType type, StringRef what) {
+  return newBuffer(shapeOf(v), type, what);
+}
+
+/// Converts `n` elements of `src` (type `from`) to `to`, appending to `out`.
+static bool convertElements(const uint8_t *src, int64_t n, ElementType from, ElementType to,
+                            std::vector<uint8_t> &out) {
+  size_t at = out.size();
+  if (from == to) {
+    out.insert(out.end(), src, src + n * bundle::elementSize(from));
+    return true;
+  }
+  if (from != ElementType::F32 || (to != ElementType::BF16 && to != ElementType::F16))
+    return false;
+  out.resize(at + n * 2);
+  for (int64_t i = 0; i < n; ++i) {
+    float f;
+    std::memcpy(&f, src + 4 * i, 4);
+    uint16_t h;
+    if (to == ElementType::BF16) {
+      uint32_t u;
+      std::memcpy(&u, &f, 4);
+      if (std::isnan(f))
+        h = 0x7fc0;
+      else
+        h = static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+    } else {
+      llvm::APFloat a(f);
+      bool lost;
+      a.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven, &lost);
+      h = static_cast<uint16_t>(a.bitcastToAPInt().getZExtValue());
+    }
+    std::memcpy(out.data() + at + 2 * i, &h, 2);
+  }
+  return true;
+}
+
+Buf Generator::lookup(Value v) {
+  v = resolve(v);
+  if (auto it = valueBufs.find(v); it != valueBufs.end())
+    return it->second;
+  if (auto c = v.getDefiningOp<spd::ConstantOp>()) {
+    if (auto it = weightBufs.find(c); it != weightBufs.end())
+      return it->second;
+    llvm::Expected<Tensor> t = tensorFromAttr(cast<ElementsAttr>(c.getValue()));
+    if (!t) {
+      c.emitError("spdc codegen: cannot read constant: ") << llvm::toString(t.takeError());
+      return {};
+    }
+    FailureOr<ElementType> from = elementTypeOf(c.getType().getElementType());
+    FailureOr<ElementType> to = storageType(c.getType(), c);
+    if (failed(from) || failed(to))
+      return {};
+    size_t off = (plan.weights.size() + kWeightAlign - 1) / kWeightAlign * kWeightAlign;
+    plan.weights.resize(off);
+    if (!convertElements(static_cast<const uint8_t *>(t->raw()), t->numElements(), *from, *to,
+                         plan.weights)) {
+      c.emitError("spdc codegen: cannot convert constant to the requested dtype");
+      return {};
+    }
+    int id = newBuffer(c.getResult(), *to, "weight " + nodeLabel(c));
+    buffers[id].space = bundle::Space::Weights;
+    buffers[id].offset = off;
+    Buf b{id, *to};
+    weightBufs[c] = b;
+    return b;
+  }
+  return {};
+}
+
+FailureOr<SmallVector<int64_t>> Generator::constantInts(Value v) {
+  v = resolve(v);
+  auto c = v.getDefiningOp<spd::ConstantOp>();
+  if (!c)
+    return failure();
+  SmallVector<int64_t> r;
+  auto attr = cast<ElementsAttr>(c.getValue());
+  if (!isa<IntegerType>(attr.getElementType()))
+    return failure();
+  for (APInt i : attr.getValues<APInt>())
+    r.push_back(i.getSExtValue());
+  return r;
+}
+
+std::optional<std::string> Generator::splatLiteral(Value v) {
+  v = resolve(v);
+  auto c = v.getDefiningOp<spd::ConstantOp>();
+  if (!c)
+    return std::nullopt;
+  auto dense = dyn_cast<DenseElementsAttr>(c.getValue());
+  if (!dense || !dense.isSplat())
+    return std::nullopt;
+  Type et = dense.getElementType();
+  FailureOr<ElementType> e = elementTypeOf(et);
+  if (failed(e))
+    return std::nullopt;
+  std::string ct = computeTypeName(*e);
+  if (isa<FloatType>(et)) {
+    double d = dense.getSplatValue<APFloat>().convertToDouble();
+    if (std::isnan(d))
+      return "spdc_nan<" + ct + ">()";
+    if (std::isinf(d))
+      return std::string(d < 0 ? "(-" : "(") + "spdc_inf<" + ct + ">())";
+    return formatv("({0})({1:e17})", ct, d).str();
+  }
+  if (et.isInteger(1))
+    return dense.getSplatValue<bool>() ? "true" : "false";
+  APInt i = dense.getSplatValue<APInt>();
+  auto it = cast<IntegerType>(et);
+  if (it.isUnsigned())
+    return "(" + ct + ")" + std::to_string(i.getZExtValue()) + "ULL";
+  int64_t s = i.getSExtValue();
+  if (s == INT64_MIN)
+    return "(" + ct + ")(-9223372036854775807LL - 1)";
+  return "(" + ct + ")" + std::to_string(s) + "LL";
+}
+
+uint32_t Generator::addKernel(const std::string &name, const std::string &source,
+                              const std::string &templateParams) {
+  if (auto it = kernelIndex.find(name); it != kernelIndex.end())
+    return it->second;
+  uint32_t i = plan.kernelNames.size();
+  plan.kernelNames.push_back(name);
+  kernelIndex[name] = i;
+  if (!source.empty())
+    kernelSources += source + "\n";
+  if (!templateParams.empty())
+    instantiations += "template __global__ void " + name + "(" + templateParams + ");\n";
+  return i;
+}
+
+bundle::KernelArg Generator::bufferArg(int id) {
+  bundle::KernelArg a;
+  a.kind = bundle::KernelArg::Kind::Buffer;
+  a.buffer.space = bundle::Space::Arena;
+  a.buffer.index = id;
+  return a;
+}
+
+static bundle::KernelArg i64Arg(int64_t v) {
+  bundle::KernelArg a;
+  a.kind = bundle::KernelArg::Kind::I64;
+  a.i64 = v;
+  return a;
+}
+static bundle::KernelArg f32Arg(float v) {
+  bundle::KernelArg a;
+  a.kind = bundle::KernelArg::Kind::F32;
+  a.f32 = v;
+  return a;
+}
+
+void Generator::addLaunch(uint32_t kernel, const bundle::Launch &launch, const std::string &label,
+                          ArrayRef<int> ids) {
+  int step = plan.steps.size();
+  for (int id : ids) {
+    buffers[id].first = std::min(buffers[id].first, step);
+    buffers[id].last = std::max(buffers[id].last, step);
+  }
+  bundle::Launch l = launch;
+  l.kernel = kernel;
+  plan.launches.push_back(l);
+  plan.steps.push_back({bundle::Step::Kind::Launch, uint32_t(plan.launches.size() - 1), label});
+  ++stats.kernels;
+}
+
+void Generator::addGemm(const bundle::Gemm &gemm, const std::string &label, ArrayRef<int> ids) {
+  int step = plan.steps.size();
+  for (int id : ids) {
+    buffers[id].first = std::min(buffers[id].first, step);
+    buffers[id].last = std::max(buffers[id].last, step);
+  }
+  plan.gemms.push_back(gemm);
+  plan.steps.push_back({bundle::Step::Kind::Gemm, uint32_t(plan.gemms.size() - 1), label});
+  ++stats.gemms;
+}
+
+void Generator::addCopy(int src, int dst, uint64_t bytes, const std::string &label) {
+  int step = plan.steps.size();
+  for (int id : {src, dst}) {
+    buffers[id].first = std::min(buffers[id].first, step);
+    buffers[id].last = std::max(buffers[id].last, step);
+  }
+  bundle::Copy c;
+  c.src.index = src;
+  c.dst.index = dst;
+  c.bytes = bytes;
+  plan.copies.push_back(c);
+  plan.steps.push_back({bundle::Step::Kind::Copy, uint32_t(plan.copies.size() - 1), label});
+  ++stats.copies;
+}
+
+static bundle::Launch gridStride(int64_t n) {
+  bundle::Launch l;
+  int64_t blocks = std::max<int64_t>(1, (n + kElementwiseBlock - 1) / kElementwiseBlock);
+  l.grid[0] = std::min(blocks, kMaxGridStrideBlocks);
+  l.block[0] = kElementwiseBlock;
+  return l;
+}
+
+static bundle::Launch rowLaunch(int64_t rows, int64_t cols) {
+  bundle::Launch l;
+  l.grid[0] = std::max<int64_t>(1, std::min<int64_t>(rows, 65535));
+  l.block[0] = cols <= kSmallRowCols ? kRowBlockSmall : kRowBlock;
+  return l;
+}
+
+std::string sanitize(StringRef s) {
+  std::string r;
+  for (char c : s)
+    r += isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise kernels
+//===----------------------------------------------------------------------===//
+
+LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets,
+                                         Operation *anchor, const std::string &label) {
+  std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
+  KernelBuilder kb(*this, name);
+  ArrayRef<int64_t> shape = buffers[targets.front().second].shape;
+  int64_t n = numElements(shape);
+  kb.line("using namespace spdc::kernels;");
+  kb.open(formatv("for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < {0}LL; "
+                  "i += (long long)gridDim.x * blockDim.x)",
+                  n));
+  ExprEmitter ee(*this, kb);
+  std::map<std::string, SmallVector<std::string>> indexOfShape;
+  for (auto [v, id] : targets) {
+    ArrayRef<int64_t> vs = shapeOf(v);
+    auto [it, inserted] = indexOfShape.try_emplace(shapeKey(vs));
+    if (inserted)
+      it->second = kb.unravel("i", vs);
+    SmallVector<std::string> idx = it->second;
+    FailureOr<std::string> x = ee.at(v, idx);
+    if (failed(x))
+      return failure();
+    std::string p = kb.param(id, true);
+    kb.line(formatv("{0}[i] = convert<{1}>({2});", p, cTypeName(buffers[id].type), *x));
+  }
+  kb.close();
+  std::string src = kb.finish();
+  uint32_t k = addKernel(name, src);
+  bundle::Launch l = gridStride(n);
+  SmallVector<int> ids;
+  for (const KernelBuilder::Param &p : kb.params) {
+    l.args.push_back(bufferArg(p.id));
+    ids.push_back(p.id);
+  }
+  addLaunch(k, l, label, ids);
+  return success();
+}
+
+std::optional<Buf> Generator::viewSource(Value v) {
+  v = resolve(v);
+  Buf b = lookup(v);
+  if (b.id >= 0)
+    return b;
+  Operation *def = v.getDefiningOp();
+  if (def && isa<spd::ReshapeOp, spd::FlattenOp, spd::SqueezeOp, spd::UnsqueezeOp>(def))
+    return viewSource(def->getOperand(0));
+  return std::nullopt;
+}
+
+LogicalResult Generator::materialize(ArrayRef<Value> values, Operation *anchor,
+                                     const std::string &label) {
+  // Views of buffers alias them; the rest is computed, one kernel per element count.
+  std::map<int64_t, SmallVector<std::pair<Value, int>>> groups;
+  SmallVector<int64_t> order;
+  DenseSet<Value> seen;
+  for (Value v : values) {
+    v = resolve(v);
+    if (!seen.insert(v).second || lookup(v).id >= 0)
+      continue;
+    if (std::optional<Buf> src = viewSource(v)) {
+      valueBufs[v] = *src;
+      continue;
+    }
+    FailureOr<ElementType> st =
+        graphOutputs.contains(v)
+            ? elementTypeOf(cast<RankedTensorType>(v.getType()).getElementType())
+            : storageType(v.getType(), v.getDefiningOp());
+    if (failed(st))
+      return failure();
+    std::string what = "value of " + (v.getDefiningOp() ? nodeLabel(v.getDefiningOp()) : label);
+    int id = newBuffer(v, *st, what);
+    int64_t n = numElements(shapeOf(v));
+    if (!groups.count(n))
+      order.push_back(n);
+    groups[n].push_back({v, id});
+  }
+  // Buffers are registered after their kernel, which computes (rather than loads) them.
+  for (int64_t n : order) {
+    if (failed(emitElementwise(groups[n], anchor, label)))
+      return failure();
+    for (auto [v, id] : groups[n])
+      valueBufs[v] = {id, buffers[id].type};
+  }
+  return success();
+}
+
+FailureOr<Buf> Generator::bufferOf(Value v, Operation *anchor, const std::string &label) {
+  if (failed(materialize({v}, anchor, label)))
+    return failure();
+  Buf b = lookup(v);
+  if (b.id < 0)
+    return failure();
+  return b;
+}
+
+//===----------------------------------------------------------------------===//
+// Library ops
+//===----------------------------------------------------------------------===//
+
+/// A buffer of `v` with storage type `type` (materializing a converted copy if needed).
+static FailureOr<Buf> bufferTyped(Generator &g, Value v, ElementType type, Operation *anchor,
+                                  const std::string &label) {
+  FailureOr<Buf> b = g.bufferOf(v, anchor, label);
+  if (failed(b) || b->type == type)
+    return b;
+  int id = g.newBuffer(shapeOf(v), type, "converted " + label);
+  if (failed(g.emitElementwise({{g.resolve(v), id}}, anchor, label)))
+    return failure();
+  return Buf{id, type};
+}
+
+LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handled,
+                                    const std::string &label) {
+  auto mm = cast<spd::MatMulOp>(op);
+  Value lhs = mm.getLhs(), rhs = mm.getRhs(), out = mm.getResult();
+  ArrayRef<int64_t> ls = shapeOf(lhs), rs = shapeOf(rhs), os = shapeOf(out);
+  FailureOr<ElementType> st = storageType(out.getType(), op);
+  if (failed(st))
+    return failure();
+  // Integer or 1-D products: the expression path (a loop over k per element).
+  if (!isFloatType(*st) || *st == ElementType::F64 || ls.size() < 2 || rs.size() < 2)
+    return materialize({out}, op, label);
+  int64_t M = ls[ls.size() - 2], K = ls.back(), N = rs.back();
+  size_t ob = os.size() - 2;
+  ArrayRef<int64_t> outBatch = os.take_front(ob);
+  int64_t batch = numElements(outBatch);
+  auto batchKind = [&](ArrayRef<int64_t> s) {
+    // 0: broadcast (all ones), 1: full, -1: mixed
+    ArrayRef<int64_t> b = s.drop_back(2);
+    if (numElements(b) == 1)
+      return 0;
+    if (b.size() <= ob && b == outBatch.take_back(b.size()) &&
+        numElements(b) == batch)
+      return 1;
+    return -1;
+  };
+  int lk = batchKind(ls), rk = batchKind(rs);
+  if (lk < 0 || rk < 0)
+    return materialize({out}, op, label);
+
+  // Operand layout: a transpose of the last two dims of a buffer folds into transA/transB.
+  auto operand = [&](Value v, bool &trans) -> FailureOr<Buf> {
+    trans = false;
+    Value r = resolve(v);
+    if (auto t = r.getDefiningOp<spd::TransposeOp>()) {
+      ArrayRef<int64_t> perm = t.getPerm();
+      bool swapLast = perm.size() >= 2;
+      for (size_t i = 0; swapLast && i + 2 < perm.size(); ++i)
+        swapLast = perm[i] == (int64_t)i;
+      swapLast = swapLast && perm[perm.size() - 2] == (int64_t)perm.size() - 1 &&
+                 perm.back() == (int64_t)perm.size() - 2;
+      if (swapLast && lookup(r).id < 0) {
+        if (std::optional<Buf> src = viewSource(t.getInput()); src && src->type == *st) {
+          trans = true;
+          return *src;
+        }
+      }
+    }
+    return bufferTyped(*this, v, *st, op, label);
+  };
+  bool ta, tb;
+  FailureOr<Buf> a = operand(lhs, ta);
+  if (failed(a))
+    return failure();
+  FailureOr<Buf> b = operand(rhs, tb);
+  if (failed(b))
+    return failure();
+
+  bundle::Gemm g;
+  g.type = *st;
+  g.k = K;
+  g.n = N;
+  g.transA = ta;
+  g.transB = tb;
+  // A full-batch lhs against a shared rhs is one GEMM of batch*M rows.
+  if (lk == 1 && rk == 0 && !ta) {
+    g.m = M * batch;
+    g.batch = 1;
+  } else {
+    g.m = M;
+    g.batch = batch;
+    g.strideA = lk ? M * K : 0;
+    g.strideB = rk ? K * N : 0;
+    g.strideC = M * N;
+  }
+  g.lda = ta ? M : K;
+  g.ldb = tb ? K : N;
+  g.ldc = N;
+  g.a = bufferArg(a->id).buffer;
+  g.b = bufferArg(b->id).buffer;
+
+  // Epilogue: a 1-D bias add (then a tanh GELU, cuBLASLt's) whose only reader is the next op.
+  Value result = out;
+  g.epilogue = bundle::Gemm::Epilogue::None;
+  int biasId = -1;
+  if (out.hasOneUse()) {
+    if (auto add = dyn_cast<spd::AddOp>(*out.getUsers().begin())) {
+      Value other = add.getLhs() == out ? add.getRhs() : add.getLhs();
+      ArrayRef<int64_t> bs = shapeOf(other);
+      if (add.getLhs() != add.getRhs() && numElements(bs) == N && !bs.empty() &&
+          bs.back() == N && shapeOf(add.getResult()) == os) {
+        std::optional<Buf> bias = viewSource(other);
+        if (bias && bias->type == *st) {
+          biasId = bias->id;
+          g.epilogue = bundle::Gemm::Epilogue::Bias;
+          handled.insert(add);
+          result = add.getResult();
+          // Through views to a tanh GELU.
+          Value cur = result;
+          SmallVector<Operation *> views;
+          while (cur.hasOneUse()) {
+            Operation *u = *cur.getUsers().begin();
+            if (isa<spd::ReshapeOp, spd::FlattenOp, spd::SqueezeOp, spd::UnsqueezeOp>(u)) {
+              views.push_back(u);
+              cur = u->getResult(0);
+              continue;
+            }
+            if (auto gelu = dyn_cast<spd::GeluOp>(u); gelu && gelu.getApproximate() == "tanh") {
+              g.epilogue = bundle::Gemm::Epilogue::BiasGelu;
+              handled.insert(gelu);
+              for (Operation *v : views)
+                handled.insert(v);
+              result = gelu.getResult();
+            }
+            break;
+          }
+        }
+      }
+    }
+  }
+  // A residual add after it (through views): cuBLASLt's D = A B (+ bias) + 1 * C with C the
+  // residual, already in a buffer of the same elements. Not under a GELU, which C would enter.
+  int residualId = -1;
+  if (g.epilogue != bundle::Gemm::Epilogue::BiasGelu) {
+    Value cur = result;
+    SmallVector<Operation *> views;
+    while (cur.hasOneUse()) {
+      Operation *u = *cur.getUsers().begin();
+      if (isa<spd::ReshapeOp, spd::FlattenOp, spd::SqueezeOp, spd::UnsqueezeOp>(u)) {
+        views.push_back(u);
+        cur = u->getResult(0);
+        continue;
+      }
+      auto add = dyn_cast<spd::AddOp>(u);
+      if (!add || add.getLhs() == add.getRhs())
+        break;
+      Value other = add.getLhs() == cur ? add.getRhs() : add.getLhs();
+      if (shapeOf(other) != shapeOf(add.getResult()) || shapeOf(cur) != shapeOf(other))
+        break;
+      std::optional<Buf> res = viewSource(other);
+      if (!res || res->type != *st)
+        break;
+      residualId = res->id;
+      handled.insert(add);
+      for (Operation *v : views)
+        handled.insert(v);
+      result = add.getResult();
+      break;
+    }
+  }
+  int d = newBuffer(result, *st, "gemm " + label);
+  valueBufs[result] = {d, *st};
+  g.d = bufferArg(d).buffer;
+  g.c = g.d;
+  if (residualId >= 0) {
+    g.c = bufferArg(residualId).buffer;
+    g.beta = 1;
+  }
+  g.bias = biasId >= 0 ? bufferArg(biasId).buffer : g.d;
+  SmallVector<int> ids = {a->id, b->id, d};
+  if (biasId >= 0)
+    ids.push_back(biasId);
+  if (residualId >= 0)
+    ids.push_back(residualId);
+  addGemm(g, label, ids);
+  return success();
+}
+
+LogicalResult Generator::emitAttention(Operation *op, const std::string &label) {
+  auto at = cast<spd::AttentionOp>(op);
+  Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
+  ArrayRef<int64_t> qs = shapeOf(q), ks = shapeOf(k), vs = shapeOf(v);
+  if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4)
+    return op->emitError("spdc codegen: attention operands must be 4-D");
+  FailureOr<ElementType> st = storageType(at.getResult().getType(), op);
+  if (failed(st))
+    return failure();
+  if (!isFloatType(*st) || *st == ElementType::F64)
+    return op->emitError("spdc codegen: attention needs f32, f16 or bf16");
+  int64_t D = qs[3], DV = vs[3];
+  if (D > 256 || DV > 256)
+    return op->emitError("spdc codegen: attention head dims above 256 are not supported");
+  // Q, K, V materialized together (one kernel when their shapes agree).
+  SmallVector<Value> pending;
+  for (Value x : {q, k, v})
+    if (!viewSource(x))
+      pending.push_back(x);
+  if (failed(materialize(pending, op, label)))
+    return failure();
+  FailureOr<Buf> qb = bufferTyped(*this, q, *st, op, label);
+  FailureOr<Buf> kb = failed(qb) ? FailureOr<Buf>(failure()) : bufferTyped(*this, k, *st, op, label);
+  FailureOr<Buf> vb = failed(kb) ? FailureOr<Buf>(failure()) : bufferTyped(*this, v, *st, op, label);
+  if (failed(vb))
+    return failure();
+  std::string maskType = "float";
+  int64_t strides[4] = {0, 0, 0, 0};
+  std::optional<Buf> mb;
+  if (mask) {
+    FailureOr<Buf> m = bufferOf(mask, op, label);
+    if (failed(m))
+      return failure();
+    mb = *m;
+    maskType = cTypeName(m->type);
+    ArrayRef<int64_t> ms = shapeOf(mask);
+    if (ms.size() > 4)
+      return op->emitError("spdc codegen: attention mask of rank above 4");
+    int64_t stride = 1;
+    for (int64_t i = ms.size() - 1; i >= 0; --i) {
+      int64_t d = 4 - ms.size() + i;
+      strides[d] = ms[i] == 1 ? 0 : stride;
+      stride *= ms[i];
+    }
+  }
+  int out = newBuffer(at.getResult(), *st, "attention " + label);
+  valueBufs[at.getResult()] = {out, *st};
+  needHeader("attention.cuh");
+  std::string name = formatv("spdc::kernels::attention_fwd_kernel<{0}, {1}, {2}, {3}>",
+                             cTypeName(*st), maskType, D, DV)
+                         .str();
+  std::string t = cTypeName(*st);
+  uint32_t kid = addKernel(name, "",
+                           formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, int, "
+                                   "int, int, long long, long long, float, bool, long long, "
+                                   "long long, long long, long long",
+                                   t, maskType));
+  bundle::Launch l;
+  // Query rows per block of the template's two paths (attention.cuh's launch contract).
+  bool mma = (*st == ElementType::F16 || *st == ElementType::BF16) && D % 16 == 0 &&
+             DV % 16 == 0 && D <= 128 && DV <= 128;
+  int blockM = mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
+  l.grid[0] = (qs[2] + blockM - 1) / blockM;
+  l.grid[1] = qs[0] * qs[1];
+  l.block[0] = 128;
+  l.args = {bufferArg(qb->id), bufferArg(kb->id), bufferArg(vb->id),
+            mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
+            i64Arg(qs[0]), i64Arg(qs[1]), i64Arg(ks[1]), i64Arg(qs[2]), i64Arg(ks[2]),
+            f32Arg(at.getScale().convertToFloat()), i64Arg(at.getCausal() ? 1 : 0),
+            i64Arg(strides[0]), i64Arg(strides[1]), i64Arg(strides[2]), i64Arg(strides[3])};
+  SmallVector<int> ids = {qb->id, kb->id, vb->id, out};
+  if (mb)
+    ids.push_back(mb->id);
+  addLaunch(kid, l, label, ids);
+  return success();
+}
+
+LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
+  Value x = op->getOperand(0), result = op->getResult(0);
+  ArrayRef<int64_t> xs = shapeOf(x);
+  int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+  if (axis < 0)
+    axis += xs.size();
+  int64_t rows = numElements(xs.take_front(axis)), cols = numElements(xs.drop_front(axis));
+  float eps = op->getAttrOfType<FloatAttr>("epsilon").getValueAsDouble();
+  Value scale, bias;
+  bool layer = false;
+  if (auto ln = dyn_cast<spd::LayerNormOp>(op)) {
+    scale = ln.getScale();
+    bias = ln.getBias();
+    layer = true;
+  } else {
+    scale = cast<spd::RmsNormOp>(op).getScale();
+  }
+  FailureOr<ElementType> st = storageType(result.getType(), op);
+  if (failed(st) || !isFloatType(*st))
+    return op->emitError("spdc codegen: norms need a float type");
+  FailureOr<Buf> xb = bufferOf(x, op, label);
+  if (failed(xb))
+    return failure();
+  // scale / bias: `cols` contiguous elements, expanded when they broadcast over fewer dims.
+  auto param = [&](Value p) -> FailureOr<Buf> {
+    if (numElements(shapeOf(p)) == cols)
+      return bufferOf(p, op, label);
+    int id = newBuffer(xs.drop_front(axis), *st, "expanded " + label);
+    // Read p broadcast to the normalized dims: an expand expression over a fresh view.
+    KernelBuilder kb(*this, formatv("k{0}_expand", kernelCounter++).str());
+    kb.line("using namespace spdc::kernels;");
+    ArrayRef<int64_t> ns = xs.drop_front(axis);
+    kb.open(formatv("for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < {0}LL; "
+                    "i += (long long)gridDim.x * blockDim.x)",
+                    cols));
+    SmallVector<std::string> idx = kb.unravel("i", ns);
+    ArrayRef<int64_t> ps = shapeOf(p);
+    SmallVector<std::string> pi;
+    for (size_t i = 0; i < ps.size(); ++i) {
+      size_t o = ns.size() - ps.size() + i;
+      pi.push_back(ps[i] == 1 && ns[o] != 1 ? "0" : idx[o]);
+    }
+    ExprEmitter ee(*this, kb);
+    FailureOr<std::string> e = ee.at(p, pi);
+    if (failed(e))
+      return failure();
+    kb.line(formatv("{0}[i] = convert<{1}>({2});", kb.param(id, true), cTypeName(*st), *e));
+    kb.close();
+    uint32_t k = addKernel(kb.name, kb.finish());
+    bundle::Launch l = gridStride(cols);
+    SmallVector<int> ids;
+    for (auto &pp : kb.params) {
+      l.args.push_back(bufferArg(pp.id));
+      ids.push_back(pp.id);
+    }
+    addLaunch(k, l, label, ids);
+    return Buf{id, *st};
+  };
+  std::optional<Buf> sb, bb;
+  if (scale) {
+    FailureOr<Buf> s = param(scale);
+    if (failed(s))
+      return failure();
+    sb = *s;
+  }
+  if (bias) {
+    FailureOr<Buf> b = bufferTyped(*this, bias, sb ? sb->type : *st, op, label);
+    if (numElements(shapeOf(bias)) != cols)
+      b = param(bias);
+    if (failed(b))
+      return failure();
+    if (sb && b->type != sb->type)
+      return op->emitError("spdc codegen: layer_norm scale and bias of different types");
+    bb = *b;
+  }
+  int out = newBuffer(result, *st, (layer ? "layer_norm " : "rms_norm ") + label);
+  valueBufs[result] = {out, *st};
+  needHeader("norm.cuh");
+  std::string tscale = sb ? cTypeName(sb->type) : cTypeName(*st);
+  std::string name =
+      formatv("spdc::kernels::{0}<{1}, {2}, {3}>", layer ? "layer_norm_kernel" : "rms_norm_kernel",
+              cTypeName(xb->type), tscale, cTypeName(*st))
+          .str();
+  std::string tin = cTypeName(xb->type), tout = cTypeName(*st);
+  uint32_t kid = addKernel(
+      name, "",
+      layer ? formatv("const {0} *, const {1} *, const {1} *, {2} *, long long, long long, float",
+                      tin, tscale, tout)
+                  .str()
+            : formatv("const {0} *, const {1} *, {2} *, long long, long long, float", tin, tscale,
+                      tout)
+                  .str());
+  bundle::Launch l = rowLaunch(rows, cols);
+  l.args.push_back(bufferArg(xb->id));
+  l.args.push_back(sb ? bufferArg(sb->id) : i64Arg(0));
+  if (layer)
+    l.args.push_back(bb ? bufferArg(bb->id) : i64Arg(0));
+  l.args.push_back(bufferArg(out));
+  l.args.push_back(i64Arg(rows));
+  l.args.push_back(i64Arg(cols));
+  l.args.push_back(f32Arg(eps));
+  SmallVector<int> ids = {xb->id, out};
+  if (sb)
+    ids.push_back(sb->id);
+  if (bb)
+    ids.push_back(bb->id);
+  addLaunch(kid, l, label, ids);
+  return success();
+}
+
+LogicalResult Generator::emitSoftmax(Operation *op, const std::string &label) {
+  Value x = op->getOperand(0), result = op->getResult(0);
+  ArrayRef<int64_t> xs = shapeOf(x);
+  int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
+  if (axis < 0)
+    axis += xs.size();
+  bool log = isa<spd::LogSoftmaxOp>(op);
+  FailureOr<ElementType> st = storageType(result.getType(), op);
+  if (failed(st) || !isFloatType(*st))
+    return op->emitError("spdc codegen: softmax needs a float type");
+  FailureOr<Buf> xb = bufferOf(x, op, label);
+  if (failed(xb))
+    return failure();
+  int out = newBuffer(result, *st, "softmax " + label);
+  valueBufs[result] = {out, *st};
+  needHeader("softmax.cuh");
+  int64_t outer = numElements(xs.take_front(axis)), cols = xs.empty() ? 1 : xs[axis],
+          inner = numElements(xs.drop_front(axis + 1));
+  bundle::Launch l;
+  std::string name, params;
+  std::string tin = cTypeName(xb->type), tout = cTypeName(*st);
+  if (inner == 1) {
+    params = formatv("const {0} *, {1} *, long long, long long", tin, tout);
+    name = formatv("spdc::kernels::{0}<{1}, {2}>", log ? "log_softmax_kernel" : "softmax_kernel",
+                   cTypeName(xb->type), cTypeName(*st));
+    l = rowLaunch(outer, cols);
+    l.args = {bufferArg(xb->id), bufferArg(out), i64Arg(outer), i64Arg(cols)};
+  } else {
+    params = formatv("const {0} *, {1} *, long long, long long, long long, bool", tin, tout);
+    name = formatv("spdc::kernels::softmax_strided_kernel<{0}, {1}>", cTypeName(xb->type),
+                   cTypeName(*st));
+    l = rowLaunch(outer * inner, cols);
+    l.args = {bufferArg(xb->id), bufferArg(out), i64Arg(outer), i64Arg(cols), i64Arg(inner),
+              i64Arg(log ? 1 : 0)};
+  }
+  uint32_t kid = addKernel(name, "", params);
+  addLaunch(kid, l, label, {xb->id, out});
+  return success();
+}
+
+LogicalResult Generator::emitTopK(Operation *op, const std::string &label) {
+  auto tk = cast<spd::TopKOp>(op);
+  Value x = tk.getInput();
+  ArrayRef<int64_t> xs = shapeOf(x);
+  int64_t axis = tk.getAxis();
+  if (axis < 0)
+    axis += xs.size();
+  FailureOr<SmallVector<int64_t>> kv = constantInts(tk.getK());
+  if (failed(kv) || kv->size() != 1)
+    return op->emitError("spdc codegen: top_k needs a constant k");
+  FailureOr<Buf> xb = bufferOf(x, op, label);
+  if (failed(xb))
+    return failure();
+  FailureOr<ElementType> vt = storageType(tk.getValues().getType(), op);
+  if (failed(vt))
+    return failure();
+  if (*vt != xb->type)
+    return op->emitError("spdc codegen: top_k values of another type than the input");
+  int vals = newBuffer(tk.getValues(), *vt, "top_k values " + label);
+  int inds = newBuffer(tk.getIndices(), ElementType::I64, "top_k indices " + label);
+  valueBufs[tk.getValues()] = {vals, *vt};
+  valueBufs[tk.getIndices()] = {inds, ElementType::I64};
+  needHeader("reduce.cuh");
+  int64_t outer = numElements(xs.take_front(axis)), n = xs[axis],
+          inner = numElements(xs.drop_front(axis + 1));
+  std::string name = formatv("spdc::kernels::topk_kernel<{0}, long long>", cTypeName(xb->type));
+  uint32_t kid = addKernel(
+      name, "",
+      formatv("const {0} *, {0} *, long long *, long long, long long, long long, int, bool",
+              cTypeName(xb->type)));
+  bundle::Launch l;
+  l.grid[0] = std::max<int64_t>(1, std::min<int64_t>(outer * inner, 65535));
+  l.block[0] = 256;
+  l.args = {bufferArg(xb->id), bufferArg(vals), bufferArg(inds), i64Arg(outer), i64Arg(n),
+            i64Arg(inner), i64Arg((*kv)[0]), i64Arg(tk.getLargest() ? 1 : 0)};
+  addLaunch(kid, l, label, {xb->id, vals, inds});
+  return success();
+}
+
+LogicalResult Generator::emitScatterND(Operation *op, const std::string &label) {
+  auto sc = cast<spd::ScatterNDOp>(op);
+  Value data = sc.getData(), indices = sc.getIndices(), updates = sc.getUpdates();
+  FailureOr<ElementType> st = storageType(sc.getResult().getType(), op);
+  if (failed(st))
+    return failure();
+  int out = newBuffer(sc.getResult(), *st, "scatter_nd " + label);
+  // Copy of data, then one thread per update slice element (serialized per element for
+  // reductions through a single thread walking all updates: exact ONNX order).
+  if (failed(emitElementwise({{resolve(data), out}}, op, label)))
+    return failure();
+  valueBufs[sc.getResult()] = {out, *st};
+  FailureOr<Buf> ib = bufferOf(indices, op, label);
+  FailureOr<Buf> ub = failed(ib) ? FailureOr<Buf>(failure()) : bufferOf(updates, op, label);
+  if (failed(ub))
+    return failure();
+  ArrayRef<int64_t> ds = shapeOf(data), is = shapeOf(indices);
+  int64_t q = is.back(), nIdx = numElements(is.drop_back());
+  int64_t slice = numElements(ds.drop_front(q));
+  std::string name = formatv("k{0}_scatter_nd", kernelCounter++).str();
+  std::string ct = computeTypeName(*st);
+  StringRef red = sc.getReduction();
+  std::string combine = red == "add"   ? "o + u"
+                        : red == "mul" ? "o * u"
+                        : red == "max" ? "spdc_max(o, u)"
+                        : red == "min" ? "spdc_min(o, u)"
+                                       : "u";
+  std::string src = formatv(
+      "extern \"C\" __global__ void {0}({1} *out, const {2} *__restrict__ idx, const {3} "
+      "*__restrict__ upd) {{\n"
+      "  using namespace spdc::kernels;\n"
+      "  // One thread per element of a slice; it applies every update in order.\n"
+      "  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < {4}LL; e += "
+      "(long long)gridDim.x * blockDim.x) {{\n"
+      "    for (long long n = 0; n < {5}LL; ++n) {{\n"
+      "      long long off = 0;\n",
+      name, cTypeName(*st), cTypeName(ib->type), cTypeName(ub->type), slice, nIdx);
+  int64_t stride = slice;
+  SmallVector<int64_t> strides(q);
+  for (int64_t t = q - 1; t >= 0; --t) {
+    strides[t] = stride;
+    stride *= ds[t];
+  }
+  for (int64_t t = 0; t < q; ++t)
+    src += formatv("      off += spdc_index((long long)idx[n * {0}LL + {1}], {2}LL) * {3}LL;\n", q, t,
+                   ds[t], strides[t]);
+  src += formatv("      const {0} o = convert<{0}>(out[off + e]);\n"
+                 "      const {0} u = convert<{0}>(upd[n * {1}LL + e]);\n"
+                 "      out[off + e] = convert<{2}>({3});\n"
+                 "    }\n  }\n}\n",
+                 ct, slice, cTypeName(*st), combine);
+  uint32_t kid = addKernel(name, src);
+  bundle::Launch l = gridStride(slice);
+  l.args = {bufferArg(out), bufferArg(ib->id), bufferArg(ub->id)};
+  addLaunch(kid, l, label, {out, ib->id, ub->id});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Row kernels of reduction regions
+//===----------------------------------------------------------------------===//
+
+FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Value> outputs,
+                                        Operation *anchor, const std::string &label) {
+  Operation *red = nullptr;
+  for (Operation *op : ops) {
+    if (isa<spd::LayerNormOp, spd::RmsNormOp, spd::SoftmaxOp, spd::LogSoftmaxOp>(op)) {
+      if (red)
+        return false;
+      red = op;
+    } else if (isa<spd::MatMulOp, spd::AttentionOp, spd::TopKOp, spd::ScatterNDOp>(op)) {
+      return false;
+    }
+  }
+  if (!red)
+    return false;
+  Value x = red->getOperand(0), result = red->getResult(0);
+  ArrayRef<int64_t> xs = shapeOf(x);
+  if (xs.empty())
+    return false;
+  int64_t axis = red->getAttrOfType<IntegerAttr>("axis").getInt();
+  if (axis < 0)
+    axis += xs.size();
+  bool softmax = isa<spd::SoftmaxOp, spd::LogSoftmaxOp>(red);
+  if (softmax && axis != (int64_t)xs.size() - 1)
+    return false;
+  int64_t rows = numElements(xs.take_front(axis)), cols = numElements(xs.drop_front(axis));
+  FailureOr<ElementType> xt = elementTypeOf(cast<RankedTensorType>(x.getType()).getElementType());
+  if (failed(xt) || !isFloatType(*xt) || *xt == ElementType::F64)
+    return false;
+  // Every output is the row's elements in some shape (the norm's, or a view of it).
+  SmallVector<std::pair<Value, int>> targets;
+  for (Value v : outputs) {
+    v = resolve(v);
+    if (numElements(shapeOf(v)) != rows * cols)
+      return false;
+  }
+  DenseSet<Value> seen;
+  for (Value v : outputs) {
+    v = resolve(v);
+    if (!seen.insert(v).second || lookup(v).id >= 0)
+      continue;
+    FailureOr<ElementType> st =
+        graphOutputs.contains(v)
+            ? elementTypeOf(cast<RankedTensorType>(v.getType()).getElementType())
+            : storageType(v.getType(), v.getDefiningOp());
+    if (failed(st))
+      return failure();
+    targets.push_back({v, newBuffer(v, *st, "value of " + label)});
+  }
+  if (targets.empty())
+    return true;
+
+  std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
+  KernelBuilder kb(*this, name);
+  ExprEmitter ee(*this, kb);
+  kb.line("using namespace spdc::kernels;");
+  kb.open("forEachRow(" + std::to_string(rows) + "LL, [&](index_t r)");
+  // One pass over the row: body(x) for each column this thread owns.
+  auto pass = [&](auto &&body) -> LogicalResult {
+    kb.open(formatv("for (long long c = threadIdx.x; c < {0}LL; c += blockDim.x)", cols));
+    ee.pushScope();
+    SmallVector<std::string> idx = kb.unravel("r * " + std::to_string(cols) + "LL + c", xs);
+    FailureOr<std::string> xv = ee.at(x, idx);
+    if (failed(xv))
+      return failure();
+    body(*xv);
+    ee.popScope();
+    kb.close();
+    return success();
+  };
+  std::string mean = "0.0f", rstd, mx, sum;
+  if (auto ln = dyn_cast<spd::LayerNormOp>(red)) {
+    kb.line("float s0 = 0.0f;");
+    if (failed(pass([&](const std::string &v) { kb.line("s0 += float(" + v + ");"); })))
+      return failure();
+    kb.line(formatv("const float mean = blockReduceSum(s0) / {0}.0f;", cols));
+    kb.line("float s1 = 0.0f;");
+    if (failed(pass([&](const std::string &v) {
+          kb.line("{ const float d = float(" + v + ") - mean; s1 += d * d; }");
+        })))
+      return failure();
+    kb.line(formatv("const float rstd = rsqrtf(blockReduceSum(s1) / {0}.0f + {1:e9}f);", cols,
+                    ln.getEpsilon().convertToFloat()));
+    mean = "mean";
+    rstd = "rstd";
+  } else if (auto rn = dyn_cast<spd::RmsNormOp>(red)) {
+    kb.line("float s1 = 0.0f;");
+    if (failed(pass([&](const std::string &v) {
+          kb.line("{ const float d = float(" + v + "); s1 += d * d; }");
+        })))
+      return failure();
+    kb.line(formatv("const float rstd = rsqrtf(blockReduceSum(s1) / {0}.0f + {1:e9}f);", cols,
+                    rn.getEpsilon().convertToFloat()));
+    rstd = "rstd";
+  } else {
+    // Softmax: max, then the sum of exponentials (two passes, as the interpreter).
+    kb.line("float m0 = -spdc_inf<float>();");
+    if (failed(pass([&](const std::string &v) { kb.line("m0 = spdc_max(m0, float(" + v + "));"); })))
+      return failure();
+    kb.line("const float mx = blockReduceMax(m0);");
+    kb.line("float s0 = 0.0f;");
+    if (failed(pass([&](const std::string &v) {
+          kb.line("s0 += expf(float(" + v + ") - mx);");
+        })))
+      return failure();
+    kb.line("const float sum = blockReduceSum(s0);");
+  }
+  ee.overrides[result] = [&, red](ArrayRef<std::string> idx) -> FailureOr<std::string> {
+    FailureOr<std::string> xv = ee.at(x, idx);
+    if (failed(xv))
+      return failure();
+    std::string e;
+    if (isa<spd::SoftmaxOp>(red))
+      e = "expf(float(" + *xv + ") - mx) / sum";
+    else if (isa<spd::LogSoftmaxOp>(red))
+      e = "(float(" + *xv + ") - mx - logf(sum))";
+    else
+      e = "(float(" + *xv + ") - " + mean + ") * " + rstd;
+    auto param = [&](Value p) -> FailureOr<std::string> {
+      ArrayRef<int64_t> ps = shapeOf(p);
+      SmallVector<std::string> pi;
+      for (size_t i = 0; i < ps.size(); ++i) {
+        size_t o = idx.size() - ps.size() + i;
+        pi.push_back(ps[i] == 1 && xs[o] != 1 ? std::string("0") : idx[o]);
+      }
+      return ee.at(p, pi);
+    };
+    Value scale, bias;
+    if (auto ln = dyn_cast<spd::LayerNormOp>(red)) {
+      scale = ln.getScale();
+      bias = ln.getBias();
+    } else if (auto rn = dyn_cast<spd::RmsNormOp>(red)) {
+      scale = rn.getScale();
+    }
+    if (scale) {
+      FailureOr<std::string> sv = param(scale);
+      if (failed(sv))
+        return failure();
+      e = "(" + e + ") * float(" + *sv + ")";
+    }
+    if (bias) {
+      FailureOr<std::string> bv = param(bias);
+      if (failed(bv))
+        return failure();
+      e = "(" + e + ") + float(" + *bv + ")";
+    }
+    // Rounded once to the result type, as the templates do.
+    FailureOr<ElementType> rt =
+        elementTypeOf(cast<RankedTensorType>(result.getType()).getElementType());
+    std::string name = kb.fresh();
+    kb.line(formatv("const float {0} = convert<float>(convert<{1}>({2}));", name,
+                    cTypeName(*rt), e));
+    return name;
+  };
+  for (auto [v, id] : targets) {
+    kb.open(formatv("for (long long c = threadIdx.x; c < {0}LL; c += blockDim.x)", cols));
+    ee.pushScope();
+    std::string lin = "r * " + std::to_string(cols) + "LL + c";
+    SmallVector<std::string> idx = kb.unravel(lin, shapeOf(v));
+    FailureOr<std::string> e = ee.at(v, idx);
+    if (failed(e))
+      return failure();
+    kb.line(formatv("{0}[{1}] = convert<{2}>({3});", kb.param(id, true), lin,
+                    cTypeName(buffers[id].type), *e));
+    ee.popScope();
+    kb.close();
+  }
+  --kb.depth;
+  kb.line("});");
+  uint32_t k = addKernel(name, kb.finish());
+  bundle::Launch l = rowLaunch(rows, cols);
+  SmallVector<int> ids;
+  for (const KernelBuilder::Param &p : kb.params) {
+    l.args.push_back(bufferArg(p.id));
+    ids.push_back(p.id);
+  }
+  addLaunch(k, l, label, ids);
+  for (auto [v, id] : targets)
+    valueBufs[v] = {id, buffers[id].type};
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Groups
+//===----------------------------------------------------------------------===//
+
+static bool isLibraryOp(Operation *op) {
+  return isa<spd::MatMulOp, spd::AttentionOp, spd::LayerNormOp, spd::RmsNormOp, spd::SoftmaxOp,
+             spd::LogSoftmaxOp, spd::TopKOp, spd::ScatterNDOp>(op);
+}
+
+LogicalResult Generator::processOps(ArrayRef<Operation *> ops, ArrayRef<Value> outputs,
+                                    Operation *anchor) {
+  std::string label = nodeLabel(anchor);
+  if (auto f = dyn_cast<spd::FusionOp>(anchor); f && f.getKind() == "reduction") {
+    FailureOr<bool> fused = emitRowFused(ops, outputs, anchor, label);
+    if (failed(fused))
+      return failure();
+    if (*fused)
+      return success();
+  }
+  DenseSet<Operation *> handled;
+  for (Operation *op : ops) {
+    if (handled.contains(op) || !isLibraryOp(op))
+      continue;
+    std::string opLabel = anchor == op ? label : nodeLabel(op);
+    LogicalResult r = llvm::TypeSwitch<Operation *, LogicalResult>(op)
+                          .Case([&](spd::MatMulOp) { return emitMatmul(op, handled, label); })
+                          .Case([&](spd::AttentionOp) { return emitAttention(op, label); })
+                          .Case<spd::LayerNormOp, spd::RmsNormOp>(
+                              [&](Operation *) { return emitNorm(op, label); })
+                          .Case<spd::SoftmaxOp, spd::LogSoftmaxOp>(
+                              [&](Operation *) { return emitSoftmax(op, label); })
+                          .Case([&](spd::TopKOp) { return emitTopK(op, label); })
+                          .Case([&](spd::ScatterNDOp) { return emitScatterND(op, label); })
+                          .Default([&](Operation *) { return failure(); });
+    if (failed(r))
+      return failure();
+  }
+  return materialize(SmallVector<Value>(outputs.begin(), outputs.end()), anchor, label);
+}
+
+LogicalResult Generator::emitOutputs(func::FuncOp fn) {
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  DenseSet<int> claimed;
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    auto type = cast<RankedTensorType>(v.getType());
+    FailureOr<ElementType> declared = elementTypeOf(type.getElementType());
+    if (failed(declared))
+      return ret.emitError("spdc codegen: unsupported output type ") << type;
+    std::string label = "output " + plan.outputs[i].name;
+    FailureOr<Buf> b = bufferOf(v, ret, label);
+    if (failed(b))
+      return failure();
+    LogicalBuffer &lb = buffers[b->id];
+    if (lb.space == bundle::Space::Arena && !claimed.contains(b->id) && b->type == *declared &&
+        lb.bytes == (uint64_t)type.getNumElements() * bundle::elementSize(*declared)) {
+      lb.space = bundle::Space::Output;
+      lb.index = i;
+      claimed.insert(b->id);
+      continue;
+    }
+    int out = newBuffer(type.getShape(), *declared, label);
+    buffers[out].space = bundle::Space::Output;
+    buffers[out].index = i;
+    if (b->type == *declared) {
+      addCopy(b->id, out, buffers[out].bytes, label);
+    } else {
+      kernelPrefix = "output_cast";
+      if (failed(emitElementwise({{resolve(v), out}}, ret, label)))
+        return failure();
+    }
+  }
+  return success();
+}
+
+LogicalResult Generator::run(func::FuncOp fn) {
+  // Static shapes only in this version.
+  for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
+    auto rt = dyn_cast<RankedTensorType>(t);
+    std::string name = "#" + std::to_string(i);
+    if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
+      name = n.str();
+    if (!rt || !rt.hasStaticShape())
+      return fn.emitError("spdc codegen: input '")
+             << name << "' has a dynamic shape " << t
+             << "; code generation needs static shapes: fix it with --input-shape " << name
+             << ":D0xD1x...";
+    FailureOr<ElementType> et = elementTypeOf(rt.getElementType());
+    if (failed(et))
+      return fn.emitError("spdc codegen: input '") << name << "' has unsupported type " << t;
+    plan.inputs.push_back({name, *et, std::vector<int64_t>(rt.getShape().begin(), rt.getShape().end())});
+    int id = newBuffer(rt.getShape(), *et, "input " + name);
+    buffers[id].space = bundle::Space::Input;
+    buffers[id].index = i;
+    valueBufs[fn.getArgument(i)] = {id, *et};
+  }
+  for (auto [i, t] : llvm::enumerate(fn.getResultTypes())) {
+    auto rt = dyn_cast<RankedTensorType>(t);
+    std::string name = "#" + std::to_string(i);
+    if (auto n = fn.getResultAttrOfType<StringAttr>(i, "onnx.name"))
+      name = n.str();
+    if (!rt || !rt.hasStaticShape())
+      return fn.emitError("spdc codegen: output '")
+             << name << "' has a dynamic shape " << t
+             << "; code generation needs static shapes: fix the inputs' with --input-shape";
+    FailureOr<ElementType> et = elementTypeOf(rt.getElementType());
+    if (failed(et))
+      return fn.emitError("spdc codegen: output '") << name << "' has unsupported type " << t;
+    plan.outputs.push_back({name, *et, std::vector<int64_t>(rt.getShape().begin(), rt.getShape().end())});
+  }
+  WalkResult dyn = fn.walk([&](Operation *op) {
+    for (Value r : op->getResults())
+      if (auto rt = dyn_cast<RankedTensorType>(r.getType()); rt && !rt.hasStaticShape()) {
+        op->emitError("spdc codegen: result ")
+            << rt << " has a dynamic shape; fix the model's input shapes with --input-shape";
+        return WalkResult::interrupt();
+      }
+    return WalkResult::advance();
+  });
+  if (dyn.wasInterrupted())
+    return failure();
+
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  for (Value v : ret.getOperands()) {
+    graphOutputs.insert(v);
+    if (auto f = v.getDefiningOp<spd::FusionOp>()) {
+      auto yield = cast<spd::YieldOp>(f.getBody().front().getTerminator());
+      graphOutputs.insert(yield.getValues()[cast<OpResult>(v).getResultNumber()]);
+    }
+  }
+  for (Operation &op : fn.getBody().front()) {
+    if (isa<spd::ConstantOp, func::ReturnOp>(op))
+      continue;
+    if (op.use_empty())
+      continue;
+    if (auto f = dyn_cast<spd::FusionOp>(op)) {
+      Block &body = f.getBody().front();
+      for (auto [arg, in] : llvm::zip(body.getArguments(), f.getInputs()))
+        blockArgs[arg] = in;
+      SmallVector<Operation *> ops;
+      for (Operation &inner : body.without_terminator())
+        ops.push_back(&inner);
+      auto yield = cast<spd::YieldOp>(body.getTerminator());
+      kernelPrefix = sanitize(f.getKind());
+      if (failed(processOps(ops, SmallVector<Value>(yield.getValues()), f)))
+        return failure();
+      for (auto [res, y] : llvm::zip(f.getResults(), yield.getValues())) {
+        Buf b = lookup(y);
+        if (b.id < 0)
+          return f.emitError("spdc codegen: region output was not materialized");
+        valueBufs[res] = b;
+      }
+      continue;
+    }
+    // A transpose read only by matmuls folds into their transA/transB (or is materialized on
+    // demand when it cannot).
+    if (isa<spd::TransposeOp>(op) &&
+        llvm::all_of(op.getUsers(), [](Operation *u) { return isa<spd::MatMulOp>(u); }))
+      continue;
+    kernelPrefix = sanitize(op.getName().stripDialect());
+    if (failed(processOps({&op}, SmallVector<Value>(op.getResults()), &op)))
+      return failure();
+  }
+  if (failed(emitOutputs(fn)))
+    return failure();
+
+  // Source: headers the kernels use, the helpers, the kernels.
+  std::string src = "// Generated by spdc: one kernel per fusion region or op.\n";
+  src += "#include \"spdc/kernels/common.cuh\"\n";
+  for (const std::string &h : headers)
+    src += "#include \"spdc/kernels/" + h + "\"\n";
+  src += R"cuda(
+using spdc::kernels::convert;
+
+template <class T> __device__ __forceinline__ T spdc_inf() { return T(__int_as_float(0x7f800000)); }
+template <> __device__ __forceinline__ double spdc_inf<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+template <class T> __device__ __forceinline__ T spdc_nan() { return T(__int_as_float(0x7fffffff)); }
+template <class T> __device__ __forceinline__ T spdc_lowest() {
+  if constexpr (T(0.5) != T(0)) return -spdc_inf<T>(); else return T(1) << (sizeof(T) * 8 - 1);
+}
+template <> __device__ __forceinline__ bool spdc_lowest<bool>() { return false; }
+template <> __device__ __forceinline__ unsigned char spdc_lowest<unsigned char>() { return 0; }
+template <> __device__ __forceinline__ unsigned short spdc_lowest<unsigned short>() { return 0; }
+template <> __device__ __forceinline__ unsigned int spdc_lowest<unsigned int>() { return 0; }
+template <> __device__ __forceinline__ unsigned long long spdc_lowest<unsigned long long>() { return 0; }
+template <class T> __device__ __forceinline__ T spdc_highest() {
+  if constexpr (T(0.5) != T(0)) return spdc_inf<T>(); else return T(~spdc_lowest<T>());
+}
+template <> __device__ __forceinline__ bool spdc_highest<bool>() { return true; }
+// NaN propagates, as in the interpreter.
+template <class T> __device__ __forceinline__ T spdc_max(T a, T b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
+template <class T> __device__ __forceinline__ T spdc_min(T a, T b) { return a != a ? a : (b != b ? b : (a < b ? a : b)); }
+template <class T> __device__ __forceinline__ T spdc_clamp01(T x) { return x < T(0) ? T(0) : (x > T(1) ? T(1) : x); }
+template <class T> __device__ __forceinline__ T spdc_idiv(T a, T b) { return b == T(0) ? T(0) : a / b; }
+template <class T> __device__ __forceinline__ T spdc_fmod(T a, T b) {
+  if constexpr (T(0.5) != T(0)) return fmod(a, b); else return b == T(0) ? T(0) : a % b;
+}
+template <class T> __device__ __forceinline__ T spdc_floormod(T a, T b) {
+  if constexpr (T(0.5) != T(0)) {
+    T r = fmod(a, b);
+    return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? r + b : r;
+  } else {
+    if (b == T(0)) return T(0);
+    T r = a % b;
+    return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? r + b : r;
+  }
+}
+template <class T> __device__ __forceinline__ T spdc_ipow(T a, long long e) {
+  T r = T(1);
+  for (; e > 0; --e) r *= a;
+  return r;
+}
+// Out-of-range and negative indices: negative counts from the end, the rest clamps.
+__device__ __forceinline__ long long spdc_index(long long i, long long n) {
+  i = i < 0 ? i + n : i;
+  return i < 0 ? 0 : (i >= n ? n - 1 : i);
+}
+template <class T> __device__ __forceinline__ T spdc_saturate(float x) {
+  const float lo = float(spdc_lowest<T>()), hi = float(spdc_highest<T>());
+  return T(x < lo ? lo : (x > hi ? hi : x));
+}
+
+)cuda";
+  plan.source = src + kernelSources;
+  if (!instantiations.empty())
+    plan.source += "// The template kernels the plan launches.\n" + instantiations;
+  stats.peakArenaBytes = planMemory(buffers, plan);
+  stats.weightBytes = plan.weights.size();
+  static const char *typeNames[] = {"f32", "f16", "bf16", "f64", "i64", "i32", "i16",
+                                    "i8",  "u8",  "u16",  "u32", "u64", "bool"};
+  for (const LogicalBuffer &b : buffers) {
+    if (b.space != bundle::Space::Arena || b.last < 0)
+      continue;
+    std::string shape;
+    for (int64_t d : b.shape)
+      shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    stats.bufferTable.push_back(formatv("arena+{0} {1} bytes {2}[{3}] steps {4}..{5}: {6}",
+                                        b.offset, b.bytes,
+                                        typeNames[static_cast<uint32_t>(b.type)], shape,
+                                        b.first, b.last, b.what)
+                                    .str());
+  }
+  return success();
+}
+
+FailureOr<bundle::Plan> spdc::codegen::generatePlan(ModuleOp module, const CodegenOptions &options,
+                                                    CodegenStats &stats) {
+  if (options.dtype != "f32" && options.dtype != "bf16" && options.dtype != "f16") {
+    module.emitError("spdc codegen: unknown dtype '") << options.dtype << "' (f32, bf16 or f16)";
+    return failure();
+  }
+  auto fns = module.getOps<func::FuncOp>();
+  if (fns.empty()) {
+    module.emitError("spdc codegen: no function to generate");
+    return failure();
+  }
+  Generator gen(options);
+  if (failed(gen.run(*fns.begin())))
+    return failure();
+  stats = gen.stats;
+  return std::move(gen.plan);
+}

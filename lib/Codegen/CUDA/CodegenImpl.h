@@ -1,0 +1,231 @@
+//===- CodegenImpl.h - shared state of the CUDA code generator --*- C++ -*-===//
+//
+// Internal to lib/Codegen/CUDA. The generator works on logical buffers (one per materialized
+// value, views alias their source's) and fills a bundle::Plan whose buffer references name
+// logical buffers until MemoryPlan.cpp assigns arena offsets and rewrites them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPDC_LIB_CODEGEN_CUDA_CODEGENIMPL_H
+#define SPDC_LIB_CODEGEN_CUDA_CODEGENIMPL_H
+
+#include "spdc/Codegen/CUDA/Codegen.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Operation.h"
+#include "mlir/IR/Value.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <climits>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace spdc::codegen::detail {
+
+using bundle::ElementType;
+
+/// Threads per block of the generated grid-stride kernels (a multiple of 32; 256 is the usual
+/// occupancy sweet spot for memory-bound elementwise code).
+constexpr int kElementwiseBlock = 256;
+/// Cap on grid.x of grid-stride kernels: enough blocks to fill an H100 many times over.
+constexpr int64_t kMaxGridStrideBlocks = 65535 * 16;
+/// Threads per block of row kernels (norms, softmax) per the templates' launch contract.
+constexpr int kRowBlock = 256;
+constexpr int kRowBlockSmall = 128; ///< for rows of at most kSmallRowCols columns
+constexpr int64_t kSmallRowCols = 1024;
+/// Arena and weight alignment (bytes): 256 suits every vector load and cuBLASLt's preference;
+/// the bundle format wants weights 64-byte aligned.
+constexpr uint64_t kArenaAlign = 256;
+constexpr uint64_t kWeightAlign = 64;
+
+/// A buffer before memory planning.
+struct LogicalBuffer {
+  bundle::Space space = bundle::Space::Arena;
+  uint32_t index = 0;  ///< Input/Output index
+  uint64_t offset = 0; ///< Weights offset, or the Arena offset once planned
+  uint64_t bytes = 0;
+  ElementType type = ElementType::F32;
+  llvm::SmallVector<int64_t> shape;
+  int first = INT_MAX, last = -1; ///< steps that use it
+  std::string what;               ///< for --emit=plan
+};
+
+/// Where a materialized value lives.
+struct Buf {
+  int id = -1;
+  ElementType type = ElementType::F32;
+};
+
+/// bundle element type of an MLIR element type (storage as declared), or failure.
+mlir::FailureOr<ElementType> elementTypeOf(mlir::Type t);
+/// C++ spelling of a storage type ("float", "__nv_bfloat16", "long long", "bool", ...).
+const char *cTypeName(ElementType t);
+/// C++ type in which values of storage type `t` are computed ("float" for every float type
+/// but f64, the type itself for integers).
+const char *computeTypeName(ElementType t);
+bool isFloatType(ElementType t);
+
+/// ONNX node names of an op (from its NameLoc / FusedLoc), for step labels.
+std::string nodeLabel(mlir::Operation *op);
+
+class Generator;
+
+/// The text of one generated kernel and its buffer parameters.
+class KernelBuilder {
+public:
+  KernelBuilder(Generator &gen, std::string name) : gen(gen), name(std::move(name)) {}
+
+  /// The pointer parameter for buffer `id` (read or written), added on first use.
+  std::string param(int id, bool write);
+  void line(const llvm::Twine &text);
+  void open(const llvm::Twine &header) {
+    line(header + " {");
+    ++depth;
+  }
+  void close() {
+    --depth;
+    line("}");
+  }
+  std::string fresh(llvm::StringRef prefix = "v") {
+    return (prefix + llvm::Twine(counter++)).str();
+  }
+  /// `extern "C" __global__ void name(params) { body }`.
+  std::string finish() const;
+
+  /// Row-major linear index of `idx` in `shape`; reuses a known one.
+  std::string ravel(llvm::ArrayRef<std::string> idx, llvm::ArrayRef<int64_t> shape);
+  /// Emits the multi-index of `linear` in `shape`.
+  llvm::SmallVector<std::string> unravel(const std::string &linear,
+                                         llvm::ArrayRef<int64_t> shape);
+
+  Generator &gen;
+  std::string name;
+  struct Param {
+    int id;
+    bool write;
+    std::string name;
+  };
+  std::vector<Param> params;
+  std::string body;
+  int depth = 1;
+  int counter = 0;
+  std::map<std::string, std::string> knownLinear;
+};
+
+/// Evaluates spd values at a multi-index as C++ expressions inside one kernel: buffers are
+/// loads, elementwise ops compute, data movement remaps the index, reductions loop.
+class ExprEmitter {
+public:
+  ExprEmitter(Generator &gen, KernelBuilder &kb) : gen(gen), kb(kb) { memo.emplace_back(); }
+  /// A C++ expression (usually a variable) of v's compute type at `idx`.
+  mlir::FailureOr<std::string> at(mlir::Value v, llvm::ArrayRef<std::string> idx);
+  void pushScope() { memo.emplace_back(); }
+  void popScope() { memo.pop_back(); }
+  /// Values computed by the enclosing kernel rather than by their op (a norm's result inside
+  /// a row kernel, from the row's statistics).
+  llvm::DenseMap<mlir::Value,
+                 std::function<mlir::FailureOr<std::string>(llvm::ArrayRef<std::string>)>>
+      overrides;
+
+private:
+  mlir::FailureOr<std::string> emitOp(mlir::Operation *op, mlir::Value v,
+                                      llvm::ArrayRef<std::string> idx);
+  Generator &gen;
+  KernelBuilder &kb;
+  std::vector<std::map<std::string, std::string>> memo;
+};
+
+/// The whole generation: values → buffers, steps, kernels.
+class Generator {
+public:
+  Generator(const CodegenOptions &options) : options(options) {}
+
+  mlir::LogicalResult run(mlir::func::FuncOp fn);
+  bundle::Plan plan;
+  CodegenStats stats;
+  std::vector<LogicalBuffer> buffers;
+
+  /// The value a fusion block argument stands for (else `v`).
+  mlir::Value resolve(mlir::Value v) const;
+  /// The buffer holding `v` (resolved; views of buffers included), creating weights for
+  /// constants; null id when v is computed but not materialized.
+  Buf lookup(mlir::Value v);
+  /// Storage type of a new buffer for a value of MLIR element type `t`.
+  mlir::FailureOr<ElementType> storageType(mlir::Type t, mlir::Operation *where);
+  int newBuffer(mlir::Value v, ElementType type, llvm::StringRef what);
+  int newBuffer(llvm::ArrayRef<int64_t> shape, ElementType type, llvm::StringRef what);
+  /// Integer contents of a constant operand (slice bounds, pads, k), or failure.
+  mlir::FailureOr<llvm::SmallVector<int64_t>> constantInts(mlir::Value v);
+  /// A splat constant's value, as a C++ literal of its compute type.
+  std::optional<std::string> splatLiteral(mlir::Value v);
+
+  /// Kernel steps. A template instantiation (`name` a C++ name expression) comes with its
+  /// parameter list, for an explicit instantiation in the source: it makes the kernel exist in
+  /// the module whatever name the runtime looks it up by (expression or lowered name).
+  uint32_t addKernel(const std::string &name, const std::string &source,
+                     const std::string &templateParams = "");
+  void addLaunch(uint32_t kernel, const bundle::Launch &launch, const std::string &label,
+                 llvm::ArrayRef<int> bufferIds);
+  void addGemm(const bundle::Gemm &gemm, const std::string &label, llvm::ArrayRef<int> ids);
+  void addCopy(int src, int dst, uint64_t bytes, const std::string &label);
+  bundle::KernelArg bufferArg(int id);
+  void needHeader(llvm::StringRef h) { headers.insert(h.str()); }
+
+  /// Generates one grid-stride kernel that writes every value of `targets` (all of one
+  /// element count) into its buffer.
+  mlir::LogicalResult emitElementwise(llvm::ArrayRef<std::pair<mlir::Value, int>> targets,
+                                      mlir::Operation *anchor, const std::string &label);
+  /// Materializes each value (grouped by shape into kernels) into a new buffer.
+  mlir::LogicalResult materialize(llvm::ArrayRef<mlir::Value> values, mlir::Operation *anchor,
+                                  const std::string &label);
+  /// The buffer of v, materializing it (one kernel) when it is not one already.
+  mlir::FailureOr<Buf> bufferOf(mlir::Value v, mlir::Operation *anchor, const std::string &label);
+
+  const CodegenOptions &options;
+  llvm::DenseMap<mlir::Value, Buf> valueBufs;
+  llvm::DenseMap<mlir::Operation *, Buf> weightBufs;
+  llvm::DenseMap<mlir::BlockArgument, mlir::Value> blockArgs;
+  /// Values returned by the function (and the yields that become them): materialized in the
+  /// declared type, so that --dtype needs no cast kernel at the exit.
+  llvm::DenseSet<mlir::Value> graphOutputs;
+  llvm::StringMap<uint32_t> kernelIndex;
+  std::set<std::string> headers;
+  std::string kernelSources;
+  std::string instantiations;
+  int kernelCounter = 0;
+  std::string kernelPrefix; ///< name stem for the next kernels (op or region kind)
+
+private:
+  mlir::LogicalResult processOps(llvm::ArrayRef<mlir::Operation *> ops,
+                                 llvm::ArrayRef<mlir::Value> outputs, mlir::Operation *anchor);
+  mlir::LogicalResult emitMatmul(mlir::Operation *op, mlir::DenseSet<mlir::Operation *> &handled,
+                                 const std::string &label);
+  mlir::LogicalResult emitAttention(mlir::Operation *op, const std::string &label);
+  mlir::LogicalResult emitNorm(mlir::Operation *op, const std::string &label);
+  mlir::LogicalResult emitSoftmax(mlir::Operation *op, const std::string &label);
+  mlir::LogicalResult emitTopK(mlir::Operation *op, const std::string &label);
+  /// A reduction region around one norm or last-axis softmax as one kernel, one block per row:
+  /// the producers evaluated per element in each pass over the row, the consumers after.
+  /// Returns false (and generates nothing) when the region has another shape.
+  mlir::FailureOr<bool> emitRowFused(llvm::ArrayRef<mlir::Operation *> ops,
+                                     llvm::ArrayRef<mlir::Value> outputs,
+                                     mlir::Operation *anchor, const std::string &label);
+  mlir::LogicalResult emitScatterND(mlir::Operation *op, const std::string &label);
+  mlir::LogicalResult emitOutputs(mlir::func::FuncOp fn);
+  std::optional<Buf> viewSource(mlir::Value v);
+};
+
+/// Assigns arena offsets (liveness over steps, best fit, kArenaAlign) and rewrites every buffer
+/// reference of the plan. Returns the peak arena bytes.
+uint64_t planMemory(std::vector<LogicalBuffer> &buffers, bundle::Plan &plan);
+
+} // namespace spdc::codegen::detail
+
+#endif // SPDC_LIB_CODEGEN_CUDA_CODEGENIMPL_H

@@ -1,0 +1,243 @@
+//===- CudaTarget.cpp - running bundles through libspdcrt -----------------===//
+//
+// The GPU side of `spdc run`, `spdc bench` and `spdc test --target=cuda`: everything goes
+// through the public C API (include/spdc/runtime.h), exactly as an embedding application would.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaTarget.h"
+
+#include "spdc/runtime.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+using namespace spdc;
+using llvm::Error;
+using llvm::Expected;
+
+namespace {
+
+Error apiError(spdc_status_t status, llvm::StringRef what) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 what + ": " + spdc_status_string(status) + ": " +
+                                     spdc_last_error());
+}
+
+/// bundle element types and interpreter dtypes, both ways.
+std::optional<DType> toDType(spdc_dtype_t t) {
+  switch (t) {
+  case SPDC_DTYPE_F32: return DType::F32;
+  case SPDC_DTYPE_F16: return DType::F16;
+  case SPDC_DTYPE_BF16: return DType::BF16;
+  case SPDC_DTYPE_F64: return DType::F64;
+  case SPDC_DTYPE_I64: return DType::I64;
+  case SPDC_DTYPE_I32: return DType::I32;
+  case SPDC_DTYPE_I16: return DType::I16;
+  case SPDC_DTYPE_I8: return DType::I8;
+  case SPDC_DTYPE_U8: return DType::U8;
+  case SPDC_DTYPE_U16: return DType::U16;
+  case SPDC_DTYPE_U32: return DType::U32;
+  case SPDC_DTYPE_U64: return DType::U64;
+  case SPDC_DTYPE_BOOL: return DType::Bool;
+  }
+  return std::nullopt;
+}
+
+struct ContextDeleter {
+  void operator()(spdc_context_t *c) const { spdc_context_release(c); }
+};
+struct ModelDeleter {
+  void operator()(spdc_model_t *m) const { spdc_model_release(m); }
+};
+
+} // namespace
+
+struct CudaSession::Impl {
+  std::unique_ptr<spdc_context_t, ContextDeleter> context;
+  std::unique_ptr<spdc_model_t, ModelDeleter> model;
+  std::vector<Tensor> inputs, outputs;
+};
+
+CudaSession::CudaSession() : impl(std::make_unique<Impl>()) {}
+CudaSession::~CudaSession() = default;
+
+Expected<std::unique_ptr<CudaSession>> CudaSession::load(llvm::StringRef bundlePath,
+                                                         bool useCudaGraphs) {
+  auto session = std::unique_ptr<CudaSession>(new CudaSession());
+  spdc_context_options_t options;
+  spdc_context_options_initialize(&options);
+  options.use_cuda_graphs = useCudaGraphs ? 1 : 0;
+  spdc_context_t *context = nullptr;
+  if (spdc_status_t s = spdc_context_create(&options, &context))
+    return apiError(s, "creating the CUDA context");
+  session->impl->context.reset(context);
+  spdc_model_t *model = nullptr;
+  std::string path = bundlePath.str();
+  if (spdc_status_t s = spdc_model_load(context, path.c_str(), &model))
+    return apiError(s, "loading " + path);
+  session->impl->model.reset(model);
+  return std::move(session);
+}
+
+std::string CudaSession::deviceName() const {
+  spdc_device_info_t info;
+  if (spdc_context_device_info(impl->context.get(), &info))
+    return "?";
+  return std::string(info.name) + " (" + info.arch + ")";
+}
+
+Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs) {
+  spdc_model_t *model = impl->model.get();
+  size_t inCount = 0, outCount = 0;
+  spdc_model_input_count(model, &inCount);
+  spdc_model_output_count(model, &outCount);
+  if (inputs.size() != inCount)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the model takes " + std::to_string(inCount) +
+                                       " inputs, got " + std::to_string(inputs.size()));
+  impl->inputs.assign(inputs.begin(), inputs.end());
+  for (size_t i = 0; i < inCount; ++i) {
+    spdc_tensor_info_t info;
+    spdc_model_input_info(model, i, &info);
+    const Tensor &t = impl->inputs[i];
+    std::optional<DType> want = toDType(info.dtype);
+    llvm::ArrayRef<int64_t> dims(info.dims, info.rank);
+    if (!want || *want != t.dtype() || dims != t.shape())
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "input " + std::to_string(i) + " ('" + info.name + "') is " + t.typeString() +
+              ", the bundle expects " + (want ? dtypeName(*want).str() : "?") + " of rank " +
+              std::to_string(info.rank));
+    if (spdc_status_t s = spdc_model_bind_input(model, i, t.raw(), SPDC_MEMORY_HOST,
+                                                t.byteSize()))
+      return apiError(s, "binding input " + std::to_string(i));
+  }
+  impl->outputs.clear();
+  for (size_t i = 0; i < outCount; ++i) {
+    spdc_tensor_info_t info;
+    spdc_model_output_info(model, i, &info);
+    std::optional<DType> type = toDType(info.dtype);
+    if (!type)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), "unknown output dtype");
+    Expected<Tensor> t = Tensor::allocate(*type, llvm::ArrayRef<int64_t>(info.dims, info.rank));
+    if (!t)
+      return t.takeError();
+    impl->outputs.push_back(std::move(*t));
+    Tensor &out = impl->outputs.back();
+    if (spdc_status_t s = spdc_model_bind_output(model, i, out.mutableRaw(), SPDC_MEMORY_HOST,
+                                                 out.byteSize()))
+      return apiError(s, "binding output " + std::to_string(i));
+  }
+  return Error::success();
+}
+
+Expected<std::vector<Tensor>> CudaSession::run() {
+  if (spdc_status_t s = spdc_model_run(impl->model.get(), nullptr))
+    return apiError(s, "running the model");
+  return impl->outputs;
+}
+
+std::vector<std::string> CudaSession::outputNames() const {
+  std::vector<std::string> names;
+  size_t n = 0;
+  spdc_model_output_count(impl->model.get(), &n);
+  for (size_t i = 0; i < n; ++i) {
+    spdc_tensor_info_t info;
+    spdc_model_output_info(impl->model.get(), i, &info);
+    names.push_back(info.name);
+  }
+  return names;
+}
+
+std::vector<std::pair<std::string, Tensor>> CudaSession::inputDescriptions() const {
+  std::vector<std::pair<std::string, Tensor>> result;
+  size_t n = 0;
+  spdc_model_input_count(impl->model.get(), &n);
+  for (size_t i = 0; i < n; ++i) {
+    spdc_tensor_info_t info;
+    spdc_model_input_info(impl->model.get(), i, &info);
+    std::optional<DType> type = toDType(info.dtype);
+    Tensor shapeOnly = Tensor::view(type.value_or(DType::F32),
+                                    llvm::ArrayRef<int64_t>(info.dims, info.rank), nullptr,
+                                    nullptr);
+    result.emplace_back(info.name, shapeOnly);
+  }
+  return result;
+}
+
+Expected<BenchResult> CudaSession::bench(int iterations) {
+  BenchResult result;
+  spdc_model_t *model = impl->model.get();
+  // Warm-up: the first run compiles nothing (the load did) but captures the CUDA graph.
+  constexpr int kWarmup = 3;
+  for (int i = 0; i < kWarmup; ++i)
+    if (spdc_status_t s = spdc_model_run(model, nullptr))
+      return apiError(s, "warm-up run");
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (spdc_status_t s = spdc_model_run(model, nullptr))
+      return apiError(s, "timed run");
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  std::sort(times.begin(), times.end());
+  result.medianMs = times[times.size() / 2];
+  result.minMs = times.front();
+  size_t steps = 0;
+  spdc_model_step_count(model, &steps);
+  std::vector<spdc_profile_entry_t> entries(steps);
+  double profiledMs = 0;
+  if (spdc_status_t s = spdc_model_profile(model, std::max(iterations / 4, 5), entries.data(),
+                                           entries.size(), &profiledMs))
+    return apiError(s, "profiling");
+  for (const spdc_profile_entry_t &e : entries)
+    result.steps.push_back({e.label ? e.label : "", e.kind ? e.kind : "", e.name ? e.name : "",
+                            e.start_ms, e.mean_ms, e.min_ms});
+  result.profiledMs = profiledMs;
+  return result;
+}
+
+void spdc::printBenchTable(const BenchResult &r, llvm::raw_ostream &os) {
+  os << llvm::format("latency: median %.3f ms, min %.3f ms (profiled, no graph: %.3f ms)\n",
+                     r.medianMs, r.minMs, r.profiledMs);
+  // Kernels by total time, the few that matter first.
+  std::vector<const BenchStep *> order;
+  double total = 0;
+  for (const BenchStep &s : r.steps) {
+    order.push_back(&s);
+    total += s.meanMs;
+  }
+  llvm::sort(order, [](const BenchStep *a, const BenchStep *b) { return a->meanMs > b->meanMs; });
+  os << llvm::format("%-8s %10s %7s  %-40s %s\n", "kind", "mean ms", "share", "kernel", "nodes");
+  for (const BenchStep *s : order)
+    os << llvm::format("%-8s %10.4f %6.1f%%  %-40s %s\n", s->kind.c_str(), s->meanMs,
+                       total > 0 ? 100.0 * s->meanMs / total : 0.0,
+                       s->name.substr(0, 40).c_str(), s->label.c_str());
+}
+
+std::string spdc::chromeTrace(const BenchResult &r) {
+  std::string json;
+  llvm::raw_string_ostream os(json);
+  os << "{\"traceEvents\": [";
+  for (auto [i, s] : llvm::enumerate(r.steps)) {
+    std::string name = s.name.empty() ? s.kind : s.name;
+    os << (i ? ",\n" : "\n") << "{\"name\": \"";
+    os.write_escaped(name);
+    os << "\", \"cat\": \"" << s.kind << "\", \"ph\": \"X\", \"pid\": 0, \"tid\": 0, "
+       << llvm::format("\"ts\": %.3f, \"dur\": %.3f", s.startMs * 1000, s.minMs * 1000)
+       << ", \"args\": {\"nodes\": \"";
+    os.write_escaped(s.label);
+    os << "\"}}";
+  }
+  os << "\n], \"displayTimeUnit\": \"ms\"}\n";
+  return json;
+}

@@ -1,0 +1,58 @@
+//===- CudaTarget.h - running bundles through libspdcrt --------*- C++ -*-===//
+
+#ifndef SPDC_LIB_DRIVER_CUDATARGET_H
+#define SPDC_LIB_DRIVER_CUDATARGET_H
+
+#include "spdc/Interpreter/Tensor.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace spdc {
+
+struct BenchStep {
+  std::string label, kind, name;
+  double startMs, meanMs, minMs;
+};
+
+struct BenchResult {
+  double medianMs = 0, minMs = 0, profiledMs = 0;
+  std::vector<BenchStep> steps;
+};
+
+/// A bundle loaded on the GPU through the C API, with host inputs and outputs.
+class CudaSession {
+public:
+  ~CudaSession();
+  /// Creates a context on device 0 and loads `bundlePath`. Without a GPU: the runtime's
+  /// "no CUDA device" error.
+  static llvm::Expected<std::unique_ptr<CudaSession>> load(llvm::StringRef bundlePath,
+                                                           bool useCudaGraphs = true);
+  std::string deviceName() const;
+  /// Names, types and shapes of the inputs (tensors without data).
+  std::vector<std::pair<std::string, Tensor>> inputDescriptions() const;
+  std::vector<std::string> outputNames() const;
+  /// Binds host inputs (kept alive by the session) and allocates host outputs.
+  llvm::Error bind(llvm::ArrayRef<Tensor> inputs);
+  /// One synchronous run; the outputs share the session's buffers.
+  llvm::Expected<std::vector<Tensor>> run();
+  /// Median/min latency of `iterations` runs after warm-up, and a per-step profile.
+  llvm::Expected<BenchResult> bench(int iterations);
+
+private:
+  CudaSession();
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+/// The per-kernel table `spdc bench` prints.
+void printBenchTable(const BenchResult &r, llvm::raw_ostream &os);
+/// Chrome/Perfetto trace JSON of one profiled run.
+std::string chromeTrace(const BenchResult &r);
+
+} // namespace spdc
+
+#endif // SPDC_LIB_DRIVER_CUDATARGET_H
