@@ -243,7 +243,7 @@ Result runCuda(ModuleOp module, ArrayRef<Tensor> inputs, ArrayRef<std::string> o
   if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
     return {Outcome::Fail, "temporary bundle: " + ec.message()};
   llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
-  std::string e = driver::writeModuleBundle(module, std::string(bundlePath));
+  std::string e = driver::writeModuleBundle(module, std::string(bundlePath), options.dtype);
   if (!e.empty())
     return {Outcome::Fail, "bundle: " + firstLine(e)};
   Expected<std::unique_ptr<CudaSession>> session = CudaSession::load(bundlePath);

@@ -51,7 +51,7 @@ static cl::opt<std::string>
                cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string> dtype("dtype",
                                   cl::desc("Float weights/activations type: f32, bf16 or f16"),
-                                  cl::init("f32"), cl::sub(cl::SubCommand::getTopLevel()));
+                                  cl::init("f32"), cl::sub(compileAndTestCmds));
 static cl::opt<bool> checkNvrtc("check-nvrtc",
                                 cl::desc("With --emit=cuda|plan: compile the source with NVRTC"),
                                 cl::sub(cl::SubCommand::getTopLevel()));
@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
     options.atol = atolOpt;
     options.skipList = skipList;
     options.target = testTarget;
+    options.dtype = dtype;
     if (!arch.empty())
       options.arch = arch;
     options.import = import;

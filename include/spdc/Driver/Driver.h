@@ -90,6 +90,8 @@ struct TestOptions {
   /// GPU needed), PASS when NVRTC accepts it.
   std::string target = "interp";
   std::string arch = "sm_90";
+  /// With cuda: storage type of float weights and activations (f32, bf16, f16).
+  std::string dtype = "f32";
   OnnxImportOptions import;
 };
 
