@@ -402,6 +402,18 @@ int spdc::driver::test(ArrayRef<std::string> paths, const TestOptions &options,
     return 1;
   bool missing = false;
   std::vector<std::string> tests = collectTests(paths, out, missing);
+  if (options.target == "cuda") {
+    // Without a GPU nothing can run: say so once, visibly, instead of per test.
+    std::string why = "this build has no CUDA runtime (libspdcrt)";
+#ifdef SPDC_HAVE_RUNTIME
+    if (!CudaSession::deviceAvailable(why))
+#endif
+    {
+      out << "SKIPPED: " << why << "\n";
+      out << "0 passed, 0 failed, " << tests.size() << " skipped\n";
+      return missing ? 1 : 0;
+    }
+  }
   int passed = 0, failed = 0, skipped = 0;
   for (const std::string &dir : tests) {
     std::string name = path::filename(dir).str();

@@ -86,6 +86,16 @@ Expected<std::unique_ptr<CudaSession>> CudaSession::load(llvm::StringRef bundleP
   return std::move(session);
 }
 
+bool CudaSession::deviceAvailable(std::string &why) {
+  spdc_context_t *context = nullptr;
+  if (spdc_status_t s = spdc_context_create(nullptr, &context)) {
+    why = std::string(spdc_status_string(s)) + ": " + spdc_last_error();
+    return false;
+  }
+  spdc_context_release(context);
+  return true;
+}
+
 std::string CudaSession::deviceName() const {
   spdc_device_info_t info;
   if (spdc_context_device_info(impl->context.get(), &info))

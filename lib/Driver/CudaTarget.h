@@ -32,6 +32,8 @@ public:
   static llvm::Expected<std::unique_ptr<CudaSession>> load(llvm::StringRef bundlePath,
                                                            bool useCudaGraphs = true);
   std::string deviceName() const;
+  /// Whether a CUDA device can be used; `why` gets the runtime's message when not.
+  static bool deviceAvailable(std::string &why);
   /// Names, types and shapes of the inputs (tensors without data).
   std::vector<std::pair<std::string, Tensor>> inputDescriptions() const;
   std::vector<std::string> outputNames() const;
