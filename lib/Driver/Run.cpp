@@ -1,6 +1,7 @@
 //===- Run.cpp - `spdc run` and `spdc bench` ------------------------------===//
 
 #include "Common.h"
+#include "Npy.h"
 #ifdef SPDC_HAVE_RUNTIME
 #include "CudaTarget.h"
 #endif
@@ -44,7 +45,8 @@ std::optional<std::vector<Tensor>> readInputs(ArrayRef<std::string> names, Strin
   std::vector<Tensor> inputs(names.size());
   std::vector<bool> bound(names.size(), false);
   auto bind = [&](size_t index, StringRef path) -> bool {
-    Expected<Tensor> t = readTensorProtoFile(path);
+    Expected<Tensor> t = path.ends_with(".npy") ? driver::readNpyFile(path)
+                                                : readTensorProtoFile(path);
     if (!t) {
       err << "spdc run: " << toString(t.takeError()) << "\n";
       return false;
@@ -68,7 +70,7 @@ std::optional<std::vector<Tensor>> readInputs(ArrayRef<std::string> names, Strin
     auto [name, path] = StringRef(spec).split('=');
     auto it = llvm::find(names, name);
     if (path.empty() || it == names.end()) {
-      err << "spdc run: --input " << spec << ": expected NAME=FILE.pb with NAME one of the "
+      err << "spdc run: --input " << spec << ": expected NAME=FILE.pb|FILE.npy with NAME one of the "
           << "model's inputs\n";
       return std::nullopt;
     }
