@@ -7,13 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "spdc/Dialect/Spd/SpdOps.h"
-#include "spdc/Interpreter/Interpreter.h"
-
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
+#include "InterpreterTestSupport.h"
 
 #include "gtest/gtest.h"
 
@@ -23,20 +17,12 @@
 
 using namespace mlir;
 using namespace spdc;
+using namespace spdc::test;
 
 namespace {
 
-class AttentionKernelTest : public ::testing::Test {
+class AttentionKernelTest : public InterpreterTestBase {
 protected:
-  AttentionKernelTest() { ctx.loadDialect<spd::SpdDialect, func::FuncDialect>(); }
-
-  llvm::Expected<std::vector<Tensor>> tryRun(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs) {
-    modules.push_back(parseSourceString<ModuleOp>(ir, &ctx));
-    if (!modules.back())
-      return llvm::createStringError("cannot parse the test IR");
-    return runFunction(*modules.back()->getOps<func::FuncOp>().begin(), inputs);
-  }
-
   Tensor run1(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs) {
     auto results = tryRun(ir, inputs);
     if (!results) {
@@ -46,39 +32,7 @@ protected:
     EXPECT_EQ(results->size(), 1u);
     return results->empty() ? Tensor() : (*results)[0];
   }
-
-  std::string runError(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs) {
-    auto results = tryRun(ir, inputs);
-    if (results) {
-      ADD_FAILURE() << "expected an error";
-      return "";
-    }
-    return llvm::toString(results.takeError());
-  }
-
-  MLIRContext ctx;
-  std::vector<OwningOpRef<ModuleOp>> modules;
 };
-
-Tensor f32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  Tensor t = llvm::cantFail(Tensor::allocate(DType::F32, shape));
-  EXPECT_EQ(t.byteSize(), v.size() * sizeof(float));
-  std::memcpy(t.mutableRaw(), v.data(), t.byteSize());
-  return t;
-}
-
-Tensor f16(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  Tensor t = llvm::cantFail(Tensor::allocate(DType::F16, shape));
-  for (size_t i = 0; i < v.size(); ++i)
-    t.mutableData<uint16_t>()[i] = floatToHalf(v[i]);
-  return t;
-}
-
-Tensor boolean(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<uint8_t> v) {
-  Tensor t = llvm::cantFail(Tensor::allocate(DType::Bool, shape));
-  std::memcpy(t.mutableRaw(), v.data(), v.size());
-  return t;
-}
 
 std::vector<float> randomValues(int64_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -87,20 +41,6 @@ std::vector<float> randomValues(int64_t n, unsigned seed) {
   for (float &x : v)
     x = dist(gen);
   return v;
-}
-
-std::vector<double> values(const Tensor &t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numElements(); ++i)
-    v.push_back(t.getDouble(i));
-  return v;
-}
-
-void expectNear(const Tensor &actual, const Tensor &expected, double tol) {
-  ASSERT_EQ(actual.shape(), expected.shape());
-  std::vector<double> a = values(actual), e = values(expected);
-  for (size_t i = 0; i < a.size(); ++i)
-    EXPECT_NEAR(a[i], e[i], tol) << "element " << i;
 }
 
 TEST_F(AttentionKernelTest, HandWorkedCausal) {

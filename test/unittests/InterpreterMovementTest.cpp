@@ -5,13 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "spdc/Dialect/Spd/SpdOps.h"
-#include "spdc/Interpreter/Interpreter.h"
-
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
+#include "InterpreterTestSupport.h"
 
 #include "gtest/gtest.h"
 
@@ -20,67 +14,11 @@
 
 using namespace mlir;
 using namespace spdc;
+using namespace spdc::test;
 
 namespace {
 
-class InterpreterMovementTest : public ::testing::Test {
-protected:
-  InterpreterMovementTest() { ctx.loadDialect<spd::SpdDialect, func::FuncDialect>(); }
-
-  /// Runs the first function of `ir`; on failure returns the error message in `error`.
-  llvm::Expected<std::vector<Tensor>> tryRun(llvm::StringRef ir,
-                                             llvm::ArrayRef<Tensor> inputs = {}) {
-    module = parseSourceString<ModuleOp>(ir, &ctx);
-    if (!module)
-      return llvm::createStringError("cannot parse the test IR");
-    auto funcs = module->getOps<func::FuncOp>();
-    if (funcs.empty())
-      return llvm::createStringError("no function in the test IR");
-    return runFunction(*funcs.begin(), inputs);
-  }
-
-  std::vector<Tensor> run(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
-    auto results = tryRun(ir, inputs);
-    if (!results) {
-      ADD_FAILURE() << llvm::toString(results.takeError());
-      return {};
-    }
-    return std::move(*results);
-  }
-
-  /// The message of the error `ir` must fail with.
-  std::string runError(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
-    auto results = tryRun(ir, inputs);
-    if (results) {
-      ADD_FAILURE() << "expected an error";
-      return "";
-    }
-    return llvm::toString(results.takeError());
-  }
-
-  MLIRContext ctx;
-  OwningOpRef<ModuleOp> module;
-};
-
-template <typename T>
-Tensor make(DType dtype, llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<T> values) {
-  Tensor t = llvm::cantFail(Tensor::allocate(dtype, shape));
-  EXPECT_EQ(t.byteSize(), values.size() * sizeof(T));
-  std::memcpy(t.mutableRaw(), values.data(), t.byteSize());
-  return t;
-}
-
-std::vector<double> values(const Tensor &t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numElements(); ++i)
-    v.push_back(t.getDouble(i));
-  return v;
-}
-
-std::vector<int64_t> shapeOf(const Tensor &t) { return {t.shape().begin(), t.shape().end()}; }
-
-using Values = std::vector<double>;
-using Shape = std::vector<int64_t>;
+class InterpreterMovementTest : public InterpreterTestBase {};
 
 //===----------------------------------------------------------------------===//
 // matmul
@@ -128,7 +66,7 @@ TEST_F(InterpreterMovementTest, MatMulBroadcastsBatchDimensions) {
       %c = spd.matmul %a, %b : tensor<2x1x2x3xf32>, tensor<3x3x2xf32> -> tensor<2x3x2x2xf32>
       return %c : tensor<2x3x2x2xf32>
     })",
-               {make<float>(DType::F32, {2, 1, 2, 3}, a), make<float>(DType::F32, {3, 3, 2}, b)});
+               {f32({2, 1, 2, 3}, a), f32({3, 3, 2}, b)});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(shapeOf(r[0]), (Shape{2, 3, 2, 2}));
   Values expected;
@@ -159,7 +97,7 @@ TEST_F(InterpreterMovementTest, MatMulBlockedMatchesNaiveLoop) {
       %c = spd.matmul %a, %b : tensor<?x?xf32>, tensor<?x?xf32> -> tensor<?x?xf32>
       return %c : tensor<?x?xf32>
     })",
-               {make<float>(DType::F32, {m, k}, a), make<float>(DType::F32, {k, n}, b)});
+               {f32({m, k}, a), f32({k, n}, b)});
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(shapeOf(r[0]), (Shape{m, n}));
   const float *c = r[0].data<float>();
@@ -197,7 +135,7 @@ TEST_F(InterpreterMovementTest, MatMulRejectsMismatchedContraction) {
       %c = spd.matmul %a, %b : tensor<?x?xf32>, tensor<?x?xf32> -> tensor<?x?xf32>
       return %c : tensor<?x?xf32>
     })",
-               {make<float>(DType::F32, {2, 3}, a), make<float>(DType::F32, {4, 2}, b)});
+               {f32({2, 3}, a), f32({4, 2}, b)});
   EXPECT_NE(err.find("contracted dimensions differ"), std::string::npos) << err;
 }
 
@@ -332,7 +270,7 @@ TEST_F(InterpreterMovementTest, ReshapeZeroCopiesAndMinusOneInfers) {
       %b = spd.reshape %x, %s2 : tensor<?x3x4xf32>, tensor<3xi64> -> tensor<?x?x?xf32>
       return %a, %b : tensor<?x?xf32>, tensor<?x?x?xf32>
     })",
-               {make<float>(DType::F32, {2, 3, 4}, std::vector<float>(24, 1.0f))});
+               {f32({2, 3, 4}, std::vector<float>(24, 1.0f))});
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(shapeOf(r[0]), (Shape{2, 12}));
   EXPECT_EQ(shapeOf(r[1]), (Shape{4, 3, 2}));
@@ -354,7 +292,7 @@ TEST_F(InterpreterMovementTest, ReshapeAllowZeroAndErrors) {
       %a = spd.reshape %x, %s : tensor<2x3xf32>, tensor<2xi64> -> tensor<?x?xf32>
       return %a : tensor<?x?xf32>
     })",
-                             {make<float>(DType::F32, {2, 3}, std::vector<float>(6, 0.0f))});
+                             {f32({2, 3}, std::vector<float>(6, 0.0f))});
   EXPECT_NE(err.find("cannot infer"), std::string::npos) << err;
 }
 
@@ -496,7 +434,7 @@ TEST_F(InterpreterMovementTest, TransposeTriluShapeSizeRange) {
       return %tr, %up, %lo, %sh, %sz, %ri, %rf : tensor<3x2xf32>, tensor<?x3xf32>, tensor<?x3xf32>,
           tensor<1xi64>, tensor<i64>, tensor<?xi32>, tensor<?xf32>
     })",
-               {make<float>(DType::F32, {2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6})});
+               {f32({2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6})});
   ASSERT_EQ(r.size(), 7u);
   EXPECT_EQ(values(r[0]), (Values{1, 4, 2, 5, 3, 6}));
   EXPECT_EQ(values(r[1]), (Values{0, 2, 3, 0, 0, 6}));

@@ -7,13 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "spdc/Dialect/Spd/SpdOps.h"
-#include "spdc/Interpreter/Interpreter.h"
-
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
+#include "InterpreterTestSupport.h"
 
 #include "gtest/gtest.h"
 
@@ -23,60 +17,25 @@
 
 using namespace mlir;
 using namespace spdc;
+using namespace spdc::test;
 
 namespace {
 
-using Values = std::vector<double>;
-
-class InterpreterNormActivationTest : public ::testing::Test {
+class InterpreterNormActivationTest : public InterpreterTestBase {
 protected:
-  InterpreterNormActivationTest() { ctx.loadDialect<spd::SpdDialect, func::FuncDialect>(); }
-
   /// Runs the first function of `ir` and returns each result's values.
-  std::vector<Values> run(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs) {
-    module = parseSourceString<ModuleOp>(ir, &ctx);
-    if (!module) {
-      ADD_FAILURE() << "cannot parse the test IR";
-      return {};
-    }
-    auto results = runFunction(*module->getOps<func::FuncOp>().begin(), inputs);
-    if (!results) {
-      ADD_FAILURE() << llvm::toString(results.takeError());
-      return {};
-    }
+  std::vector<Values> runValues(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs) {
     std::vector<Values> out;
-    for (const Tensor &t : *results) {
-      Values v;
-      for (int64_t i = 0; i < t.numElements(); ++i)
-        v.push_back(t.getDouble(i));
-      out.push_back(std::move(v));
-    }
+    for (const Tensor &t : run(ir, inputs))
+      out.push_back(values(t));
     return out;
   }
-
-  MLIRContext ctx;
-  OwningOpRef<ModuleOp> module;
 };
-
-Tensor f32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  Tensor t = llvm::cantFail(Tensor::allocate(DType::F32, shape));
-  EXPECT_EQ(t.byteSize(), v.size() * sizeof(float));
-  std::memcpy(t.mutableRaw(), v.data(), t.byteSize());
-  return t;
-}
-
-Tensor f16(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  Tensor t = llvm::cantFail(Tensor::allocate(DType::F16, shape));
-  EXPECT_EQ(t.byteSize(), v.size() * sizeof(uint16_t));
-  auto *bits = static_cast<uint16_t *>(t.mutableRaw());
-  for (size_t i = 0; i < v.size(); ++i)
-    bits[i] = floatToHalf(v[i]);
-  return t;
-}
 
 double roundToHalf(double v) { return halfToFloat(floatToHalf(static_cast<float>(v))); }
 
-void expectNear(const Values &actual, const Values &expected, double tol) {
+/// Like expectNear, but the tolerance scales with the expected magnitude (above 1).
+void expectRelNear(const Values &actual, const Values &expected, double tol) {
   ASSERT_EQ(actual.size(), expected.size());
   for (size_t i = 0; i < actual.size(); ++i)
     EXPECT_NEAR(actual[i], expected[i], tol * std::max(1.0, std::fabs(expected[i]))) << "at " << i;
@@ -110,12 +69,12 @@ func.func @f(%x: tensor<2x4xf32>, %s: tensor<4xf32>) -> (tensor<2x4xf32>, tensor
   Values x = {1, 2, 3, 4, -10, 0, 10, 30};
   Values s = {1, 2, 0.5, -1};
   std::vector<Values> r =
-      run(ir, {f32({2, 4}, {1, 2, 3, 4, -10, 0, 10, 30}), f32({4}, {1, 2, 0.5f, -1})});
+      runValues(ir, {f32({2, 4}, {1, 2, 3, 4, -10, 0, 10, 30}), f32({4}, {1, 2, 0.5f, -1})});
   ASSERT_EQ(r.size(), 3u);
-  expectNear(r[0], rmsNorm(x, 4, s, 1e-5), 1e-6);
-  expectNear(r[1], rmsNorm(x, 4, {}, 0), 1e-6);
+  expectRelNear(r[0], rmsNorm(x, 4, s, 1e-5), 1e-6);
+  expectRelNear(r[1], rmsNorm(x, 4, {}, 0), 1e-6);
   // axis 0: all 8 elements are one group; the [4] scale broadcasts over [2x4].
-  expectNear(r[2], rmsNorm(x, 8, s, 1e-5), 1e-6);
+  expectRelNear(r[2], rmsNorm(x, 8, s, 1e-5), 1e-6);
 }
 
 TEST_F(InterpreterNormActivationTest, RmsNormHalfRoundsOnce) {
@@ -128,14 +87,14 @@ func.func @f(%x: tensor<1x4xf16>, %s: tensor<4xf16>) -> (tensor<1x4xf16>, tensor
 }
 )mlir";
   Values x = {1, 2, 3, 4}, s = {1, 0.5, 2, -1};
-  std::vector<Values> r = run(ir, {f16({1, 4}, {1, 2, 3, 4}), f16({4}, {1, 0.5f, 2, -1})});
+  std::vector<Values> r = runValues(ir, {f16({1, 4}, {1, 2, 3, 4}), f16({4}, {1, 0.5f, 2, -1})});
   ASSERT_EQ(r.size(), 2u);
   Values exact = rmsNorm(x, 4, s, 1e-6f);
   Values rounded;
   for (double v : exact)
     rounded.push_back(roundToHalf(v));
   EXPECT_EQ(r[0], rounded);
-  expectNear(r[1], exact, 1e-6);
+  expectRelNear(r[1], exact, 1e-6);
 }
 
 TEST_F(InterpreterNormActivationTest, RmsNormMatchesPrimitiveChain) {
@@ -162,9 +121,9 @@ func.func @f(%x: tensor<3x5x16xf32>, %w: tensor<16xf32>) -> (tensor<3x5x16xf32>,
     v = dist(rng);
   for (float &v : w)
     v = dist(rng);
-  std::vector<Values> r = run(ir, {f32({3, 5, 16}, x), f32({16}, w)});
+  std::vector<Values> r = runValues(ir, {f32({3, 5, 16}, x), f32({16}, w)});
   ASSERT_EQ(r.size(), 2u);
-  expectNear(r[1], r[0], 1e-5);
+  expectRelNear(r[1], r[0], 1e-5);
 }
 
 TEST_F(InterpreterNormActivationTest, LayerNormHalfInFloatOut) {
@@ -175,10 +134,10 @@ func.func @f(%x: tensor<1x4xf16>, %s: tensor<4xf32>) -> tensor<1x4xf32> {
   return %0 : tensor<1x4xf32>
 }
 )mlir";
-  std::vector<Values> r = run(ir, {f16({1, 4}, {1, 2, 3, 4}), f32({4}, {1, 1, 1, 1})});
+  std::vector<Values> r = runValues(ir, {f16({1, 4}, {1, 2, 3, 4}), f32({4}, {1, 1, 1, 1})});
   ASSERT_EQ(r.size(), 1u);
   double sd = std::sqrt(1.25 + 1e-5);
-  expectNear(r[0], {-1.5 / sd, -0.5 / sd, 0.5 / sd, 1.5 / sd}, 1e-6);
+  expectRelNear(r[0], {-1.5 / sd, -0.5 / sd, 0.5 / sd, 1.5 / sd}, 1e-6);
 }
 
 TEST_F(InterpreterNormActivationTest, SiluAndSwiGlu) {
@@ -193,7 +152,7 @@ func.func @f(%g: tensor<6xf32>, %u: tensor<6xf32>, %h: tensor<3xf16>, %hu: tenso
 )mlir";
   Values g = {0, 1, -1, 5, -100, 100}, u = {2, 3, -4, 0.5, 7, -1};
   std::vector<Values> r =
-      run(ir, {f32({6}, {0, 1, -1, 5, -100, 100}), f32({6}, {2, 3, -4, 0.5f, 7, -1}),
+      runValues(ir, {f32({6}, {0, 1, -1, 5, -100, 100}), f32({6}, {2, 3, -4, 0.5f, 7, -1}),
                f16({3}, {0.5f, -2, 3}), f16({3}, {1, 2, -1})});
   ASSERT_EQ(r.size(), 4u);
   Values s, sg;
@@ -202,8 +161,8 @@ func.func @f(%g: tensor<6xf32>, %u: tensor<6xf32>, %h: tensor<3xf16>, %hu: tenso
     sg.push_back(silu(g[i]) * u[i]);
   }
   // Large |x| stays finite: -100 gives a tiny negative, not NaN.
-  expectNear(r[0], s, 1e-6);
-  expectNear(r[1], sg, 1e-6);
+  expectRelNear(r[0], s, 1e-6);
+  expectRelNear(r[1], sg, 1e-6);
   EXPECT_EQ(r[2], (Values{roundToHalf(silu(0.5)), roundToHalf(silu(-2)), roundToHalf(silu(3))}));
   EXPECT_EQ(r[3], (Values{roundToHalf(silu(0.5) * 1), roundToHalf(silu(-2) * 2),
                           roundToHalf(silu(3) * -1)}));
@@ -226,9 +185,9 @@ func.func @f(%g: tensor<4x32xf32>, %u: tensor<4x32xf32>) -> (tensor<4x32xf32>, t
     v = dist(rng);
   for (float &v : u)
     v = dist(rng);
-  std::vector<Values> r = run(ir, {f32({4, 32}, g), f32({4, 32}, u)});
+  std::vector<Values> r = runValues(ir, {f32({4, 32}, g), f32({4, 32}, u)});
   ASSERT_EQ(r.size(), 2u);
-  expectNear(r[1], r[0], 1e-6);
+  expectRelNear(r[1], r[0], 1e-6);
 }
 
 } // namespace

@@ -6,13 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "spdc/Dialect/Spd/SpdOps.h"
-#include "spdc/Interpreter/Interpreter.h"
-
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
+#include "InterpreterTestSupport.h"
 
 #include "gtest/gtest.h"
 
@@ -22,26 +16,12 @@
 
 using namespace mlir;
 using namespace spdc;
+using namespace spdc::test;
 
 namespace {
 
-using Values = std::vector<double>;
-
-class InterpreterRopeTest : public ::testing::Test {
+class InterpreterRopeTest : public InterpreterTestBase {
 protected:
-  InterpreterRopeTest() { ctx.loadDialect<spd::SpdDialect, func::FuncDialect>(); }
-
-  llvm::Expected<std::vector<Tensor>> tryRun(llvm::StringRef ir,
-                                             llvm::ArrayRef<Tensor> inputs = {}) {
-    module = parseSourceString<ModuleOp>(ir, &ctx);
-    if (!module)
-      return llvm::createStringError("cannot parse the test IR");
-    auto funcs = module->getOps<func::FuncOp>();
-    if (funcs.empty())
-      return llvm::createStringError("no function in the test IR");
-    return runFunction(*funcs.begin(), inputs);
-  }
-
   /// Runs a function with one result and returns its values (empty on failure).
   Values run1(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
     auto results = tryRun(ir, inputs);
@@ -53,31 +33,9 @@ protected:
       ADD_FAILURE() << "expected one result";
       return {};
     }
-    Values v;
-    for (int64_t i = 0; i < (*results)[0].numElements(); ++i)
-      v.push_back((*results)[0].getDouble(i));
-    return v;
+    return values((*results)[0]);
   }
-
-  std::string runError(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
-    auto results = tryRun(ir, inputs);
-    if (results) {
-      ADD_FAILURE() << "expected an error";
-      return "";
-    }
-    return llvm::toString(results.takeError());
-  }
-
-  MLIRContext ctx;
-  OwningOpRef<ModuleOp> module;
 };
-
-Tensor f32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  Tensor t = llvm::cantFail(Tensor::allocate(DType::F32, shape));
-  EXPECT_EQ(t.byteSize(), v.size() * sizeof(float));
-  std::memcpy(t.mutableRaw(), v.data(), t.byteSize());
-  return t;
-}
 
 // x = [[1, 2, 3, 4], [5, 6, 7, 8]] as rows of [1, 1, 2, 4]; cos and sin are [2, 4] tables
 // (one row per position, broadcast over batch and heads). rotate_half(row) = [-x3, -x4, x1, x2].

@@ -6,13 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "spdc/Interpreter/Interpreter.h"
-#include "spdc/Dialect/Spd/SpdOps.h"
+#include "InterpreterTestSupport.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/ADT/bit.h"
 
 #include "gtest/gtest.h"
@@ -23,35 +18,14 @@
 
 using namespace mlir;
 using namespace spdc;
+using namespace spdc::test;
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-class InterpreterTest : public ::testing::Test {
+class InterpreterTest : public InterpreterTestBase {
 protected:
-  InterpreterTest() { ctx.loadDialect<spd::SpdDialect, func::FuncDialect>(); }
-
-  llvm::Expected<std::vector<Tensor>> tryRun(llvm::StringRef ir,
-                                             llvm::ArrayRef<Tensor> inputs = {}) {
-    module = parseSourceString<ModuleOp>(ir, &ctx);
-    if (!module)
-      return llvm::createStringError("cannot parse the test IR");
-    auto funcs = module->getOps<func::FuncOp>();
-    if (funcs.empty())
-      return llvm::createStringError("no function in the test IR");
-    return runFunction(*funcs.begin(), inputs);
-  }
-
-  std::vector<Tensor> run(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
-    auto results = tryRun(ir, inputs);
-    if (!results) {
-      ADD_FAILURE() << llvm::toString(results.takeError());
-      return {};
-    }
-    return std::move(*results);
-  }
-
   /// Runs a function with one result and returns it (an empty tensor on failure).
   Tensor run1(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
     std::vector<Tensor> results = run(ir, inputs);
@@ -61,69 +35,7 @@ protected:
     }
     return results[0];
   }
-
-  std::string runError(llvm::StringRef ir, llvm::ArrayRef<Tensor> inputs = {}) {
-    auto results = tryRun(ir, inputs);
-    if (results) {
-      ADD_FAILURE() << "expected an error";
-      return "";
-    }
-    return llvm::toString(results.takeError());
-  }
-
-  MLIRContext ctx;
-  OwningOpRef<ModuleOp> module;
 };
-
-template <typename T>
-Tensor make(DType dtype, llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<T> values) {
-  Tensor t = llvm::cantFail(Tensor::allocate(dtype, shape));
-  EXPECT_EQ(t.byteSize(), values.size() * sizeof(T));
-  std::memcpy(t.mutableRaw(), values.data(), t.byteSize());
-  return t;
-}
-Tensor f32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  return make<float>(DType::F32, shape, v);
-}
-Tensor i32(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<int32_t> v) {
-  return make<int32_t>(DType::I32, shape, v);
-}
-Tensor f16(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> v) {
-  std::vector<uint16_t> bits;
-  for (float x : v)
-    bits.push_back(floatToHalf(x));
-  return make<uint16_t>(DType::F16, shape, bits);
-}
-Tensor boolean(llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<uint8_t> v) {
-  return make<uint8_t>(DType::Bool, shape, v);
-}
-
-std::vector<double> values(const Tensor &t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numElements(); ++i)
-    v.push_back(t.getDouble(i));
-  return v;
-}
-std::vector<int64_t> ints(const Tensor &t) {
-  std::vector<int64_t> v;
-  for (int64_t i = 0; i < t.numElements(); ++i)
-    v.push_back(t.getInt(i));
-  return v;
-}
-std::vector<int64_t> shapeOf(const Tensor &t) { return {t.shape().begin(), t.shape().end()}; }
-
-void expectNear(const std::vector<double> &actual, const std::vector<double> &expected,
-                double tol) {
-  ASSERT_EQ(actual.size(), expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) {
-    if (std::isnan(expected[i]))
-      EXPECT_TRUE(std::isnan(actual[i])) << "element " << i << " is " << actual[i];
-    else if (std::isinf(expected[i]))
-      EXPECT_EQ(actual[i], expected[i]) << "element " << i;
-    else
-      EXPECT_NEAR(actual[i], expected[i], tol) << "element " << i;
-  }
-}
 
 //===----------------------------------------------------------------------===//
 // Tensor and half conversions
@@ -192,7 +104,7 @@ TEST(TensorTest, HalfConversions) {
 TEST(TensorTest, GetDoubleAndInt) {
   Tensor h = f16({2}, {1.5f, -0.25f});
   EXPECT_EQ(values(h), (std::vector<double>{1.5, -0.25}));
-  Tensor u = make<uint64_t>(DType::U64, {1}, {~0ull});
+  Tensor u = makeTensor<uint64_t>(DType::U64, {1}, {~0ull});
   EXPECT_EQ(u.getDouble(0), 18446744073709551615.0);
   Tensor f = f32({3}, {-2.7f, 2.7f, NAN});
   EXPECT_EQ(ints(f), (std::vector<int64_t>{-2, 2, 0}));
@@ -284,7 +196,7 @@ func.func @f(%a: tensor<3xi32>) -> (tensor<3xf16>, tensor<3xi32>) {
   EXPECT_NE(e.find("spd.sqrt (node \"Sqrt_0\"): element type i32 is not supported"),
             std::string::npos)
       << e;
-  func::FuncOp fn = *module->getOps<func::FuncOp>().begin();
+  func::FuncOp fn = *lastModule().getOps<func::FuncOp>().begin();
   Operation *castOp = &fn.getBody().front().front();
   auto folded = evaluateOp(castOp, {i32({3}, {1, -2, 70000})});
   ASSERT_TRUE(static_cast<bool>(folded)) << llvm::toString(folded.takeError());
@@ -399,7 +311,7 @@ func.func @f(%a: tensor<3xf32>, %b: tensor<3xf32>, %c: tensor<2xi8>) -> (tensor<
 }
 )mlir";
   std::vector<Tensor> r = run(ir, {f32({3}, {-7.5f, 7.5f, 6.0f}), f32({3}, {2, -2, 3}),
-                                   make<int8_t>(DType::I8, {2}, {100, -100})});
+                                   makeTensor<int8_t>(DType::I8, {2}, {100, -100})});
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(values(r[0]), (std::vector<double>{-1.5, 1.5, 0}));
   EXPECT_EQ(values(r[1]), (std::vector<double>{0.5, -0.5, 0}));
@@ -440,7 +352,7 @@ func.func @f(%a: tensor<6xf32>, %b: tensor<2xi1>, %c: tensor<2xi32>, %d: tensor<
   std::vector<Tensor> r =
       run(ir, {f32({6}, {-1.7f, 2.9f, NAN, 0.0f, -0.0f, 0.5f}), boolean({2}, {1, 0}),
                i32({2}, {300, -129}),
-               make<double>(DType::F64, {3}, {1.0 + 0x1p-11 + 0x1p-40, 65520.0, -1e-9})});
+               makeTensor<double>(DType::F64, {3}, {1.0 + 0x1p-11 + 0x1p-40, 65520.0, -1e-9})});
   ASSERT_EQ(r.size(), 7u);
   EXPECT_EQ(ints(r[0]), (std::vector<int64_t>{-1, 2, 0, 0, 0, 0})); // truncation; NaN -> 0
   EXPECT_EQ(ints(r[1]), (std::vector<int64_t>{1, 1, 1, 0, 0, 1}));  // NaN != 0
@@ -518,7 +430,7 @@ func.func @f(%x: tensor<4xf32>, %lo: tensor<f32>, %hi: tensor<f32>, %c: tensor<2
 )mlir";
   std::vector<Tensor> r = run(ir, {f32({4}, {-5, 0.5f, 5, NAN}), f32({}, {-1}), f32({}, {1}),
                                    boolean({2, 1}, {1, 0}), i32({4}, {3, -2, 2, 7}),
-                                   make<int64_t>(DType::I64, {4}, {4, 3, -1, 0}), f32({}, {2})});
+                                   makeTensor<int64_t>(DType::I64, {4}, {4, 3, -1, 0}), f32({}, {2})});
   ASSERT_EQ(r.size(), 5u);
   expectNear(values(r[0]), {-1, 0.5, 1, NAN}, 0);
   expectNear(values(r[1]), {-5, 0.5, 1, NAN}, 0);
