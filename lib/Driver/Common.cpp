@@ -11,6 +11,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -124,6 +126,18 @@ std::string spdc::driver::writeModuleBundle(ModuleOp module, const std::string &
   if (failed(plan))
     return "code generation failed: " + diagnostic;
   return bundle::writeBundle(*plan, path);
+}
+
+std::vector<std::string> spdc::driver::numberedFiles(StringRef dir, StringRef prefix) {
+  std::vector<std::string> files;
+  for (int i = 0;; ++i) {
+    SmallString<256> path(dir);
+    llvm::sys::path::append(path, (prefix + Twine(i) + ".pb").str());
+    if (!llvm::sys::fs::exists(path))
+      break;
+    files.push_back(std::string(path));
+  }
+  return files;
 }
 
 std::string spdc::driver::summarize(const Tensor &t) {

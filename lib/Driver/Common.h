@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace spdc::driver {
 
@@ -37,6 +38,10 @@ mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm
 /// to `path`. Returns an empty string on success, else why not (the op's diagnostic).
 std::string writeModuleBundle(mlir::ModuleOp module, const std::string &path,
                               const std::string &dtype = "f32");
+
+/// The files `dir/<prefix>0.pb`, `dir/<prefix>1.pb`, ... that exist, in order (the inputs and
+/// outputs of a backend-test data set).
+std::vector<std::string> numberedFiles(llvm::StringRef dir, llvm::StringRef prefix);
 
 /// "f32[2x16]: min -1.2 max 3.4 mean 0.01 [0.1, 0.2, ...]".
 std::string summarize(const Tensor &t);

@@ -25,19 +25,6 @@ using namespace spdc;
 
 namespace {
 
-/// Input files of a backend-test data folder, input_0.pb, input_1.pb, ... in order.
-std::vector<std::string> numberedFiles(StringRef dir, StringRef prefix) {
-  std::vector<std::string> files;
-  for (int i = 0;; ++i) {
-    SmallString<256> path(dir);
-    llvm::sys::path::append(path, (prefix + Twine(i) + ".pb").str());
-    if (!llvm::sys::fs::exists(path))
-      break;
-    files.push_back(std::string(path));
-  }
-  return files;
-}
-
 /// Reads the inputs named `names` from --input-dir (by position) and --input NAME=FILE (by
 /// name). Prints what is wrong and returns std::nullopt on error.
 std::optional<std::vector<Tensor>> readInputs(ArrayRef<std::string> names, StringRef inputDir,
@@ -56,7 +43,7 @@ std::optional<std::vector<Tensor>> readInputs(ArrayRef<std::string> names, Strin
     return true;
   };
   if (!inputDir.empty()) {
-    std::vector<std::string> files = numberedFiles(inputDir, "input_");
+    std::vector<std::string> files = driver::numberedFiles(inputDir, "input_");
     if (files.size() != names.size()) {
       err << "spdc run: " << inputDir << " holds " << files.size()
           << " input_N.pb files, the model takes " << names.size() << " inputs\n";
