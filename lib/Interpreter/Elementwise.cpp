@@ -425,20 +425,6 @@ SPD_COMPARE(GreaterEqualFn, a >= b)
 // Pow
 //===----------------------------------------------------------------------===//
 
-/// The elements of `t` (a numeric tensor of any type) converted to V.
-template <typename V> Expected<std::vector<V>> convertAll(Operation *op, const Tensor &t) {
-  std::vector<V> values(t.numElements());
-  Error e = dispatch<kNumeric>(op, t.dtype(), [&](auto tag) -> Error {
-    using T = decltype(tag);
-    const T *x = t.data<T>();
-    for (size_t i = 0; i < values.size(); ++i)
-      values[i] = castValue<V>(load(x[i]));
-    return Error::success();
-  });
-  if (e)
-    return std::move(e);
-  return values;
-}
 
 /// Exact integer power, wrapping like repeated multiplication. Negative exponents give the
 /// integer part of the real result (numpy refuses them): 1 for base 1, +-1 for base -1, else 0.

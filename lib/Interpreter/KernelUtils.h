@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 namespace spdc {
 
@@ -376,6 +377,22 @@ inline llvm::Error checkAxis(mlir::Operation *op, int64_t axis, int64_t rank) {
     return opError(op,
                    "axis " + llvm::Twine(axis) + " is out of range for rank " + llvm::Twine(rank));
   return llvm::Error::success();
+}
+
+/// The elements of `t` converted to V with Cast semantics; `t`'s type must be in `Mask`.
+template <typename V, unsigned Mask = kNumeric>
+llvm::Expected<std::vector<V>> convertAll(mlir::Operation *op, const Tensor &t) {
+  std::vector<V> values(t.numElements());
+  llvm::Error e = dispatch<Mask>(op, t.dtype(), [&](auto tag) -> llvm::Error {
+    using T = decltype(tag);
+    const T *x = t.data<T>();
+    for (size_t i = 0; i < values.size(); ++i)
+      values[i] = castValue<V>(load(x[i]));
+    return llvm::Error::success();
+  });
+  if (e)
+    return std::move(e);
+  return values;
 }
 
 } // namespace spdc

@@ -40,17 +40,7 @@ Expected<std::vector<double>> loadTable(Operation *op, const Tensor &table,
     return opError(op, what + " " + table.typeString() + " does not broadcast to [" + dims +
                            std::to_string(rotaryDim) + "] (the input's rotated part)");
   }
-  std::vector<double> values(table.numElements());
-  Error e = dispatch<kFloats>(op, table.dtype(), [&](auto tag) -> Error {
-    using T = decltype(tag);
-    const T *p = table.data<T>();
-    for (size_t i = 0; i < values.size(); ++i)
-      values[i] = static_cast<double>(load(p[i]));
-    return Error::success();
-  });
-  if (e)
-    return std::move(e);
-  return values;
+  return convertAll<double, kFloats>(op, table);
 }
 
 Error ropeKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tensor> &results) {
