@@ -39,6 +39,7 @@ struct Driver {
   X(memAlloc, cuMemAlloc)                                                                          \
   X(memFree, cuMemFree)                                                                            \
   X(memcpyHtoD, cuMemcpyHtoD)                                                                      \
+  X(memcpy, cuMemcpy)                                                                              \
   X(memcpyHtoDAsync, cuMemcpyHtoDAsync)                                                            \
   X(memcpyDtoHAsync, cuMemcpyDtoHAsync)                                                            \
   X(memcpyDtoDAsync, cuMemcpyDtoDAsync)                                                            \

@@ -238,6 +238,66 @@ spdc_status_t spdc_context_device_info(const spdc_context_t *context,
   return SPDC_STATUS_OK;
 }
 
+spdc_status_t spdc_device_alloc(spdc_context_t *context, size_t bytes, void **out_ptr) {
+  if (!out_ptr)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_device_alloc: out_ptr is NULL");
+  *out_ptr = nullptr;
+  if (!context)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_device_alloc: context is NULL");
+  if (bytes == 0)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_device_alloc: 0 bytes");
+  return guarded("spdc_device_alloc", [&] {
+    if (spdc_status_t s = context->makeCurrent())
+      return s;
+    CUdeviceptr p = 0;
+    if (CUresult r = context->driver->memAlloc(&p, bytes); r != CUDA_SUCCESS)
+      return fail(r == CUDA_ERROR_OUT_OF_MEMORY ? SPDC_STATUS_OUT_OF_MEMORY
+                                                : SPDC_STATUS_CUDA_ERROR,
+                  context->driver->error(r, ("cuMemAlloc(" + std::to_string(bytes) +
+                                             " bytes)").c_str()));
+    *out_ptr = reinterpret_cast<void *>(uintptr_t(p));
+    return SPDC_STATUS_OK;
+  });
+}
+
+spdc_status_t spdc_device_free(spdc_context_t *context, void *ptr) {
+  if (!context)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_device_free: context is NULL");
+  if (!ptr)
+    return SPDC_STATUS_OK;
+  return guarded("spdc_device_free", [&] {
+    if (spdc_status_t s = context->makeCurrent())
+      return s;
+    if (CUresult r = context->driver->memFree(CUdeviceptr(reinterpret_cast<uintptr_t>(ptr)));
+        r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, context->driver->error(r, "cuMemFree"));
+    return SPDC_STATUS_OK;
+  });
+}
+
+spdc_status_t spdc_memcpy(spdc_context_t *context, void *dst, spdc_memory_t dst_memory,
+                          const void *src, spdc_memory_t src_memory, size_t bytes) {
+  if (!context)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_memcpy: context is NULL");
+  for (spdc_memory_t m : {dst_memory, src_memory})
+    if (m != SPDC_MEMORY_HOST && m != SPDC_MEMORY_DEVICE)
+      return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                  "spdc_memcpy: unknown memory kind " + std::to_string(m));
+  if (bytes == 0)
+    return SPDC_STATUS_OK;
+  if (!dst || !src)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_memcpy: NULL pointer");
+  return guarded("spdc_memcpy", [&] {
+    if (spdc_status_t s = context->makeCurrent())
+      return s;
+    // Unified addressing: cuMemcpy infers the direction from the pointers.
+    auto address = [](const void *p) { return CUdeviceptr(reinterpret_cast<uintptr_t>(p)); };
+    if (CUresult r = context->driver->memcpy(address(dst), address(src), bytes); r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, context->driver->error(r, "cuMemcpy"));
+    return SPDC_STATUS_OK;
+  });
+}
+
 } // extern "C"
 
 //===--- model --------------------------------------------------------------===//
@@ -349,6 +409,7 @@ struct spdc_model_t {
   spdc_status_t copyInputs(CUstream s);
   spdc_status_t copyOutputs(CUstream s);
   spdc_status_t capture();
+  spdc_status_t issue(CUstream s);
 };
 
 spdc_status_t spdc_model_t::loadModule() {
@@ -586,6 +647,42 @@ spdc_status_t spdc_model_t::copyOutputs(CUstream s) {
   return SPDC_STATUS_OK;
 }
 
+/// Issues one run on `s`: input copies, the steps (eagerly, captured or replayed) and output
+/// copies; no synchronization.
+spdc_status_t spdc_model_t::issue(CUstream s) {
+  if (spdc_status_t st = copyInputs(s))
+    return st;
+  if (ctx->useGraphs) {
+    std::vector<CUdeviceptr> key;
+    for (uint32_t i = 0; i < inputs.size(); ++i)
+      key.push_back(inputAddress(i));
+    for (uint32_t i = 0; i < outputs.size(); ++i)
+      key.push_back(outputAddress(i));
+    if (graph && key == graphKey) {
+      if (CUresult r = d->graphLaunch(graph, s); r != CUDA_SUCCESS)
+        return cudaFail(r, "cuGraphLaunch");
+    } else if (key == warmKey) {
+      // Second run with these addresses: capture, then replay from now on. (The first ran
+      // eagerly, so lazy module loading and cuBLASLt's first-call setup happen outside capture.)
+      graphKey.clear();
+      if (spdc_status_t st = capture())
+        return st;
+      graphKey = std::move(key);
+      if (CUresult r = d->graphLaunch(graph, s); r != CUDA_SUCCESS)
+        return cudaFail(r, "cuGraphLaunch");
+    } else {
+      if (spdc_status_t st = enqueueSteps(s, nullptr))
+        return st;
+      warmKey = std::move(key);
+    }
+  } else if (spdc_status_t st = enqueueSteps(s, nullptr)) {
+    return st;
+  }
+  if (spdc_status_t st = copyOutputs(s))
+    return st;
+  return SPDC_STATUS_OK;
+}
+
 /// Captures the steps into a graph on the model's own stream (nothing executes during capture);
 /// the graph is then launched on whatever stream the run uses.
 spdc_status_t spdc_model_t::capture() {
@@ -772,35 +869,7 @@ spdc_status_t spdc_model_run(spdc_model_t *model, spdc_cuda_stream_t stream) {
     if (spdc_status_t s = model->ctx->makeCurrent())
       return s;
     CUstream s = stream ? reinterpret_cast<CUstream>(stream) : model->stream;
-    if (spdc_status_t st = model->copyInputs(s))
-      return st;
-    if (model->ctx->useGraphs) {
-      std::vector<CUdeviceptr> key;
-      for (uint32_t i = 0; i < model->inputs.size(); ++i)
-        key.push_back(model->inputAddress(i));
-      for (uint32_t i = 0; i < model->outputs.size(); ++i)
-        key.push_back(model->outputAddress(i));
-      if (model->graph && key == model->graphKey) {
-        if (CUresult r = model->d->graphLaunch(model->graph, s); r != CUDA_SUCCESS)
-          return model->cudaFail(r, "cuGraphLaunch");
-      } else if (key == model->warmKey) {
-        // Second run with these addresses: capture, then replay from now on. (The first ran
-        // eagerly, so lazy module loading and cuBLASLt's first-call setup happen outside capture.)
-        model->graphKey.clear();
-        if (spdc_status_t st = model->capture())
-          return st;
-        model->graphKey = std::move(key);
-        if (CUresult r = model->d->graphLaunch(model->graph, s); r != CUDA_SUCCESS)
-          return model->cudaFail(r, "cuGraphLaunch");
-      } else {
-        if (spdc_status_t st = model->enqueueSteps(s, nullptr))
-          return st;
-        model->warmKey = std::move(key);
-      }
-    } else if (spdc_status_t st = model->enqueueSteps(s, nullptr)) {
-      return st;
-    }
-    if (spdc_status_t st = model->copyOutputs(s))
+    if (spdc_status_t st = model->issue(s))
       return st;
     if (!stream)
       if (CUresult r = model->d->streamSynchronize(s); r != CUDA_SUCCESS)
@@ -837,6 +906,50 @@ spdc_status_t spdc_model_step_count(const spdc_model_t *model, size_t *out_count
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_step_count: model is NULL");
   *out_count = model->plan.steps.size();
   return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms) {
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: model is NULL");
+  if (iterations < 1)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: iterations must be >= 1");
+  if (!out_ms)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: out_ms is NULL");
+  return guarded("spdc_model_time", [&] {
+    if (spdc_status_t s = model->checkBound())
+      return s;
+    if (spdc_status_t s = model->ctx->makeCurrent())
+      return s;
+    const Driver *d = model->d;
+    std::vector<CUevent> events(size_t(iterations) + 1, nullptr);
+    auto destroy = [&] {
+      for (CUevent e : events)
+        if (e)
+          d->eventDestroy(e);
+    };
+    for (CUevent &e : events)
+      if (CUresult r = d->eventCreate(&e, CU_EVENT_DEFAULT); r != CUDA_SUCCESS) {
+        destroy();
+        return model->cudaFail(r, "cuEventCreate");
+      }
+    spdc_status_t status = SPDC_STATUS_OK;
+    CUresult r = d->eventRecord(events[0], model->stream);
+    for (int i = 0; i < iterations && r == CUDA_SUCCESS && status == SPDC_STATUS_OK; ++i) {
+      status = model->issue(model->stream);
+      if (status == SPDC_STATUS_OK)
+        r = d->eventRecord(events[size_t(i) + 1], model->stream);
+    }
+    if (r == CUDA_SUCCESS)
+      r = d->streamSynchronize(model->stream);
+    for (int i = 0; i < iterations && r == CUDA_SUCCESS && status == SPDC_STATUS_OK; ++i)
+      r = d->eventElapsedTime(&out_ms[i], events[size_t(i)], events[size_t(i) + 1]);
+    destroy();
+    if (status != SPDC_STATUS_OK)
+      return status;
+    if (r != CUDA_SUCCESS)
+      return model->cudaFail(r, "timing runs");
+    return SPDC_STATUS_OK;
+  });
 }
 
 spdc_status_t spdc_model_profile(spdc_model_t *model, int iterations, spdc_profile_entry_t *entries,

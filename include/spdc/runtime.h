@@ -123,6 +123,21 @@ typedef struct spdc_device_info_t {
 SPDC_API spdc_status_t spdc_context_device_info(const spdc_context_t *context,
                                                 spdc_device_info_t *out_info);
 
+/*===--- device memory ---------------------------------------------------===*/
+
+/* Allocates `bytes` of device memory on the context's device (256-byte aligned), for
+ * SPDC_MEMORY_DEVICE bindings; *out_ptr is the CUdeviceptr cast to void *. Free it with
+ * spdc_device_free. Thread-safe. */
+SPDC_API spdc_status_t spdc_device_alloc(spdc_context_t *context, size_t bytes, void **out_ptr);
+
+/* Frees memory from spdc_device_alloc (NULL is a no-op). Thread-safe. */
+SPDC_API spdc_status_t spdc_device_free(spdc_context_t *context, void *ptr);
+
+/* Copies `bytes` between host and device memory (either way, or device to device) and waits for
+ * the copy. Thread-safe. */
+SPDC_API spdc_status_t spdc_memcpy(spdc_context_t *context, void *dst, spdc_memory_t dst_memory,
+                                   const void *src, spdc_memory_t src_memory, size_t bytes);
+
 /*===--- model: a loaded bundle -----------------------------------------===*/
 
 /* Reads and validates the bundle at `bundle_path`, compiles its CUDA source for the device
@@ -179,6 +194,13 @@ SPDC_API spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t
                                                int64_t *dims, size_t capacity, size_t *out_rank);
 
 /*===--- profiling (spdc bench) ------------------------------------------===*/
+
+/* Times `iterations` runs issued back to back on the model's stream, exactly as spdc_model_run
+ * issues them (input/output copies of host bindings and CUDA graph replay included), with an
+ * event before and after each run and one synchronization at the end: out_ms[i] gets run i's
+ * device time in milliseconds (`iterations` entries). Run the model at least twice first when
+ * the timings should be of graph replays. One thread per model. */
+SPDC_API spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms);
 
 typedef struct spdc_profile_entry_t {
   const char *label; /* the ONNX node(s) of the step; owned by the model */

@@ -11,10 +11,10 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -63,6 +63,20 @@ struct CudaSession::Impl {
   std::unique_ptr<spdc_context_t, ContextDeleter> context;
   std::unique_ptr<spdc_model_t, ModelDeleter> model;
   std::vector<Tensor> inputs, outputs;
+  /// Device buffers of device-resident bindings (inputs, then outputs).
+  std::vector<void *> deviceInputs, deviceOutputs;
+
+  void freeDevice() {
+    for (std::vector<void *> *list : {&deviceInputs, &deviceOutputs}) {
+      for (void *p : *list)
+        spdc_device_free(context.get(), p);
+      list->clear();
+    }
+  }
+  ~Impl() {
+    model.reset(); // before the buffers it may still be using
+    freeDevice();
+  }
 };
 
 CudaSession::CudaSession() : impl(std::make_unique<Impl>()) {}
@@ -103,8 +117,9 @@ std::string CudaSession::deviceName() const {
   return std::string(info.name) + " (" + info.arch + ")";
 }
 
-Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs) {
+Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
   spdc_model_t *model = impl->model.get();
+  impl->freeDevice();
   size_t inCount = 0, outCount = 0;
   spdc_model_input_count(model, &inCount);
   spdc_model_output_count(model, &outCount);
@@ -125,8 +140,20 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs) {
           "input " + std::to_string(i) + " ('" + info.name + "') is " + t.typeString() +
               ", the bundle expects " + (want ? dtypeName(*want).str() : "?") + " of rank " +
               std::to_string(info.rank));
-    if (spdc_status_t s = spdc_model_bind_input(model, i, t.raw(), SPDC_MEMORY_HOST,
-                                                t.byteSize()))
+    const void *data = t.raw();
+    spdc_memory_t memory = SPDC_MEMORY_HOST;
+    if (deviceResident && t.byteSize()) {
+      void *p = nullptr;
+      if (spdc_status_t s = spdc_device_alloc(impl->context.get(), t.byteSize(), &p))
+        return apiError(s, "allocating input " + std::to_string(i));
+      impl->deviceInputs.push_back(p);
+      if (spdc_status_t s = spdc_memcpy(impl->context.get(), p, SPDC_MEMORY_DEVICE, t.raw(),
+                                        SPDC_MEMORY_HOST, t.byteSize()))
+        return apiError(s, "uploading input " + std::to_string(i));
+      data = p;
+      memory = SPDC_MEMORY_DEVICE;
+    }
+    if (spdc_status_t s = spdc_model_bind_input(model, i, data, memory, t.byteSize()))
       return apiError(s, "binding input " + std::to_string(i));
   }
   impl->outputs.clear();
@@ -141,8 +168,17 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs) {
       return t.takeError();
     impl->outputs.push_back(std::move(*t));
     Tensor &out = impl->outputs.back();
-    if (spdc_status_t s = spdc_model_bind_output(model, i, out.mutableRaw(), SPDC_MEMORY_HOST,
-                                                 out.byteSize()))
+    void *data = out.mutableRaw();
+    spdc_memory_t memory = SPDC_MEMORY_HOST;
+    if (deviceResident && out.byteSize()) {
+      void *p = nullptr;
+      if (spdc_status_t s = spdc_device_alloc(impl->context.get(), out.byteSize(), &p))
+        return apiError(s, "allocating output " + std::to_string(i));
+      impl->deviceOutputs.push_back(p);
+      data = p;
+      memory = SPDC_MEMORY_DEVICE;
+    }
+    if (spdc_status_t s = spdc_model_bind_output(model, i, data, memory, out.byteSize()))
       return apiError(s, "binding output " + std::to_string(i));
   }
   return Error::success();
@@ -151,6 +187,12 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs) {
 Expected<std::vector<Tensor>> CudaSession::run() {
   if (spdc_status_t s = spdc_model_run(impl->model.get(), nullptr))
     return apiError(s, "running the model");
+  for (size_t i = 0; i < impl->deviceOutputs.size(); ++i) {
+    Tensor &out = impl->outputs[i];
+    if (spdc_status_t s = spdc_memcpy(impl->context.get(), out.mutableRaw(), SPDC_MEMORY_HOST,
+                                      impl->deviceOutputs[i], SPDC_MEMORY_DEVICE, out.byteSize()))
+      return apiError(s, "downloading output " + std::to_string(i));
+  }
   return impl->outputs;
 }
 
@@ -190,16 +232,12 @@ Expected<BenchResult> CudaSession::bench(int iterations) {
   for (int i = 0; i < kWarmup; ++i)
     if (spdc_status_t s = spdc_model_run(model, nullptr))
       return apiError(s, "warm-up run");
-  std::vector<double> times;
-  for (int i = 0; i < iterations; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    if (spdc_status_t s = spdc_model_run(model, nullptr))
-      return apiError(s, "timed run");
-    times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
+  // Device time of each run, issued back to back (as a serving loop would), with events.
+  std::vector<float> times(size_t(iterations), 0.0f);
+  if (spdc_status_t s = spdc_model_time(model, iterations, times.data()))
+    return apiError(s, "timed runs");
   std::sort(times.begin(), times.end());
+  result.iterations = iterations;
   result.medianMs = times[times.size() / 2];
   result.minMs = times.front();
   size_t steps = 0;
@@ -232,6 +270,33 @@ void spdc::printBenchTable(const BenchResult &r, llvm::raw_ostream &os) {
     os << llvm::format("%-8s %10.4f %6.1f%%  %-40s %s\n", s->kind.c_str(), s->meanMs,
                        total > 0 ? 100.0 * s->meanMs / total : 0.0,
                        s->name.substr(0, 40).c_str(), s->label.c_str());
+}
+
+std::string spdc::benchJson(const BenchResult &r, llvm::StringRef bundle,
+                            llvm::StringRef device, bool hostIO) {
+  std::string json;
+  llvm::raw_string_ostream os(json);
+  llvm::json::OStream j(os, 1);
+  j.object([&] {
+    j.attribute("bundle", bundle);
+    j.attribute("device", device);
+    j.attribute("io", hostIO ? "host" : "device");
+    j.attribute("iters", r.iterations);
+    j.attribute("median_ms", r.medianMs);
+    j.attribute("min_ms", r.minMs);
+    j.attribute("profiled_ms", r.profiledMs);
+    j.attributeArray("steps", [&] {
+      for (const BenchStep &s : r.steps)
+        j.object([&] {
+          j.attribute("kind", s.kind);
+          j.attribute("name", s.name);
+          j.attribute("nodes", s.label);
+          j.attribute("mean_ms", s.meanMs);
+        });
+    });
+  });
+  os << "\n";
+  return json;
 }
 
 std::string spdc::chromeTrace(const BenchResult &r) {

@@ -20,6 +20,7 @@ struct BenchStep {
 
 struct BenchResult {
   double medianMs = 0, minMs = 0, profiledMs = 0;
+  int iterations = 0;
   std::vector<BenchStep> steps;
 };
 
@@ -37,11 +38,14 @@ public:
   /// Names, types and shapes of the inputs (tensors without data).
   std::vector<std::pair<std::string, Tensor>> inputDescriptions() const;
   std::vector<std::string> outputNames() const;
-  /// Binds host inputs (kept alive by the session) and allocates host outputs.
-  llvm::Error bind(llvm::ArrayRef<Tensor> inputs);
+  /// Binds the inputs (kept alive by the session) and allocates the outputs. With
+  /// `deviceResident`, both live in device memory (inputs uploaded once here, outputs
+  /// downloaded by run()), so that runs move no data between host and device.
+  llvm::Error bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident = false);
   /// One synchronous run; the outputs share the session's buffers.
   llvm::Expected<std::vector<Tensor>> run();
-  /// Median/min latency of `iterations` runs after warm-up, and a per-step profile.
+  /// Median/min device time of `iterations` runs issued back to back after warm-up (CUDA
+  /// events around each run), and a per-step profile.
   llvm::Expected<BenchResult> bench(int iterations);
 
 private:
@@ -52,6 +56,10 @@ private:
 
 /// The per-kernel table `spdc bench` prints.
 void printBenchTable(const BenchResult &r, llvm::raw_ostream &os);
+/// The result as one JSON object: median_ms, min_ms, iters, device, bundle, io, profiled_ms and
+/// the steps (kind, name, nodes, mean_ms).
+std::string benchJson(const BenchResult &r, llvm::StringRef bundle, llvm::StringRef device,
+                      bool hostIO);
 /// Chrome/Perfetto trace JSON of one profiled run.
 std::string chromeTrace(const BenchResult &r);
 

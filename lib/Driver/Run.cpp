@@ -270,7 +270,7 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
       inputs.push_back(std::move(*t));
     }
   }
-  if (Error e = session->bind(inputs)) {
+  if (Error e = session->bind(inputs, /*deviceResident=*/!options.hostIO)) {
     err << "spdc bench: " << toString(std::move(e)) << "\n";
     return 1;
   }
@@ -280,8 +280,19 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
     return 1;
   }
   out << options.bundlePath << " on " << session->deviceName() << ", " << options.iterations
-      << " iterations\n";
+      << " iterations, " << (options.hostIO ? "host" : "device") << " inputs/outputs\n";
   printBenchTable(*result, out);
+  if (!options.jsonPath.empty()) {
+    std::string error;
+    auto file = mlir::openOutputFile(options.jsonPath, &error);
+    if (!file) {
+      err << "spdc bench: " << error << "\n";
+      return 1;
+    }
+    file->os() << benchJson(*result, options.bundlePath, session->deviceName(),
+                            options.hostIO);
+    file->keep();
+  }
   if (!options.tracePath.empty()) {
     std::string error;
     auto file = mlir::openOutputFile(options.tracePath, &error);

@@ -189,6 +189,15 @@ TEST(CApi, NullArgumentsAreRefused) {
   double total = 5;
   EXPECT_EQ(spdc_model_profile(nullptr, 1, nullptr, 0, &total), SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(total, 0);
+  float ms[2] = {5, 5};
+  EXPECT_EQ(spdc_model_time(nullptr, 2, ms), SPDC_STATUS_INVALID_ARGUMENT);
+  void *p = reinterpret_cast<void *>(0x1);
+  EXPECT_EQ(spdc_device_alloc(nullptr, 64, &p), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(spdc_device_alloc(nullptr, 64, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_device_free(nullptr, data), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_memcpy(nullptr, data, SPDC_MEMORY_HOST, data, SPDC_MEMORY_HOST, 4),
+            SPDC_STATUS_INVALID_ARGUMENT);
   spdc_device_info_t dev;
   EXPECT_EQ(spdc_context_device_info(nullptr, &dev), SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(spdc_context_device_info(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
@@ -446,6 +455,67 @@ TEST(GpuCApi, DeviceBindingsAndUserStreams) {
   cu.streamDestroy(stream);
   for (unsigned long long p : {dx, dy, dy2, dz})
     cu.memFree(p);
+  spdc_context_release(ctx);
+  std::remove(path.c_str());
+}
+
+TEST(GpuCApi, DeviceMemoryAndTimedRuns) {
+  spdc_context_t *ctx = gpuContext(true);
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  void *p = nullptr;
+  EXPECT_EQ(spdc_device_alloc(ctx, 0, &p), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_memcpy(ctx, &p, SPDC_MEMORY_HOST, &p, spdc_memory_t(7), 8),
+            SPDC_STATUS_INVALID_ARGUMENT);
+  std::string path = tempPath("timed.spdc");
+  ASSERT_EQ(writeBundle(smallPlan(), path), "");
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  void *dx = nullptr, *dy = nullptr, *dy2 = nullptr, *dz = nullptr;
+  ASSERT_EQ(spdc_device_alloc(ctx, M * K * 4, &dx), SPDC_STATUS_OK) << spdc_last_error();
+  ASSERT_EQ(spdc_device_alloc(ctx, M * N * 4, &dy), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_device_alloc(ctx, M * N * 4, &dy2), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_device_alloc(ctx, M * K * 4, &dz), SPDC_STATUS_OK);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(dx) % 256, 0u);
+  float x[M * K];
+  for (int i = 0; i < M * K; ++i)
+    x[i] = 0.25f * float(i) - 1.0f;
+  ASSERT_EQ(spdc_memcpy(ctx, dx, SPDC_MEMORY_DEVICE, x, SPDC_MEMORY_HOST, sizeof x),
+            SPDC_STATUS_OK) << spdc_last_error();
+  ASSERT_EQ(spdc_model_bind_input(model, 0, dx, SPDC_MEMORY_DEVICE, M * K * 4), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, dy, SPDC_MEMORY_DEVICE, M * N * 4), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 1, dy2, SPDC_MEMORY_DEVICE, M * N * 4),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 2, dz, SPDC_MEMORY_DEVICE, M * K * 4), SPDC_STATUS_OK);
+  // Eager, captured, then replayed: every timed run writes the same outputs.
+  float ms[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  ASSERT_EQ(spdc_model_time(model, 8, ms), SPDC_STATUS_OK) << spdc_last_error();
+  for (float t : ms) {
+    EXPECT_GT(t, 0.0f);
+    EXPECT_LT(t, 1000.0f);
+  }
+  EXPECT_EQ(spdc_model_time(model, 0, ms), SPDC_STATUS_INVALID_ARGUMENT);
+  float y[M * N], y2[M * N], z[M * K], ry[M * N], ry2[M * N], rz[M * K];
+  ASSERT_EQ(spdc_memcpy(ctx, y, SPDC_MEMORY_HOST, dy, SPDC_MEMORY_DEVICE, sizeof y),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_memcpy(ctx, y2, SPDC_MEMORY_HOST, dy2, SPDC_MEMORY_DEVICE, sizeof y2),
+            SPDC_STATUS_OK);
+  // Device to device, then down.
+  ASSERT_EQ(spdc_memcpy(ctx, dx, SPDC_MEMORY_DEVICE, dz, SPDC_MEMORY_DEVICE, sizeof z),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_memcpy(ctx, z, SPDC_MEMORY_HOST, dx, SPDC_MEMORY_DEVICE, sizeof z),
+            SPDC_STATUS_OK);
+  reference(x, ry, ry2, rz);
+  for (int i = 0; i < M * N; ++i) {
+    EXPECT_NEAR(y[i], ry[i], 1e-4f) << "y[" << i << "]";
+    EXPECT_NEAR(y2[i], ry2[i], 1e-4f) << "y2[" << i << "]";
+  }
+  for (int i = 0; i < M * K; ++i)
+    EXPECT_EQ(z[i], rz[i]) << "z[" << i << "]";
+  spdc_model_release(model);
+  for (void *q : {dx, dy, dy2, dz})
+    EXPECT_EQ(spdc_device_free(ctx, q), SPDC_STATUS_OK);
+  EXPECT_EQ(spdc_device_free(ctx, nullptr), SPDC_STATUS_OK);
   spdc_context_release(ctx);
   std::remove(path.c_str());
 }

@@ -5,7 +5,8 @@
 //                   [--remarks] [--remarks-filter=REGEX]
 //   spdc run model.onnx|model.spdc (--input NAME=FILE.pb ... | --input-dir DIR)
 //            [--output-dir D] [--target=interp|cuda]
-//   spdc bench model.spdc [--iters N] [--trace=trace.json] [--input-dir DIR]
+//   spdc bench model.spdc [--iters N] [--trace=trace.json] [--input-dir DIR] [--host-io]
+//              [--json=result.json]
 //   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
 //                     [--target=interp|nvrtc] [--arch=sm_90]
 //
@@ -95,6 +96,12 @@ static cl::opt<std::string> benchInputDir("input-dir",
                                           cl::sub(benchCmd));
 static cl::opt<bool> benchNoGraphs("no-cuda-graphs", cl::desc("Launch step by step"),
                                    cl::sub(benchCmd));
+static cl::opt<bool> benchHostIO("host-io",
+                                 cl::desc("Bind inputs/outputs in host memory (each run copies "
+                                          "them); default: device memory"),
+                                 cl::sub(benchCmd));
+static cl::opt<std::string> benchJson("json", cl::desc("Also write the result as JSON here"),
+                                      cl::sub(benchCmd));
 
 // spdc test
 static cl::list<std::string> testPaths(cl::Positional, cl::desc("<test folder>..."),
@@ -150,6 +157,8 @@ int main(int argc, char **argv) {
     options.tracePath = benchTrace;
     options.inputDir = benchInputDir;
     options.useCudaGraphs = !benchNoGraphs;
+    options.hostIO = benchHostIO;
+    options.jsonPath = benchJson;
     return spdc::driver::bench(options, llvm::outs(), llvm::errs());
   }
   if (runCmd) {

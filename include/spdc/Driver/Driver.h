@@ -72,6 +72,11 @@ struct BenchOptions {
   /// Inputs (input_N.pb); without it, deterministic non-zero inputs are made up.
   std::string inputDir;
   bool useCudaGraphs = true;
+  /// Bind inputs and outputs in host memory, so that every run copies them (else they live in
+  /// device memory and runs move no data between host and device).
+  bool hostIO = false;
+  /// Also write the result as JSON here ({"median_ms", "min_ms", "iters", "device", ...}).
+  std::string jsonPath;
 };
 
 /// `spdc bench model.spdc`: median / min latency over `iterations` runs and a per-kernel table.
