@@ -21,3 +21,6 @@ llvm_config.use_default_substitutions()
 tool_dirs = [config.spdc_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["spdc", "spdc-opt"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# Caches (the compile cache of bundles, the runtime's JIT cache) stay inside the build tree.
+config.environment["XDG_CACHE_HOME"] = os.path.join(config.test_exec_root, "xdg-cache")

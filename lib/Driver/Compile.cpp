@@ -6,6 +6,7 @@
 #include "spdc/Driver/Driver.h"
 #include "spdc/Pipeline/Pipeline.h"
 
+#include "CompileCache.h"
 #include "bundle/Bundle.h"
 
 #include "spdc/Dialect/Spd/SpdOps.h"
@@ -142,6 +143,30 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     return 1;
   }
   auto start = std::chrono::steady_clock::now();
+  auto elapsedMs = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  std::string bundlePath = options.outputPath;
+  if (bundlePath.empty() || bundlePath == "-") {
+    SmallString<256> p(options.inputPath);
+    llvm::sys::path::replace_extension(p, "spdc");
+    bundlePath = std::string(p);
+  }
+  std::optional<CompileCache> cache = CompileCache::forOptions(options);
+  if (cache) {
+    if (std::optional<std::string> summary = cache->fetch(bundlePath)) {
+      out << *summary;
+      uint64_t bundleSize = 0;
+      llvm::sys::fs::file_size(bundlePath, bundleSize);
+      out << "  bundle: " << bundlePath << " (" << bundleSize << " bytes"
+          << (options.arch.empty() ? "" : ", cubin for " + options.arch) << ", dtype "
+          << options.dtype << ")\n";
+      out << "  compile time: " << llvm::format("%.0f", elapsedMs())
+          << " ms (unchanged model: bundle from the compile cache)\n";
+      return 0;
+    }
+  }
   std::unique_ptr<MLIRContext> ctx = makeContext();
   RemarkSink remarks;
   remarks.print = options.remarks;
@@ -151,8 +176,7 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
                                                    options.import, nullptr, &remarks);
   if (!module)
     return 1;
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+  double ms = elapsedMs();
 
   std::string errorMessage;
   std::string textPath = options.emit.empty() || options.outputPath.empty()
@@ -198,36 +222,40 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     return 0;
   }
 
-  // What the pipeline found and formed: the numbers a user checks first.
+  // What the pipeline found and formed: the numbers a user checks first. Kept as text for the
+  // compile cache, which prints it again for an unchanged model.
   Summary s = summarizeModule(*module);
   auto fn = *module->getOps<func::FuncOp>().begin();
-  os << options.inputPath << ": " << fn.getNumArguments() << " inputs, " << fn.getNumResults()
+  std::string summaryText;
+  llvm::raw_string_ostream sos(summaryText);
+  sos << options.inputPath << ": " << fn.getNumArguments() << " inputs, " << fn.getNumResults()
      << " outputs, pipeline '" << options.pipeline << "', " << llvm::format("%.0f", ms)
      << " ms\n";
-  os << "  composites:";
+  sos << "  composites:";
   bool any = false;
   for (StringRef kind : kCompositeKinds) {
     if (int64_t n = s.composites.lookup(kind)) {
-      os << " " << kind.drop_front(4) << " " << n;
+      sos << " " << kind.drop_front(4) << " " << n;
       any = true;
     }
   }
-  os << (any ? "\n" : " none\n");
+  sos << (any ? "\n" : " none\n");
   int64_t fused = s.composites.lookup("spd.attention");
-  os << "  attention blocks: " << fused << " fused of " << fused + s.attentionUnfused
+  sos << "  attention blocks: " << fused << " fused of " << fused + s.attentionUnfused
      << " found\n";
-  os << "  kernels: " << s.regions + s.unfused << " (" << s.regions << " fusion regions, "
+  sos << "  kernels: " << s.regions + s.unfused << " (" << s.regions << " fusion regions, "
      << s.unfused << " ops left unfused";
   if (!s.unfusedByName.empty()) {
-    os << ":";
+    sos << ":";
     for (auto &[name, count] : s.unfusedByName)
-      os << " " << name.drop_front(4) << " " << count;
+      sos << " " << name.drop_front(4) << " " << count;
   }
-  os << ")\n";
-  os << "  remarks: " << remarks.count;
+  sos << ")\n";
+  sos << "  remarks: " << remarks.count;
   if (remarks.count && !options.remarks)
-    os << " (see them with --remarks)";
-  os << "\n";
+    sos << " (see them with --remarks)";
+  sos << "\n";
+  os << summaryText;
   os.flush();
   if (options.emit == "summary") {
     output->keep();
@@ -246,24 +274,22 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
       return 1;
     }
   }
-  std::string bundlePath = options.outputPath;
-  if (bundlePath.empty() || bundlePath == "-") {
-    SmallString<256> p(options.inputPath);
-    llvm::sys::path::replace_extension(p, "spdc");
-    bundlePath = std::string(p);
-  }
   if (std::string e = bundle::writeBundle(*plan, bundlePath); !e.empty()) {
     err << "spdc: " << e << "\n";
     return 1;
   }
   uint64_t bundleSize = 0;
   llvm::sys::fs::file_size(bundlePath, bundleSize);
-  double totalMs =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  os << "  kernels emitted: " << cgStats.kernels << " launches of " << plan->kernelNames.size()
-     << " kernels; GEMMs: " << cgStats.gemms << "; copies: " << cgStats.copies << "\n";
-  os << "  peak activation memory: " << cgStats.peakArenaBytes << " bytes; weights: "
-     << cgStats.weightBytes << " bytes\n";
+  double totalMs = elapsedMs();
+  std::string planText;
+  llvm::raw_string_ostream pos(planText);
+  pos << "  kernels emitted: " << cgStats.kernels << " launches of " << plan->kernelNames.size()
+      << " kernels; GEMMs: " << cgStats.gemms << "; copies: " << cgStats.copies << "\n";
+  pos << "  peak activation memory: " << cgStats.peakArenaBytes << " bytes; weights: "
+      << cgStats.weightBytes << " bytes\n";
+  os << planText;
+  if (cache)
+    cache->store(bundlePath, summaryText + planText);
   os << "  bundle: " << bundlePath << " (" << bundleSize << " bytes"
      << (options.arch.empty() ? "" : ", cubin for " + options.arch) << ", dtype "
      << options.dtype << ")\n";

@@ -60,6 +60,10 @@ static cl::opt<std::string> arch("arch",
                                  cl::desc("GPU architecture to precompile for (e.g. sm_90)"),
                                  cl::init(""),
                                  cl::sub(compileAndTestCmds));
+static cl::opt<bool> noCache("no-cache",
+                             cl::desc("Compile even when the compile cache holds the bundle of "
+                                      "this unchanged model"),
+                             cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<bool> remarks("remarks",
                              cl::desc("Print why ops were not rewritten or fused (remarks)"),
                              cl::sub(cl::SubCommand::getTopLevel()));
@@ -186,6 +190,7 @@ int main(int argc, char **argv) {
   options.checkNvrtc = checkNvrtc;
   options.remarks = remarks || !remarksFilter.empty();
   options.remarksFilter = remarksFilter;
+  options.useCache = !noCache;
   options.import = import;
   if (!pipeline.empty())
     options.pipeline = pipeline;

@@ -40,6 +40,8 @@ struct CompileOptions {
   bool remarks = false;
   /// Only remarks matching this regex (e.g. the pass name "spd-fuse-attention").
   std::string remarksFilter;
+  /// Reuse the bundle of an unchanged model from the compile cache (CompileCache.h).
+  bool useCache = true;
   OnnxImportOptions import;
 };
 
