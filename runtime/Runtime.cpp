@@ -336,6 +336,7 @@ struct spdc_model_t {
   /// The symbol of each kernel in the module: its name, or the lowered name of a C++ name
   /// expression. Precompiled cubins must use extern "C" names.
   std::vector<std::string> symbols;
+  std::string codeOrigin = "none"; ///< spdc_model_code_origin
 
   ~spdc_model_t() {
     if (!ctx)
@@ -429,8 +430,10 @@ spdc_status_t spdc_model_t::loadModule() {
     if (!allC || target.empty() || (arch != target && arch != base) || code.empty())
       continue;
     CUresult r = d->moduleLoadData(&module, code.data());
-    if (r == CUDA_SUCCESS)
+    if (r == CUDA_SUCCESS) {
+      codeOrigin = "bundle cubin " + arch;
       return SPDC_STATUS_OK;
+    }
     module = nullptr;
     precompiledError = d->error(r, ("cuModuleLoadData(precompiled " + arch + ")").c_str());
   }
@@ -464,6 +467,7 @@ spdc_status_t spdc_model_t::loadModule() {
   for (size_t i = 0, j = 0; i < plan.kernelNames.size(); ++i)
     symbols[i] =
         isCIdentifier(plan.kernelNames[i]) ? plan.kernelNames[i] : result.loweredNames[j++];
+  codeOrigin = (result.cacheHit ? "JIT cache " : "NVRTC ") + target;
   CUresult r = d->moduleLoadData(&module, result.code.data());
   if (r != CUDA_SUCCESS) {
     module = nullptr;
@@ -764,6 +768,16 @@ void spdc_model_retain(spdc_model_t *model) {
 void spdc_model_release(spdc_model_t *model) {
   if (model && model->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
     delete model;
+}
+
+spdc_status_t spdc_model_code_origin(const spdc_model_t *model, const char **out_origin) {
+  if (!out_origin)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_code_origin: out_origin is NULL");
+  *out_origin = nullptr;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_code_origin: model is NULL");
+  *out_origin = model->codeOrigin.c_str();
+  return SPDC_STATUS_OK;
 }
 
 spdc_status_t spdc_model_input_count(const spdc_model_t *model, size_t *out_count) {

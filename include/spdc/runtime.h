@@ -160,6 +160,12 @@ typedef struct spdc_tensor_info_t {
   size_t bytes;        /* total size */
 } spdc_tensor_info_t;
 
+/* Where the model's kernels came from, for logs and start-up diagnostics: "bundle cubin sm_90a"
+ * (precompiled, NVRTC skipped), "NVRTC sm_90a" (compiled at load), "JIT cache sm_90a" (compiled
+ * by an earlier load) or "none" (a plan of matmuls and copies only). Static or owned by the
+ * model. Thread-safe. */
+SPDC_API spdc_status_t spdc_model_code_origin(const spdc_model_t *model, const char **out_origin);
+
 /* Counts and descriptions of the model's inputs and outputs (in the ONNX graph's order).
  * Pointers in *out_info stay valid until the model is released. Thread-safe. */
 SPDC_API spdc_status_t spdc_model_input_count(const spdc_model_t *model, size_t *out_count);

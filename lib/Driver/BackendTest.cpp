@@ -250,7 +250,8 @@ Result runCuda(ModuleOp module, ArrayRef<Tensor> inputs, ArrayRef<std::string> o
   if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
     return {Outcome::Fail, "temporary bundle: " + ec.message()};
   llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
-  std::string e = driver::writeModuleBundle(module, std::string(bundlePath), options.dtype);
+  std::string e = driver::writeModuleBundle(module, std::string(bundlePath), options.dtype,
+                                            options.precompile ? options.arch : "");
   if (!e.empty())
     return {Outcome::Fail, "bundle: " + firstLine(e)};
   Expected<std::unique_ptr<CudaSession>> session = CudaSession::load(bundlePath);
@@ -260,6 +261,17 @@ Result runCuda(ModuleOp module, ArrayRef<Tensor> inputs, ArrayRef<std::string> o
     if (StringRef(why).contains("NO_DEVICE"))
       return {Outcome::Skip, "no CUDA device"};
     return {Outcome::Fail, "load: " + firstLine(why)};
+  }
+  if (options.precompile) {
+    std::string origin = (*session)->codeOrigin();
+    if (!StringRef(origin).starts_with("bundle cubin")) {
+      // A cubin for another GPU is rightly not used: nothing to check on this one.
+      if ((*session)->deviceArch() != options.arch)
+        return {Outcome::Skip, "the device is " + (*session)->deviceArch() + ", not " +
+                                   options.arch};
+      return {Outcome::Fail, "the bundle's cubin for " + options.arch +
+                                 " was not used (kernels from: " + origin + ")"};
+    }
   }
   if (Error err = (*session)->bind(inputs))
     return {Outcome::Fail, "bind: " + toString(std::move(err))};

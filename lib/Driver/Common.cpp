@@ -112,7 +112,7 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
 }
 
 std::string spdc::driver::writeModuleBundle(ModuleOp module, const std::string &path,
-                                           const std::string &dtype) {
+                                           const std::string &dtype, const std::string &arch) {
   std::string diagnostic;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
     if (diagnostic.empty())
@@ -125,6 +125,9 @@ std::string spdc::driver::writeModuleBundle(ModuleOp module, const std::string &
   FailureOr<bundle::Plan> plan = codegen::generatePlan(module, options, stats);
   if (failed(plan))
     return "code generation failed: " + diagnostic;
+  if (!arch.empty())
+    if (std::string e = codegen::precompile(*plan, arch); !e.empty())
+      return "precompiling for " + arch + ": " + e;
   return bundle::writeBundle(*plan, path);
 }
 

@@ -36,8 +36,9 @@ mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm
 
 /// Generates the bundle of `module` (after the default pipeline, static shapes) and writes it
 /// to `path`. Returns an empty string on success, else why not (the op's diagnostic).
+/// With `arch`, the kernels are precompiled for it (a cubin in the bundle).
 std::string writeModuleBundle(mlir::ModuleOp module, const std::string &path,
-                              const std::string &dtype = "f32");
+                              const std::string &dtype = "f32", const std::string &arch = "");
 
 /// The files `dir/<prefix>0.pb`, `dir/<prefix>1.pb`, ... that exist, in order (the inputs and
 /// outputs of a backend-test data set).

@@ -117,6 +117,20 @@ std::string CudaSession::deviceName() const {
   return std::string(info.name) + " (" + info.arch + ")";
 }
 
+std::string CudaSession::deviceArch() const {
+  spdc_device_info_t info;
+  if (spdc_context_device_info(impl->context.get(), &info))
+    return "?";
+  return info.arch;
+}
+
+std::string CudaSession::codeOrigin() const {
+  const char *origin = nullptr;
+  if (spdc_model_code_origin(impl->model.get(), &origin) || !origin)
+    return "?";
+  return origin;
+}
+
 Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
   spdc_model_t *model = impl->model.get();
   impl->freeDevice();
@@ -273,13 +287,14 @@ void spdc::printBenchTable(const BenchResult &r, llvm::raw_ostream &os) {
 }
 
 std::string spdc::benchJson(const BenchResult &r, llvm::StringRef bundle,
-                            llvm::StringRef device, bool hostIO) {
+                            llvm::StringRef device, llvm::StringRef codeOrigin, bool hostIO) {
   std::string json;
   llvm::raw_string_ostream os(json);
   llvm::json::OStream j(os, 1);
   j.object([&] {
     j.attribute("bundle", bundle);
     j.attribute("device", device);
+    j.attribute("kernels_from", codeOrigin);
     j.attribute("io", hostIO ? "host" : "device");
     j.attribute("iters", r.iterations);
     j.attribute("median_ms", r.medianMs);

@@ -33,6 +33,11 @@ public:
   static llvm::Expected<std::unique_ptr<CudaSession>> load(llvm::StringRef bundlePath,
                                                            bool useCudaGraphs = true);
   std::string deviceName() const;
+  /// What NVRTC targets on this device ("sm_90a").
+  std::string deviceArch() const;
+  /// Where the kernels came from (spdc_model_code_origin: "bundle cubin sm_90a", "NVRTC sm_90a",
+  /// "JIT cache sm_90a", "none").
+  std::string codeOrigin() const;
   /// Whether a CUDA device can be used; `why` gets the runtime's message when not.
   static bool deviceAvailable(std::string &why);
   /// Names, types and shapes of the inputs (tensors without data).
@@ -59,7 +64,7 @@ void printBenchTable(const BenchResult &r, llvm::raw_ostream &os);
 /// The result as one JSON object: median_ms, min_ms, iters, device, bundle, io, profiled_ms and
 /// the steps (kind, name, nodes, mean_ms).
 std::string benchJson(const BenchResult &r, llvm::StringRef bundle, llvm::StringRef device,
-                      bool hostIO);
+                      llvm::StringRef codeOrigin, bool hostIO);
 /// Chrome/Perfetto trace JSON of one profiled run.
 std::string chromeTrace(const BenchResult &r);
 

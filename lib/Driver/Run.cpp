@@ -280,7 +280,8 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
     return 1;
   }
   out << options.bundlePath << " on " << session->deviceName() << ", " << options.iterations
-      << " iterations, " << (options.hostIO ? "host" : "device") << " inputs/outputs\n";
+      << " iterations, " << (options.hostIO ? "host" : "device")
+      << " inputs/outputs, kernels from " << session->codeOrigin() << "\n";
   printBenchTable(*result, out);
   if (!options.jsonPath.empty()) {
     std::string error;
@@ -290,7 +291,7 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
       return 1;
     }
     file->os() << benchJson(*result, options.bundlePath, session->deviceName(),
-                            options.hostIO);
+                            session->codeOrigin(), options.hostIO);
     file->keep();
   }
   if (!options.tracePath.empty()) {

@@ -191,6 +191,9 @@ TEST(CApi, NullArgumentsAreRefused) {
   EXPECT_EQ(total, 0);
   float ms[2] = {5, 5};
   EXPECT_EQ(spdc_model_time(nullptr, 2, ms), SPDC_STATUS_INVALID_ARGUMENT);
+  const char *origin = "x";
+  EXPECT_EQ(spdc_model_code_origin(nullptr, &origin), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(origin, nullptr);
   void *p = reinterpret_cast<void *>(0x1);
   EXPECT_EQ(spdc_device_alloc(nullptr, 64, &p), SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(p, nullptr);

@@ -147,8 +147,10 @@ int main(int argc, char **argv) {
     options.skipList = skipList;
     options.target = testTarget;
     options.dtype = dtype;
-    if (!arch.empty())
+    if (!arch.empty()) {
       options.arch = arch;
+      options.precompile = true; // with --target=cuda; nvrtc compiles for `arch` anyway
+    }
     options.import = import;
     if (!pipeline.empty())
       options.pipeline = pipeline;

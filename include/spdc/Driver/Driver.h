@@ -97,6 +97,9 @@ struct TestOptions {
   /// GPU needed), PASS when NVRTC accepts it.
   std::string target = "interp";
   std::string arch = "sm_90";
+  /// With cuda: precompile the kernels for `arch` into the bundle and check that the runtime
+  /// loads that cubin (rather than compiling the source).
+  bool precompile = false;
   /// With cuda: storage type of float weights and activations (f32, bf16, f16).
   std::string dtype = "f32";
   OnnxImportOptions import;
