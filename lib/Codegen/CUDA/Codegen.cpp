@@ -385,7 +385,19 @@ uint32_t Generator::addKernel(const std::string &name, const std::string &source
                               const std::string &templateParams) {
   if (auto it = kernelIndex.find(name); it != kernelIndex.end())
     return it->second;
+  // A generated kernel identical to an earlier one but for its name (the same region in every
+  // layer) is that kernel: NVRTC compiles each body once.
+  std::string body;
+  if (!source.empty()) {
+    body = source;
+    if (size_t at = body.find(" " + name + "("); at != std::string::npos)
+      body.replace(at + 1, name.size(), "@");
+    if (auto it = kernelBySource.find(body); it != kernelBySource.end())
+      return it->second;
+  }
   uint32_t i = plan.kernelNames.size();
+  if (!body.empty())
+    kernelBySource[body] = i;
   plan.kernelNames.push_back(name);
   kernelIndex[name] = i;
   if (!source.empty())

@@ -196,6 +196,8 @@ public:
   /// declared type, so that --dtype needs no cast kernel at the exit.
   llvm::DenseSet<mlir::Value> graphOutputs;
   llvm::StringMap<uint32_t> kernelIndex;
+  /// Generated kernels by their source with the name blanked out, to reuse identical ones.
+  llvm::StringMap<uint32_t> kernelBySource;
   std::set<std::string> headers;
   std::string kernelSources;
   std::string instantiations;
