@@ -55,8 +55,8 @@ constexpr llvm::StringLiteral kPassName = "spd-fuse-attention";
 constexpr double kMaskedThreshold = -1.0e4;
 
 /// Constant masks with more elements than this are not read to look for the causal pattern
-/// (4 Mi elements: a 2048 x 2048 mask, 16 MiB as f32).
-constexpr int64_t kMaxInspectedMaskElements = int64_t(1) << 22;
+/// (16 Mi elements: a 4096 x 4096 mask, 64 MiB as f32; reading it takes tens of milliseconds).
+constexpr int64_t kMaxInspectedMaskElements = int64_t(1) << 24;
 
 /// The most ops the matchers walk through between the softmax and the matmuls around it.
 constexpr int kMaxChainLength = 16;
