@@ -3,7 +3,9 @@
 // Runs every kernel template of runtime/kernels on random inputs and compares with a plain
 // double-precision CPU reference computed from the same (rounded) inputs. Launches follow the
 // contracts documented at the top of each header. Prints "SKIPPED: no CUDA device" and exits 0
-// where there is no GPU. `spdc-kernel-gpu-test --bench` prints first timings instead.
+// where there is no GPU. `spdc-kernel-gpu-test --bench` prints first timings instead
+// (`--bench-attention`: the attention forward timings alone; `--bench-decode`: the split-KV
+// decode kernels on the b8 h32 kv8 s8192 d128 bf16 row).
 //
 // Tolerances, |got - ref| <= atol + rtol * |ref|:
 //   f32:  rtol 1e-4, atol 1e-5 (f32 accumulation in another order than the reference; long
@@ -16,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "spdc/kernels/attention.cuh"
+#include "spdc/kernels/attention_decode.cuh"
 #include "spdc/kernels/elementwise.cuh"
 #include "spdc/kernels/norm.cuh"
 #include "spdc/kernels/reduce.cuh"
@@ -280,13 +283,47 @@ template <class T> void testRope(bool interleaved, int rotaryDim) {
 
 enum class MaskKind { None, Keep, Additive };
 
+// attention_fwd_kernel with the launch of its contract (AttentionConfig).
+template <class T, class M, int D, int DV>
+void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *out, int batch,
+                        int hq, int hkv, long long sq, long long skv, float scale, bool causal,
+                        long long msB, long long msH, long long msQ, long long msK) {
+  using Cfg = AttentionConfig<T, D, DV>;
+  auto kernel = attention_fwd_kernel<T, M, D, DV>;
+  if (Cfg::kSmemBytes > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    Cfg::kSmemBytes));
+  dim3 grid(unsigned((sq + Cfg::kBlockM - 1) / Cfg::kBlockM), unsigned(batch * hq));
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes>>>(q, k, v, mask, out, batch, hq, hkv, sq, skv,
+                                                   scale, causal, msB, msH, msQ, msK);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+// Relative L2 error bound of attention outputs with f16/bf16 operands: P is rounded to T before
+// P V (as FlashAttention does), so the error is a few roundings of T averaged over the keys;
+// bf16 lands near 3e-3, f16 near 4e-4 (METHOD.md: bf16 operands 1e-3..1e-2).
+template <class T> double attentionL2Bound() {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return 1e-2;
+  else if constexpr (std::is_same_v<T, __half>)
+    return 2e-3;
+  else
+    return 1e-5;
+}
+
 template <class T, int D, int DV>
 void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
-                   MaskKind maskKind, bool decode) {
+                   MaskKind maskKind, bool decode, bool misaligned = false) {
   std::vector<double> rq, rk, rv;
-  auto q = randomT<T>(size_t(batch) * hq * sq * D, rq);
-  auto k = randomT<T>(size_t(batch) * hkv * skv * D, rk);
-  auto v = randomT<T>(size_t(batch) * hkv * skv * DV, rv);
+  const size_t pad = misaligned ? 1 : 0;
+  auto q = randomT<T>(size_t(batch) * hq * sq * D + pad, rq);
+  auto k = randomT<T>(size_t(batch) * hkv * skv * D + pad, rk);
+  auto v = randomT<T>(size_t(batch) * hkv * skv * DV + pad, rv);
+  if (misaligned) {
+    rq.erase(rq.begin());
+    rk.erase(rk.begin());
+    rv.erase(rv.begin());
+  }
   const float scale = 1.0f / std::sqrt(float(D));
   // Mask [batch, 1, sq, skv] broadcast over heads. Keep-mask: random, with query row 1 fully
   // masked out; additive: random 0 / -inf / small values, row 2 all -inf.
@@ -326,31 +363,31 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
             m = std::max(m, sc[j]);
         }
         double sum = 0;
-        for (long long j = 0; j < skv; ++j)
-          sum += vis[j] ? std::exp(sc[j] - m) : 0.0;
-        for (int e = 0; e < DV; ++e) {
-          double o = 0;
-          for (long long j = 0; j < skv; ++j)
-            if (vis[j])
-              o += std::exp(sc[j] - m) / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
-          ref[((size_t(b) * hq + h) * sq + i) * DV + e] = sum > 0 ? o : 0.0;
+        for (long long j = 0; j < skv; ++j) {
+          sc[j] = vis[j] ? std::exp(sc[j] - m) : 0.0;
+          sum += sc[j];
         }
+        double *o = &ref[((size_t(b) * hq + h) * sq + i) * DV];
+        for (long long j = 0; j < skv; ++j)
+          if (vis[j])
+            for (int e = 0; e < DV; ++e)
+              o[e] += sc[j] / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
       }
     }
   long long msB = sq * skv, msH = 0, msQ = skv, msK = 1;
-  using Cfg = AttentionConfig<T, D, DV>;
-  dim3 grid(decode ? unsigned(sq) : unsigned((sq + Cfg::kBlockM - 1) / Cfg::kBlockM),
-            unsigned(batch * hq));
+  // Misaligned: q, k, v one element past a 16-byte boundary (the kernels' scalar load paths).
+  const int shift = misaligned ? 1 : 0;
   auto launch = [&](auto *mask) {
     using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
     if (decode)
-      attention_decode_kernel<T, M, D, DV><<<grid, AttentionDecodeConfig::kThreads>>>(dq.ptr, dk.ptr, dv.ptr, mask,
-                                                          dout.ptr, batch, hq, hkv, sq, skv,
-                                                          scale, causal, msB, msH, msQ, msK);
+      attention_decode_kernel<T, M, D, DV>
+          <<<dim3(unsigned(sq), unsigned(batch * hq)), AttentionDecodeConfig::kThreads>>>(
+              dq.ptr + shift, dk.ptr + shift, dv.ptr + shift, mask, dout.ptr, batch, hq, hkv, sq,
+              skv, scale, causal, msB, msH, msQ, msK);
     else
-      attention_fwd_kernel<T, M, D, DV><<<grid, 128>>>(dq.ptr, dk.ptr, dv.ptr, mask, dout.ptr,
-                                                       batch, hq, hkv, sq, skv, scale, causal,
-                                                       msB, msH, msQ, msK);
+      launchAttentionFwd<T, M, D, DV>(dq.ptr + shift, dk.ptr + shift, dv.ptr + shift, mask,
+                                      dout.ptr, batch, hq, hkv, sq, skv, scale, causal, msB, msH,
+                                      msQ, msK);
   };
   if (maskKind == MaskKind::Keep)
     launch(static_cast<const unsigned char *>(dkeep.ptr));
@@ -359,16 +396,32 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   else
     launch(static_cast<const float *>(nullptr));
   char name[200];
-  std::snprintf(name, sizeof name, "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s",
+  std::snprintf(name, sizeof name, "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s",
                 decode ? "_decode" : "", Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                 causal ? " causal" : "",
                 maskKind == MaskKind::Keep ? " keep-mask"
-                                           : (maskKind == MaskKind::Additive ? " add-mask" : ""));
+                                           : (maskKind == MaskKind::Additive ? " add-mask" : ""),
+                misaligned ? " misaligned" : "");
   // Scores are dot products over D terms of values up to 2: f32 attention tolerates a few ulps
   // of exp(score) more than elementwise kernels.
   double rtol = std::is_same_v<T, float> ? 2e-4 : Tol<T>::rtol;
   double atol = std::is_same_v<T, float> ? 2e-5 : Tol<T>::atol;
-  expectClose(name, dout.get(), ref, rtol, atol);
+  std::vector<T> got = dout.get();
+  expectClose(name, got, ref, rtol, atol);
+  double err2 = 0, ref2 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    double d = hostTo(got[i]) - ref[i];
+    err2 += d * d;
+    ref2 += ref[i] * ref[i];
+  }
+  const double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  if (!(rel <= attentionL2Bound<T>())) { // NaN fails too
+    ++gFailures;
+    std::printf("FAIL %s: relative L2 error %.3g > %.3g\n", name, rel, attentionL2Bound<T>());
+  } else {
+    ++gPasses;
+    std::printf("ok   %s: relative L2 error %.3g\n", name, rel);
+  }
 }
 
 template <class T> void testAttentionSuite() {
@@ -386,6 +439,205 @@ template <class T> void testAttentionSuite() {
     // More queries than keys with causal: the first sq - skv rows see no key -> zeros.
     testAttention<T, 32, 32>(1, 2, 1, 24, 10, true, MaskKind::None, decode);
   }
+  if constexpr (!std::is_same_v<T, float>) {
+    // The 128-row path (head dims 64 and 128): several key tiles, partial tiles at both ends,
+    // causal block skipping with qLen < kvLen and qLen > kvLen, GQA, both mask kinds.
+    testAttention<T, 64, 64>(2, 4, 4, 256, 256, false, MaskKind::None, false);
+    testAttention<T, 64, 64>(1, 8, 2, 1000, 1000, true, MaskKind::None, false);
+    testAttention<T, 64, 64>(1, 4, 1, 77, 300, true, MaskKind::Keep, false);
+    testAttention<T, 64, 64>(2, 2, 2, 1, 77, false, MaskKind::Additive, false);
+    testAttention<T, 64, 64>(1, 2, 1, 300, 77, true, MaskKind::None, false);
+    testAttention<T, 128, 128>(1, 4, 2, 1000, 1000, true, MaskKind::None, false);
+    testAttention<T, 128, 128>(2, 4, 4, 256, 384, false, MaskKind::None, false);
+    testAttention<T, 128, 128>(1, 4, 4, 200, 130, true, MaskKind::Keep, false);
+    testAttention<T, 128, 128>(1, 2, 1, 77, 1000, true, MaskKind::Additive, false);
+    testAttention<T, 128, 128>(1, 2, 2, 1, 1, true, MaskKind::None, false);
+    testAttention<T, 128, 128>(1, 3, 1, 129, 513, false, MaskKind::None, false);
+    testAttention<T, 64, 128>(1, 4, 2, 150, 270, true, MaskKind::None, false);
+    testAttention<T, 128, 64>(1, 4, 2, 270, 150, false, MaskKind::Keep, false);
+    testAttention<T, 128, 128>(1, 2, 1, 100, 200, true, MaskKind::None, false, true);
+    testAttention<T, 64, 64>(1, 2, 2, 100, 70, false, MaskKind::Additive, false, true);
+  }
+}
+
+//===--- attention decode (attention_decode.cuh: split KV + combine) ---===//
+
+// Both decode kernels with the launch of attention_decode.cuh's contract, as codegen emits it;
+// chunkKeys 0 = AttentionDecodeSplitConfig::chunkKeysFor. oPart / lse: scratch of at least
+// decodeScratchFloats(...) floats each.
+template <class T, class M, int D, int DV, int KPG = 0>
+void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mask, T *out,
+                                float *oPart, float *lse, int batch, int hq, int hkv,
+                                long long sq, long long skv, float scale, bool causal,
+                                long long msB, long long msH, long long msQ, long long msK,
+                                long long chunkKeys = 0) {
+  using Cfg = AttentionDecodeSplitConfig;
+  const long long groupRows = (long long)(hq / hkv) * sq;
+  const int rows = Cfg::rowsFor(groupRows, D, DV);
+  const long long rowTiles = (groupRows + rows - 1) / rows;
+  if (chunkKeys <= 0)
+    chunkKeys = Cfg::chunkKeysFor(skv, (long long)batch * hkv * rowTiles);
+  const long long chunks = std::max(1LL, (skv + chunkKeys - 1) / chunkKeys);
+  const long long outRows = (long long)batch * hq * sq;
+  dim3 grid(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles));
+  auto go = [&](auto rowsTag) {
+    constexpr int R = decltype(rowsTag)::value;
+    constexpr int EM = Cfg::elemsPerLane(D > DV ? D : DV);
+    if constexpr (R * EM <= 64) {
+      attention_decode_split_kernel<T, M, D, DV, R, KPG><<<grid, Cfg::kThreads>>>(
+          q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
+          chunkKeys, scale, causal, msB, msH, msQ, msK);
+      CUDA_CHECK(cudaGetLastError());
+      if (chunks > 1) {
+        attention_decode_combine_kernel<T>
+            <<<unsigned(std::min(outRows, 65535LL)), Cfg::kCombineThreads>>>(
+                oPart, lse, out, outRows, int(chunks), DV);
+        CUDA_CHECK(cudaGetLastError());
+      }
+    } else {
+      std::printf("FAIL decode launch: Rows %d not instantiable for D %d\n", R, D);
+      ++gFailures;
+    }
+  };
+  switch (rows) {
+  case 1: go(std::integral_constant<int, 1>()); break;
+  case 2: go(std::integral_constant<int, 2>()); break;
+  case 4: go(std::integral_constant<int, 4>()); break;
+  default: go(std::integral_constant<int, 8>()); break;
+  }
+}
+
+// Scratch floats for the partial outputs: the most chunks any launch above can use.
+size_t decodeScratchFloats(int batch, int hq, long long sq, long long skv, int dv) {
+  return size_t(AttentionDecodeSplitConfig::kMaxChunks > skv ? skv : AttentionDecodeSplitConfig::kMaxChunks) *
+         batch * hq * sq * dv;
+}
+
+// Relative L2 bounds: f32 arithmetic throughout (P stays f32); the output's one rounding to T
+// dominates for f16 / bf16 (METHOD.md: bf16 operands 1e-3..1e-2).
+template <class T> double decodeL2Bound() {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return 1e-2;
+  else if constexpr (std::is_same_v<T, __half>)
+    return 2e-3;
+  else
+    return 1e-5;
+}
+
+// Mask kinds as in testAttention; perHead: the mask has its own slice per query head
+// ([batch, hq, sq, skv]) instead of broadcasting over heads.
+template <class T, int D, int DV>
+void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
+                         MaskKind maskKind, long long chunkKeys = 0, bool perHead = false) {
+  std::vector<double> rq, rk, rv;
+  auto q = randomT<T>(size_t(batch) * hq * sq * D, rq);
+  auto k = randomT<T>(size_t(batch) * hkv * skv * D, rk);
+  auto v = randomT<T>(size_t(batch) * hkv * skv * DV, rv);
+  const float scale = 1.0f / std::sqrt(float(D));
+  const int mh = perHead ? hq : 1;
+  std::vector<unsigned char> keep(size_t(batch) * mh * sq * skv);
+  std::vector<float> add(keep.size());
+  std::uniform_int_distribution<int> coin(0, 3);
+  for (size_t idx = 0; idx < keep.size(); ++idx) {
+    const long long i = (idx / skv) % sq;
+    // Query row 1 fully masked out (keep), row 2 all -inf (additive): zeros expected.
+    keep[idx] = (i == 1) ? 0 : (coin(gRng) != 0);
+    int c = coin(gRng);
+    add[idx] = (i == 2 || c == 0) ? -INFINITY : (c == 1 ? 0.f : 0.25f * c);
+  }
+  const long long msB = mh * sq * skv, msH = perHead ? sq * skv : 0, msQ = skv, msK = 1;
+  std::vector<double> ref(size_t(batch) * hq * sq * DV, 0.0), sc(skv);
+  std::vector<char> vis(skv);
+  for (int b = 0; b < batch; ++b)
+    for (int h = 0; h < hq; ++h) {
+      const int hk = h / (hq / hkv);
+      for (long long i = 0; i < sq; ++i) {
+        double m = -INFINITY;
+        for (long long j = 0; j < skv; ++j) {
+          const size_t midx = size_t(b) * msB + size_t(h) * msH + i * msQ + j;
+          double dot = 0;
+          for (int d = 0; d < D; ++d)
+            dot += rq[((size_t(b) * hq + h) * sq + i) * D + d] *
+                   rk[((size_t(b) * hkv + hk) * skv + j) * D + d];
+          sc[j] = dot * scale + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
+          vis[j] = !(causal && j > i + skv - sq) &&
+                   !(maskKind == MaskKind::Keep && !keep[midx]) && !std::isinf(sc[j]);
+          if (vis[j])
+            m = std::max(m, sc[j]);
+        }
+        double sum = 0;
+        for (long long j = 0; j < skv; ++j) {
+          sc[j] = vis[j] ? std::exp(sc[j] - m) : 0.0;
+          sum += sc[j];
+        }
+        double *o = &ref[((size_t(b) * hq + h) * sq + i) * DV];
+        for (long long j = 0; j < skv; ++j)
+          if (vis[j])
+            for (int e = 0; e < DV; ++e)
+              o[e] += sc[j] / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
+      }
+    }
+  DevBuf<T> dq(q), dk(k), dv(v), dout(ref.size()); // dout poisoned (NaN) by DevBuf
+  DevBuf<unsigned char> dkeep(keep);
+  DevBuf<float> dadd(add);
+  const size_t scratch = decodeScratchFloats(batch, hq, sq, skv, DV);
+  DevBuf<float> oPart(scratch), lse(scratch / DV);
+  auto launch = [&](auto *mask) {
+    using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
+    launchAttentionDecodeSplit<T, M, D, DV>(dq.ptr, dk.ptr, dv.ptr, mask, dout.ptr, oPart.ptr,
+                                            lse.ptr, batch, hq, hkv, sq, skv, scale, causal, msB,
+                                            msH, msQ, msK, chunkKeys);
+  };
+  if (maskKind == MaskKind::Keep)
+    launch(static_cast<const unsigned char *>(dkeep.ptr));
+  else if (maskKind == MaskKind::Additive)
+    launch(static_cast<const float *>(dadd.ptr));
+  else
+    launch(static_cast<const float *>(nullptr));
+  char name[200];
+  std::snprintf(name, sizeof name,
+                "attention_decode_split %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s chunk%lld",
+                Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV, causal ? " causal" : "",
+                maskKind == MaskKind::Keep ? " keep-mask"
+                                           : (maskKind == MaskKind::Additive ? " add-mask" : ""),
+                perHead ? " per-head" : "", chunkKeys);
+  std::vector<T> got = dout.get();
+  double err2 = 0, ref2 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = hostTo(got[i]) - ref[i];
+    err2 += d * d;
+    ref2 += ref[i] * ref[i];
+  }
+  const double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  if (!(rel <= decodeL2Bound<T>())) { // NaN (an unwritten output) fails too
+    ++gFailures;
+    std::printf("FAIL %s: relative L2 error %.3g > %.3g\n", name, rel, decodeL2Bound<T>());
+  } else {
+    ++gPasses;
+    std::printf("ok   %s: relative L2 error %.3g\n", name, rel);
+  }
+}
+
+template <class T> void testAttentionDecodeSuite() {
+  // The benchmark's shape, smaller batch: GQA group 4, one query, long KV (32 chunks).
+  testAttentionDecode<T, 128, 128>(2, 8, 2, 1, 8192, false, MaskKind::None);
+  testAttentionDecode<T, 128, 128>(1, 4, 1, 1, 8192, true, MaskKind::Keep, 0, true);
+  // Groups 1 / 4 / 8, qLen 1 and 3 (rows of a group over two row tiles), kvLen 1 and 77.
+  testAttentionDecode<T, 64, 64>(2, 4, 4, 1, 77, false, MaskKind::None);
+  testAttentionDecode<T, 64, 64>(2, 8, 1, 1, 1, false, MaskKind::None);
+  testAttentionDecode<T, 128, 128>(1, 8, 2, 3, 77, true, MaskKind::None);
+  testAttentionDecode<T, 128, 128>(1, 8, 1, 3, 300, true, MaskKind::Additive, 64);
+  testAttentionDecode<T, 64, 64>(2, 8, 1, 3, 1000, false, MaskKind::Keep, 128);
+  testAttentionDecode<T, 128, 128>(1, 4, 4, 3, 77, false, MaskKind::Additive, 32, true);
+  // Chunks split mid-step, causal chunks past the last visible key, rows that see no key.
+  testAttentionDecode<T, 128, 128>(2, 4, 1, 1, 77, true, MaskKind::Keep, 16);
+  testAttentionDecode<T, 64, 64>(1, 4, 2, 3, 1, true, MaskKind::None);
+  testAttentionDecode<T, 64, 64>(1, 4, 2, 3, 2, true, MaskKind::None, 1);
+  // Other head dims: odd (scalar loads), 256 (rows capped at 4), D != DV.
+  testAttentionDecode<T, 80, 80>(1, 8, 2, 1, 500, false, MaskKind::Keep, 64);
+  testAttentionDecode<T, 256, 256>(1, 8, 1, 1, 600, true, MaskKind::None, 128);
+  testAttentionDecode<T, 96, 48>(1, 2, 1, 2, 130, false, MaskKind::Additive, 64);
+  testAttentionDecode<T, 100, 100>(1, 2, 2, 1, 90, false, MaskKind::None, 32);
 }
 
 //===--- elementwise ---===//
@@ -609,6 +861,7 @@ template <class T> void testAll() {
   testGather<T>(3);
   testReduce<T>();
   testAttentionSuite<T>();
+  testAttentionDecodeSuite<T>();
 }
 
 
@@ -632,27 +885,45 @@ template <class F> float timeMs(F &&launch, int iters = 20) {
   return ms / iters;
 }
 
+// Median of five timings of `iters` launches each, after a warm-up.
+template <class F> float medianMs(F &&launch, int iters = 10) {
+  std::vector<float> ms;
+  for (int i = 0; i < 5; ++i)
+    ms.push_back(timeMs(launch, iters));
+  std::sort(ms.begin(), ms.end());
+  return ms[2];
+}
+
+// attention_fwd on random inputs; FLOPs 4 * B * HQ * S * S * D, half of that under causal.
+template <class T, int D>
+void benchAttention(int B, int HQ, int HKV, long long S, bool causal) {
+  std::vector<double> unused;
+  DevBuf<T> q(randomT<T>(size_t(B) * HQ * S * D, unused)),
+      k(randomT<T>(size_t(B) * HKV * S * D, unused)), v(randomT<T>(size_t(B) * HKV * S * D, unused)),
+      o(size_t(B) * HQ * S * D);
+  const float scale = 1.0f / std::sqrt(float(D));
+  float ms = medianMs([&] {
+    launchAttentionFwd<T, float, D, D>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr, B, HQ, HKV, S, S,
+                                       scale, causal, 0, 0, 0, 0);
+  });
+  double flops = 4.0 * B * HQ * S * S * D / (causal ? 2 : 1);
+  std::printf("bench attention_fwd %s b%d hq%d hkv%d s%lld d%d%s: %.3f ms, %.1f TFLOP/s\n",
+              Tol<T>::name(), B, HQ, HKV, S, D, causal ? " causal" : "", ms,
+              flops / ms / 1e9);
+}
+
+template <class T> void benchAttentionAll() {
+  for (bool causal : {false, true}) {
+    benchAttention<T, 128>(4, 16, 16, 4096, causal);
+    benchAttention<T, 64>(4, 16, 16, 4096, causal);
+  }
+  benchAttention<T, 128>(4, 32, 8, 2048, true);
+  benchAttention<T, 128>(16, 16, 16, 1024, false);
+}
+
 template <class T> void bench() {
   const char *tn = Tol<T>::name();
-  {
-    const int B = 4, HQ = 32, HKV = 8, D = 128;
-    const long long S = 2048;
-    DevBuf<T> q(size_t(B) * HQ * S * D), k(size_t(B) * HKV * S * D), v(size_t(B) * HKV * S * D),
-        o(size_t(B) * HQ * S * D);
-    CUDA_CHECK(cudaMemset(q.ptr, 0, q.n * sizeof(T)));
-    CUDA_CHECK(cudaMemset(k.ptr, 0, k.n * sizeof(T)));
-    CUDA_CHECK(cudaMemset(v.ptr, 0, v.n * sizeof(T)));
-    using Cfg = AttentionConfig<T, D, D>;
-    dim3 grid(unsigned((S + Cfg::kBlockM - 1) / Cfg::kBlockM), B * HQ);
-    float ms = timeMs([&] {
-      attention_fwd_kernel<T, float, D, D><<<grid, 128>>>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr, B,
-                                                         HQ, HKV, S, S, 0.088f, true, 0, 0, 0,
-                                                         0);
-    });
-    double flops = 4.0 * B * HQ * S * S * D / 2; // causal: half the score matrix
-    std::printf("bench attention_fwd %s b%d hq%d hkv%d s%lld d%d causal: %.3f ms, %.1f TFLOP/s\n",
-                tn, B, HQ, HKV, S, D, ms, flops / ms / 1e9);
-  }
+  benchAttentionAll<T>();
   {
     const int B = 8, HQ = 32, HKV = 8, D = 128;
     const long long SKV = 4096;
@@ -695,6 +966,48 @@ template <class T> void bench() {
   }
 }
 
+
+// Decode benchmark (--bench-decode): b8 hq32 hkv8 qLen 1 kvLen 8192 d128 bf16 (the project's
+// benchmark row); GB/s counts K + V read once. Both kernels together, then variants.
+template <int KPG> float benchDecodeOnce(int B, int HQ, int HKV, long long S, long long chunkKeys) {
+  using T = __nv_bfloat16;
+  constexpr int D = 128;
+  std::vector<double> unused;
+  DevBuf<T> q(randomT<T>(size_t(B) * HQ * D, unused)),
+      k(randomT<T>(size_t(B) * HKV * S * D, unused)), v(randomT<T>(size_t(B) * HKV * S * D, unused)),
+      o(size_t(B) * HQ * D);
+  const size_t scratch = decodeScratchFloats(B, HQ, 1, S, D);
+  DevBuf<float> oPart(scratch), lse(scratch / D);
+  const float scale = 1.0f / std::sqrt(float(D));
+  return medianMs([&] {
+    launchAttentionDecodeSplit<T, float, D, D, KPG>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr,
+                                                    oPart.ptr, lse.ptr, B, HQ, HKV, 1, S, scale,
+                                                    false, 0, 0, 0, 0, chunkKeys);
+  }, 20);
+}
+
+void benchAttentionDecode() {
+  const int B = 8, HQ = 32, HKV = 8, D = 128;
+  const long long S = 8192;
+  const double bytes = 2.0 * B * HKV * S * D * 2;
+  const long long autoChunk = AttentionDecodeSplitConfig::chunkKeysFor(S, B * HKV);
+  struct Row {
+    const char *what;
+    long long chunk;
+    float ms;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"default", autoChunk, benchDecodeOnce<0>(B, HQ, HKV, S, 0)});
+  rows.push_back({"keys/group 2", autoChunk, benchDecodeOnce<2>(B, HQ, HKV, S, 0)});
+  for (long long c : {256LL, 1024LL, 2048LL})
+    rows.push_back({"chunk", c, benchDecodeOnce<0>(B, HQ, HKV, S, c)});
+  rows.push_back({"default again", autoChunk, benchDecodeOnce<0>(B, HQ, HKV, S, 0)});
+  for (const Row &r : rows)
+    std::printf("bench attention_decode bf16 b%d hq%d hkv%d s%lld d%d %-14s chunk %5lld: %.4f ms, "
+                "%.0f GB/s\n",
+                B, HQ, HKV, S, D, r.what, r.chunk, r.ms, bytes / r.ms / 1e6);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -706,6 +1019,15 @@ int main(int argc, char **argv) {
   cudaDeviceProp prop;
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  if (argc > 1 && std::string(argv[1]) == "--bench-decode") {
+    benchAttentionDecode();
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--bench-attention") {
+    benchAttentionAll<__nv_bfloat16>();
+    benchAttentionAll<__half>();
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "--bench") {
     bench<float>();
     bench<__half>();

@@ -7,7 +7,7 @@
 //
 // Usage: spdc-kernel-nvrtc-test -I<dir>... <arch>...
 //   -I: include directories (runtime/kernels/include and the toolkit's include directory, for
-//   cuda_fp16.h / cuda_bf16.h); arch: sm_80, sm_90, ...
+//   cuda_fp16.h / cuda_bf16.h); arch: sm_80, sm_90, sm_90a, ...
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,12 +16,13 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
 
-const char *kHeaders[] = {"common", "norm", "softmax", "rope", "attention", "elementwise",
-                          "reduce"};
+const char *kHeaders[] = {"common",      "norm",  "softmax", "rope", "attention", "attention_decode",
+                          "elementwise", "reduce"};
 
 struct TypeName {
   const char *cpp;
@@ -85,10 +86,26 @@ std::vector<std::string> nameExpressions() {
         add("attention_decode_kernel<" + args + ">");
       }
     for (auto [d, dv] : {std::pair{32, 32}, {80, 80}, {96, 96}, {256, 256}, {192, 128},
-                         {72, 40}, {100, 100}}) {
+                         {72, 40}, {100, 100}, {64, 128}, {128, 64}}) {
       std::string args = T + ", unsigned char, " + std::to_string(d) + ", " + std::to_string(dv);
       add("attention_fwd_kernel<" + args + ">");
       add("attention_decode_kernel<" + args + ">");
+    }
+  }
+  // Split-KV decode: each element type and mask kind at the common head dims for every row
+  // count, the widest and odd head dims at the row counts codegen may pick for them.
+  for (const TypeName &t : kFloatTypes) {
+    std::string T = t.cpp;
+    add("attention_decode_combine_kernel<" + T + ">");
+    for (const std::string &mask : {std::string("float"), std::string("bool"), T})
+      for (int d : {64, 128})
+        for (int rows : {1, 2, 4, 8})
+          add("attention_decode_split_kernel<" + T + ", " + mask + ", " + std::to_string(d) +
+              ", " + std::to_string(d) + ", " + std::to_string(rows) + ">");
+    for (auto [d, dv, rows] : {std::tuple{256, 256, 4}, {256, 256, 1}, {80, 80, 8}, {96, 48, 2},
+                               {100, 100, 4}, {32, 32, 8}}) {
+      add("attention_decode_split_kernel<" + T + ", unsigned char, " + std::to_string(d) + ", " +
+          std::to_string(dv) + ", " + std::to_string(rows) + ">");
     }
   }
   return names;
@@ -101,9 +118,11 @@ bool check(nvrtcResult r, const char *what) {
   return false;
 }
 
-// Compiles `source`, instantiating `names`; prints the log on failure.
+// Compiles `source`, instantiating `names`; prints the log on failure. `ptx`, if given, receives
+// the generated PTX.
 bool compile(const std::string &label, const std::string &source,
-             const std::vector<std::string> &names, const std::vector<std::string> &options) {
+             const std::vector<std::string> &names, const std::vector<std::string> &options,
+             std::string *ptx = nullptr) {
   auto start = std::chrono::steady_clock::now();
   nvrtcProgram prog;
   if (!check(nvrtcCreateProgram(&prog, source.c_str(), (label + ".cu").c_str(), 0, nullptr,
@@ -137,6 +156,12 @@ bool compile(const std::string &label, const std::string &source,
   }
   size_t cubinSize = 0;
   ok &= check(nvrtcGetCUBINSize(prog, &cubinSize), "nvrtcGetCUBINSize");
+  if (ptx) {
+    size_t ptxSize = 0;
+    ok &= check(nvrtcGetPTXSize(prog, &ptxSize), "nvrtcGetPTXSize");
+    ptx->assign(ptxSize, '\0');
+    ok &= ptxSize > 0 && check(nvrtcGetPTX(prog, ptx->data()), "nvrtcGetPTX");
+  }
   nvrtcDestroyProgram(&prog);
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -172,7 +197,16 @@ int main(int argc, char **argv) {
     for (const char *h : kHeaders)
       ok &= compile(std::string(h) + "-" + arch,
                     std::string("#include \"spdc/kernels/") + h + ".cuh\"\n", {}, options);
-    ok &= compile("all-" + arch, all, names, options);
+    std::string ptx;
+    ok &= compile("all-" + arch, all, names, options, &ptx);
+    // The runtime JITs for sm_90a on Hopper: there the attention forward kernel must take its
+    // warpgroup-MMA path, and nowhere else.
+    const bool wgmma = ptx.find("wgmma.mma_async") != std::string::npos;
+    if (wgmma != (arch == "sm_90a")) {
+      std::printf("FAIL all-%s: the PTX %s wgmma.mma_async\n", arch.c_str(),
+                  wgmma ? "holds" : "lacks");
+      ok = false;
+    }
   }
   std::printf("%s\n", ok ? "PASSED" : "FAILED");
   return ok ? 0 : 1;

@@ -829,13 +829,21 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
                                    "long long, long long, long long",
                                    t, maskType));
   bundle::Launch l;
-  // Query rows per block of the template's two paths (attention.cuh's launch contract).
-  bool mma = (*st == ElementType::F16 || *st == ElementType::BF16) && D % 16 == 0 &&
-             DV % 16 == 0 && D <= 128 && DV <= 128;
-  int blockM = mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
+  // The template's launch contract, mirrored from attention.cuh (AttentionConfig and
+  // AttentionFwdConfig): query rows, threads and dynamic shared memory per block of its paths.
+  bool tensorCores = *st == ElementType::F16 || *st == ElementType::BF16;
+  bool fast = tensorCores && D % 64 == 0 && DV % 64 == 0 && D <= 128 && DV <= 128;
+  bool mma = !fast && tensorCores && D % 16 == 0 && DV % 16 == 0 && D <= 128 && DV <= 128;
+  int blockM = fast ? 128 : mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
+  if (fast) {
+    // 128 query rows, 8 warps; Q plus two stages of K and V tiles (2-byte elements), plus 1 KiB
+    // to align the swizzled tiles.
+    int64_t blockN = (D <= 64 && DV <= 64) ? 128 : 64;
+    l.sharedBytes = uint32_t((128 * D + 2 * blockN * (D + DV)) * 2 + 1024);
+  }
   l.grid[0] = (qs[2] + blockM - 1) / blockM;
   l.grid[1] = qs[0] * qs[1];
-  l.block[0] = 128;
+  l.block[0] = fast ? 256 : 128;
   l.args = {bufferArg(qb->id), bufferArg(kb->id), bufferArg(vb->id),
             mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
             i64Arg(qs[0]), i64Arg(qs[1]), i64Arg(ks[1]), i64Arg(qs[2]), i64Arg(ks[2]),

@@ -2,8 +2,8 @@
 //
 // out = softmax(scale * Q K^T + mask) V per (batch, query head), computed in f32 with an online
 // softmax over key tiles (FlashAttention-2 order: the [q_len, kv_len] score matrix is never
-// materialized). Plain CUDA C++ with mma.sync tensor-core tiles for f16/bf16 and FMA on f32
-// tiles otherwise: sm_80 and sm_90 alike (a wgmma/TMA variant for sm_90a is future work).
+// materialized). Plain CUDA C++: tensor cores for f16/bf16 (warpgroup MMA on sm_90a, mma.sync
+// on sm_80 and sm_90) and FMA on f32 tiles otherwise.
 //
 // Layouts (contiguous, elements):
 //   q   [batch, qHeads,  qLen,  HeadDim]      k [batch, kvHeads, kvLen, HeadDim]
@@ -30,14 +30,21 @@
 //       T *out, int batch, int qHeads, int kvHeads, long long qLen, long long kvLen,
 //       float scale, bool causal, long long maskStrideB, long long maskStrideH,
 //       long long maskStrideQ, long long maskStrideK);
-//     Two paths, chosen at compile time (AttentionConfig<T, HeadDim, HeadDimV>):
-//       tensor cores (mma.sync m16n8k16, f32 accumulate; P rounded to T for P V as in
-//       FlashAttention-2) when T is __half or __nv_bfloat16 and HeadDim, HeadDimV are multiples
-//       of 16 and <= 128: query tiles of kBlockM = 64 rows, key tiles of 64;
-//       FMA on f32 tiles otherwise: kBlockM = 16 when HeadDim and HeadDimV <= 128, else 8.
+//     Three paths, chosen at compile time (AttentionConfig<T, HeadDim, HeadDimV>); tensor-core
+//     paths accumulate in f32 and round P to T for P V as FlashAttention does:
+//       128-row (T __half / __nv_bfloat16, HeadDim and HeadDimV 64 or 128): query tiles of
+//       kBlockM = 128 rows, 8 warps, K/V tiles streamed by cp.async through two stages of
+//       swizzled dynamic shared memory (AttentionFwdConfig); wgmma on sm_90a, mma.sync with
+//       ldmatrix elsewhere. Block (256, 1, 1), dynamic shared memory
+//       AttentionConfig::kSmemBytes (<= 99 KiB: the launcher raises the 48 KiB default).
+//       64-row (T half-like, other multiples of 16 <= 128): mma.sync m16n8k16, key tiles of
+//       64; block (128, 1, 1), dynamic shared memory 0 (static, <= 48 KiB).
+//       FMA on f32 tiles otherwise: kBlockM = 16 when HeadDim and HeadDimV <= 128, else 8;
+//       block (128, 1, 1), dynamic shared memory 0.
 //     Launch: grid (ceil(qLen / kBlockM), batch * qHeads, 1) -- blocks loop over query tiles, so
-//     any grid.x >= 1 is correct, the formula is the efficient one -- block (128, 1, 1),
-//     dynamic shared memory 0 (static, <= 48 KiB). batch * qHeads <= 65535.
+//     any grid.x >= 1 is correct, the formula is the efficient one -- block
+//     (AttentionConfig::kThreads, 1, 1), dynamic shared memory AttentionConfig::kSmemBytes.
+//     batch * qHeads <= 65535. lib/Codegen/CUDA/Codegen.cpp (emitAttention) mirrors these.
 //
 //   template <class T, class TMask, int HeadDim, int HeadDimV>
 //   __global__ void attention_decode_kernel(same arguments);
@@ -483,6 +490,527 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   }
 }
 
+//===--- 128-row tensor-core path: cp.async K/V pipeline, swizzled dynamic shared memory ---===//
+//
+// For f16/bf16 with head dims 64 or 128. A block of 8 warps owns 128 query rows (16 per warp);
+// K and V tiles of kBlockN keys stream through kStages shared-memory buffers with cp.async, so
+// the next tile loads while this one is computed. Scores and probabilities stay in registers in
+// the m16n8 accumulator layout, softmax runs in the log2 domain (scale * log2(e) folded into
+// one multiply, ex2.approx), and causal blocks stop at their last visible key. Two compute
+// variants share everything else:
+//   sm_90a (__CUDA_ARCH_FEAT_SM90_ALL): each warpgroup (4 warps, 64 rows) issues wgmma:
+//     S = Q K^T with Q and K from shared memory, O += P V with P from registers.
+//   otherwise (sm_80, sm_90): mma.sync m16n8k16 per warp, fragments through ldmatrix.
+//
+// Shared-memory tiles use one layout, which both ldmatrix and wgmma's 128-byte swizzle mode read:
+// a tile of R rows and C columns is C / 64 panels of R rows x 128 bytes; the 16-byte chunk c of
+// row r lives at chunk c ^ (r % 8) of that row, so 8 rows at one logical chunk hit 8 different
+// bank groups. The hardware swizzles on address bits, hence tiles start 1024-byte aligned.
+
+template <int HeadDim, int HeadDimV> struct AttentionFwdConfig {
+  static constexpr int kWarps = 8;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kBlockM = kWarps * 16; // 128: two warpgroups of 64 rows
+  // Keys per tile: 128 when both head dims are 64, else 64 (registers and shared memory).
+  static constexpr int kBlockN = (HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64;
+  static constexpr int kStages = 2;
+  static constexpr int kQBytes = kBlockM * HeadDim * 2;
+  static constexpr int kKBytes = kBlockN * HeadDim * 2;
+  static constexpr int kVBytes = kBlockN * HeadDimV * 2;
+  static constexpr int kStageBytes = kKBytes + kVBytes;
+  // Slack to round the dynamic shared memory base up to 1024 bytes.
+  static constexpr int kAlignSlack = 1024;
+  // <= 99 KiB in every configuration, so the same launch fits every sm_80+ GPU (sm_86/sm_89
+  // allow 99 KiB of dynamic shared memory per block). Mirrored in Codegen.cpp emitAttention.
+  static constexpr int kSmemBytes = kQBytes + kStages * kStageBytes + kAlignSlack;
+  static_assert(HeadDim % 64 == 0 && HeadDimV % 64 == 0 && HeadDim <= 128 && HeadDimV <= 128,
+                "the 128-row path takes head dims 64 and 128");
+  static_assert(kSmemBytes <= 99 * 1024, "attention tiles exceed 99 KiB of shared memory");
+};
+
+__device__ __forceinline__ unsigned smemAddr(const void *p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+
+// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile of Rows rows.
+template <int Rows> __device__ __forceinline__ unsigned swizzledOffset(int row, int chunk) {
+  return unsigned((chunk >> 3) * (Rows * 128) + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
+}
+
+// 16 bytes global -> shared, asynchronously; srcBytes 0 writes zeros and reads nothing.
+__device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, unsigned srcBytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(srcBytes)
+               : "memory");
+#endif
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+// Waits until at most N of this thread's committed groups are still in flight.
+template <int N> __device__ __forceinline__ void cpAsyncWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// Rows [row0, row0 + Rows) of a [nRows, Cols] matrix into a swizzled tile; rows past nRows are
+// zeros. `vec`: src is 16-byte aligned (cp.async); otherwise plain element loads and stores.
+template <class T, int Rows, int Cols, int NT>
+__device__ __forceinline__ void loadTileSwizzled(unsigned char *dst, const T *src, index_t row0,
+                                                 index_t nRows, bool vec) {
+  constexpr int kChunks = Cols / 8; // 16-byte chunks per row
+  static_assert(Rows * kChunks % NT == 0, "tile chunks divide among the threads");
+  const unsigned dstAddr = smemAddr(dst);
+#pragma unroll
+  for (int it = 0; it < Rows * kChunks / NT; ++it) {
+    const int c = int(threadIdx.x) + it * NT, r = c / kChunks, ch = c % kChunks;
+    const index_t row = row0 + r;
+    const bool in = row < nRows;
+    const unsigned off = swizzledOffset<Rows>(r, ch);
+    if (vec) {
+      cpAsync16(dstAddr + off, in ? src + row * Cols + ch * 8 : src, in ? 16u : 0u);
+    } else {
+      T vals[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        vals[e] = in ? src[row * Cols + ch * 8 + e] : convert<T>(0.0f);
+      memcpy(dst + off, vals, 16);
+    }
+  }
+}
+
+__device__ __forceinline__ void ldmatrixX4(unsigned (&r)[4], unsigned addr) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+#endif
+}
+__device__ __forceinline__ void ldmatrixX4Trans(unsigned (&r)[4], unsigned addr) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+#endif
+}
+
+__device__ __forceinline__ float fastExp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Two floats rounded to one register of two T (the A-operand element pair).
+template <class T> __device__ __forceinline__ unsigned packHalf2(float lo, float hi) {
+  unsigned r;
+  if constexpr (IsSame<T, __half>::value) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    memcpy(&r, &h, 4);
+  } else {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    memcpy(&r, &h, 4);
+  }
+  return r;
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SPDC_ATTENTION_WGMMA 1
+#else
+#define SPDC_ATTENTION_WGMMA 0
+#endif
+
+#if SPDC_ATTENTION_WGMMA
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
+// offsets (K-major: stride = between 8-row groups; MN-major: leading = between 64-element
+// panels, stride = between 8-row groups of K).
+__device__ __forceinline__ unsigned long long wgmmaDesc(unsigned addr, unsigned leading,
+                                                        unsigned stride) {
+  return (unsigned long long)((addr & 0x3FFFF) >> 4) |
+         ((unsigned long long)(leading >> 4) << 16) |
+         ((unsigned long long)(stride >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wgmmaFence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmmaCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmmaWaitAll() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// The accumulators are written by the tensor cores between issue and wait: tell the compiler
+// they change here so that no read of them moves above the wait.
+template <int N> __device__ __forceinline__ void wgmmaFenceRegs(float (&d)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      asm volatile("" : "+f"(d[i][e])::"memory");
+}
+
+#define SPDC_ACC4(i) "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3])
+#define SPDC_ACC_N64                                                                         \
+  SPDC_ACC4(0), SPDC_ACC4(1), SPDC_ACC4(2), SPDC_ACC4(3), SPDC_ACC4(4), SPDC_ACC4(5),          \
+      SPDC_ACC4(6), SPDC_ACC4(7)
+#define SPDC_ACC_N128                                                                        \
+  SPDC_ACC_N64, SPDC_ACC4(8), SPDC_ACC4(9), SPDC_ACC4(10), SPDC_ACC4(11), SPDC_ACC4(12),       \
+      SPDC_ACC4(13), SPDC_ACC4(14), SPDC_ACC4(15)
+#define SPDC_REGS_N64                                                                        \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "     \
+  "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define SPDC_REGS_N128                                                                       \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "     \
+  "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "      \
+  "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, "      \
+  "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+// The operands after the accumulators are %X0, %X1, ... (X0 = N / 2). A and B from shared
+// memory, both K-major; accumulate into d unless `accumulate` is 0.
+#define SPDC_WGMMA_SS(N, TY, X0, X1, X2)                                                     \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #X2 ", 0;\n"                             \
+               "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " SPDC_REGS_N##N  \
+               ", %" #X0 ", %" #X1 ", p, 1, 1, 0, 0;\n}\n"                                    \
+               : SPDC_ACC_N##N                                                                 \
+               : "l"(descA), "l"(descB), "r"(accumulate))
+// A from registers, B from shared memory MN-major (transposed); always accumulates.
+#define SPDC_WGMMA_RS(N, TY, X0, X1, X2, X3, X4, X5)                                         \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #X5 ", 0;\n"                             \
+               "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " SPDC_REGS_N##N  \
+               ", {%" #X0 ", %" #X1 ", %" #X2 ", %" #X3 "}, %" #X4 ", p, 1, 1, 1;\n}\n"       \
+               : SPDC_ACC_N##N                                                                 \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1))
+
+template <class T, int NB>
+__device__ __forceinline__ void wgmmaSS(float (&d)[NB][4], unsigned long long descA,
+                                        unsigned long long descB, int accumulate) {
+  static_assert(NB == 8 || NB == 16, "wgmma N of 64 or 128");
+  if constexpr (IsSame<T, __half>::value) {
+    if constexpr (NB == 8)
+      SPDC_WGMMA_SS(64, "f16", 32, 33, 34);
+    else
+      SPDC_WGMMA_SS(128, "f16", 64, 65, 66);
+  } else {
+    if constexpr (NB == 8)
+      SPDC_WGMMA_SS(64, "bf16", 32, 33, 34);
+    else
+      SPDC_WGMMA_SS(128, "bf16", 64, 65, 66);
+  }
+}
+
+template <class T, int NB>
+__device__ __forceinline__ void wgmmaRS(float (&d)[NB][4], const unsigned (&a)[4],
+                                        unsigned long long descB) {
+  static_assert(NB == 8 || NB == 16, "wgmma N of 64 or 128");
+  if constexpr (IsSame<T, __half>::value) {
+    if constexpr (NB == 8)
+      SPDC_WGMMA_RS(64, "f16", 32, 33, 34, 35, 36, 37);
+    else
+      SPDC_WGMMA_RS(128, "f16", 64, 65, 66, 67, 68, 69);
+  } else {
+    if constexpr (NB == 8)
+      SPDC_WGMMA_RS(64, "bf16", 32, 33, 34, 35, 36, 37);
+    else
+      SPDC_WGMMA_RS(128, "bf16", 64, 65, 66, 67, 68, 69);
+  }
+}
+#undef SPDC_WGMMA_RS
+#undef SPDC_WGMMA_SS
+#undef SPDC_REGS_N128
+#undef SPDC_REGS_N64
+#undef SPDC_ACC_N128
+#undef SPDC_ACC_N64
+#undef SPDC_ACC4
+#endif // SPDC_ATTENTION_WGMMA
+
+// Scale, mask and online softmax of one score tile in the m16n8 accumulator layout: s[nb][2r + e]
+// is row `row0 + 8r`, key `n0 + 8nb + 2t + e`. Leaves in s the probabilities relative to the
+// new running max (log2 domain) and in alpha each row's rescale factor for the output so far.
+// kMasked: apply bounds, causal and mask (tiles that need it); otherwise only the scale.
+template <bool kMasked, class TMask, int NB>
+__device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2],
+                                            float (&rowSum)[2], float (&alpha)[2],
+                                            float scaleLog2, index_t row0, index_t n0, int t,
+                                            index_t qLen, index_t kvLen, bool causal,
+                                            const TMask *mask, index_t maskBase,
+                                            index_t maskStrideQ, index_t maskStrideK) {
+  constexpr float kLog2e = 1.4426950408889634f;
+  constexpr int kTileKeys = NB * 8;
+  const float ninf = -NumericLimits<float>::infinity();
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const index_t row = row0 + 8 * r;
+    // Keys n0 + j with j >= visible are out of range or causally hidden for this row (32-bit
+    // compares in the loop; the 64-bit arithmetic once per row).
+    int visible = kTileKeys;
+    const TMask *maskRow = nullptr;
+    if constexpr (kMasked) {
+      index_t lim = kvLen - n0;
+      if (causal && row + kvLen - qLen + 1 - n0 < lim)
+        lim = row + kvLen - qLen + 1 - n0;
+      if (row >= qLen)
+        lim = 0;
+      visible = int(lim < 0 ? 0 : (lim < kTileKeys ? lim : kTileKeys));
+      if (mask && row < qLen)
+        maskRow = mask + maskBase + row * maskStrideQ + n0 * maskStrideK;
+    }
+    float tmax = ninf;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float &x = s[nb][2 * r + e];
+        x *= scaleLog2;
+        if constexpr (kMasked) {
+          const int j = nb * 8 + 2 * t + e;
+          if (j >= visible) {
+            x = ninf;
+          } else if (maskRow) {
+            const TMask mv = maskRow[j * maskStrideK];
+            if constexpr (IsKeepMask<TMask>::value) {
+              if (!mv)
+                x = ninf;
+            } else {
+              x += toFloat(mv) * kLog2e;
+            }
+          }
+        }
+        tmax = fmaxf(tmax, x);
+      }
+    tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
+    tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 2));
+    const float newMax = fmaxf(rowMax[r], tmax);
+    // While a row has seen only masked keys its max stays -inf: subtract 0 then, so that the
+    // exponentials are 0 rather than NaN.
+    const float base = newMax == ninf ? 0.0f : newMax;
+    alpha[r] = fastExp2(rowMax[r] - base);
+    float sum = 0.0f;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float &x = s[nb][2 * r + e];
+        x = fastExp2(x - base);
+        sum += x;
+      }
+    rowSum[r] = rowSum[r] * alpha[r] + sum; // this thread's columns; summed over t at the end
+    rowMax[r] = newMax;
+  }
+}
+
+// One 128-row query tile; `smem` is the 1024-byte aligned dynamic shared memory.
+template <class T, class TMask, int HeadDim, int HeadDimV>
+__device__ __forceinline__ void
+attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
+                  const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
+                  int kvHeads, index_t qLen, index_t kvLen, float scale, bool causal,
+                  index_t maskStrideB, index_t maskStrideH, index_t maskStrideQ,
+                  index_t maskStrideK, unsigned char *smem) {
+  using Cfg = AttentionFwdConfig<HeadDim, HeadDimV>;
+  constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
+                NT = Cfg::kThreads;
+  constexpr int NB = BN / 8, NBV = DV / 8;
+  unsigned char *sQ = smem;
+  auto sK = [&](int stage) { return smem + Cfg::kQBytes + stage * Cfg::kStageBytes; };
+  auto sV = [&](int stage) { return sK(stage) + Cfg::kKBytes; };
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+  const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
+  const int hk = h / (qHeads / kvHeads);
+  const index_t m0 = tile * BM;
+  const T *qb = q + index_t(bh) * qLen * D;
+  const T *kb = k + (index_t(b) * kvHeads + hk) * kvLen * D;
+  const T *vb = v + (index_t(b) * kvHeads + hk) * kvLen * DV;
+  T *ob = out + index_t(bh) * qLen * DV;
+  const index_t maskBase = index_t(b) * maskStrideB + index_t(h) * maskStrideH;
+  const bool vec = isAligned(qb, 16) && isAligned(kb, 16) && isAligned(vb, 16);
+  // This thread's rows: g and g + 8 of the warp's 16.
+  const index_t row0 = m0 + warp * 16 + g;
+  const float scaleLog2 = scale * 1.4426950408889634f;
+
+  index_t kvEnd = kvLen;
+  if (causal) {
+    const index_t lastRow = (m0 + BM < qLen ? m0 + BM : qLen) - 1;
+    const index_t lastKey = lastRow + kvLen - qLen;
+    kvEnd = lastKey + 1 < kvLen ? lastKey + 1 : kvLen;
+  }
+  const index_t nTiles = kvEnd > 0 ? (kvEnd + BN - 1) / BN : 0;
+
+  const float ninf = -NumericLimits<float>::infinity();
+  float rowMax[2] = {ninf, ninf}, rowSum[2] = {0.0f, 0.0f};
+  float o[NBV][4];
+#pragma unroll
+  for (int nb = 0; nb < NBV; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      o[nb][e] = 0.0f;
+
+  __syncthreads(); // the previous tile of this block is done with shared memory
+  if (nTiles > 0) {
+    // Group 0: Q and key tile 0; group 1: key tile 1. One group is committed per iteration
+    // (empty past the end), so "all but the newest group done" always means "tile j is here".
+    loadTileSwizzled<T, BM, D, NT>(sQ, qb, m0, qLen, vec);
+    loadTileSwizzled<T, BN, D, NT>(sK(0), kb, 0, kvLen, vec);
+    loadTileSwizzled<T, BN, DV, NT>(sV(0), vb, 0, kvLen, vec);
+    cpAsyncCommit();
+    if (nTiles > 1) {
+      loadTileSwizzled<T, BN, D, NT>(sK(1), kb, BN, kvLen, vec);
+      loadTileSwizzled<T, BN, DV, NT>(sV(1), vb, BN, kvLen, vec);
+    }
+    cpAsyncCommit();
+
+#if !SPDC_ATTENTION_WGMMA
+    // The warp's 16 query rows as A fragments, loaded once.
+    unsigned qa[D / 16][4];
+    cpAsyncWait<1>();
+    __syncthreads();
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+      ldmatrixX4(qa[ks], smemAddr(sQ) + swizzledOffset<BM>(warp * 16 + (lane & 15),
+                                                           2 * ks + (lane >> 4)));
+#endif
+
+    for (index_t j = 0; j < nTiles; ++j) {
+      const int stage = int(j & 1);
+      const index_t n0 = j * BN;
+      cpAsyncWait<1>();
+#if SPDC_ATTENTION_WGMMA
+      // cp.async wrote through the generic proxy; wgmma reads through the async proxy.
+      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+      __syncthreads();
+
+      // S = Q K^T for the warp's 16 rows (wgmma: the warpgroup's 64) and the tile's BN keys.
+      float s[NB][4];
+#pragma unroll
+      for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[nb][e] = 0.0f;
+#if SPDC_ATTENTION_WGMMA
+      {
+        const unsigned qBase = smemAddr(sQ) + (warp >> 2) * 64 * 128;
+        const unsigned kBase = smemAddr(sK(stage));
+        wgmmaFence();
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks)
+          wgmmaSS<T, NB>(s, wgmmaDesc(qBase + (ks >> 2) * (BM * 128) + (ks & 3) * 32, 16, 1024),
+                         wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024),
+                         1);
+        wgmmaCommit();
+        wgmmaWaitAll();
+        wgmmaFenceRegs(s);
+      }
+#else
+      {
+        const unsigned kBase = smemAddr(sK(stage));
+        const int i = lane >> 3; // which of the four 8x8 matrices this lane addresses
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+          for (int nb = 0; nb < NB; nb += 2) {
+            unsigned kf[4];
+            ldmatrixX4(kf, kBase + swizzledOffset<BN>((nb + (i >> 1)) * 8 + (lane & 7),
+                                                      2 * ks + (i & 1)));
+            mma16816<T>(s[nb], qa[ks], kf[0], kf[1]);
+            mma16816<T>(s[nb + 1], qa[ks], kf[2], kf[3]);
+          }
+      }
+#endif
+
+      float alpha[2];
+      const bool masked = mask != nullptr || n0 + BN > kvLen ||
+                          (causal && n0 + BN - 1 > m0 + kvLen - qLen);
+      if (masked)
+        softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
+                          mask, maskBase, maskStrideQ, maskStrideK);
+      else
+        softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
+                           causal, mask, maskBase, maskStrideQ, maskStrideK);
+#pragma unroll
+      for (int nb = 0; nb < NBV; ++nb) {
+        o[nb][0] *= alpha[0];
+        o[nb][1] *= alpha[0];
+        o[nb][2] *= alpha[1];
+        o[nb][3] *= alpha[1];
+      }
+
+      // P rounded to T: the accumulator layout of two key blocks is one A fragment.
+      unsigned p[BN / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        p[kk][0] = packHalf2<T>(s[2 * kk][0], s[2 * kk][1]);
+        p[kk][1] = packHalf2<T>(s[2 * kk][2], s[2 * kk][3]);
+        p[kk][2] = packHalf2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        p[kk][3] = packHalf2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      }
+
+      // O += P V.
+#if SPDC_ATTENTION_WGMMA
+      {
+        const unsigned vBase = smemAddr(sV(stage));
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+          wgmmaRS<T, NBV>(o, p[kk], wgmmaDesc(vBase + kk * 16 * 128, BN * 128, 1024));
+        wgmmaCommit();
+        wgmmaWaitAll();
+        wgmmaFenceRegs(o);
+        // P stays untouched until the tensor cores have read it.
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            asm volatile("" : "+r"(p[kk][e])::"memory");
+      }
+#else
+      {
+        const unsigned vBase = smemAddr(sV(stage));
+        const int i = lane >> 3;
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+          for (int nb = 0; nb < NBV; nb += 2) {
+            unsigned vf[4];
+            ldmatrixX4Trans(vf, vBase + swizzledOffset<BN>(kk * 16 + (i & 1) * 8 + (lane & 7),
+                                                           nb + (i >> 1)));
+            mma16816<T>(o[nb], p[kk], vf[0], vf[1]);
+            mma16816<T>(o[nb + 1], p[kk], vf[2], vf[3]);
+          }
+      }
+#endif
+
+      __syncthreads(); // every warp is done with this stage: refill it with tile j + 2
+      if (j + 2 < nTiles) {
+        loadTileSwizzled<T, BN, D, NT>(sK(stage), kb, n0 + 2 * BN, kvLen, vec);
+        loadTileSwizzled<T, BN, DV, NT>(sV(stage), vb, n0 + 2 * BN, kvLen, vec);
+      }
+      cpAsyncCommit();
+    }
+    cpAsyncWait<0>();
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = rowSum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const index_t row = row0 + 8 * r;
+    if (row >= qLen)
+      continue;
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+    for (int nb = 0; nb < NBV; ++nb) {
+      const unsigned pr = packHalf2<T>(o[nb][2 * r] * inv, o[nb][2 * r + 1] * inv);
+      memcpy(ob + row * DV + nb * 8 + 2 * t, &pr, 4);
+    }
+  }
+}
+
 // mma.sync needs sm_80; the host side of an nvcc build assumes it (the project targets sm_80+).
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define SPDC_KERNELS_HAS_MMA 1
@@ -490,18 +1018,27 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 #define SPDC_KERNELS_HAS_MMA 0
 #endif
 
-// Which path and tile size attention_fwd_kernel uses for these parameters.
+// Which path, tile size and launch attention_fwd_kernel uses for these parameters (mirrored in
+// lib/Codegen/CUDA/Codegen.cpp, Generator::emitAttention).
 template <class T, int HeadDim, int HeadDimV> struct AttentionConfig {
-  static constexpr bool kUseMma = SPDC_KERNELS_HAS_MMA && IsHalfLike<T>::value &&
-                                  HeadDim % 16 == 0 &&
+  static constexpr bool kTensorCores = SPDC_KERNELS_HAS_MMA && IsHalfLike<T>::value;
+  // 128-row path (cp.async pipeline; wgmma on sm_90a): head dims 64 and 128.
+  static constexpr bool kUseFast = kTensorCores && HeadDim % 64 == 0 && HeadDimV % 64 == 0 &&
+                                   HeadDim <= 128 && HeadDimV <= 128;
+  // 64-row mma.sync path: the other multiples of 16 up to 128.
+  static constexpr bool kUseMma = !kUseFast && kTensorCores && HeadDim % 16 == 0 &&
                                   HeadDimV % 16 == 0 && HeadDim <= 128 && HeadDimV <= 128;
-  static constexpr int kBlockM = kUseMma ? AttentionMmaConfig<HeadDim, HeadDimV>::kBlockM
-                                         : AttentionFmaConfig<HeadDim, HeadDimV>::kBlockM;
-  static constexpr int kThreads = 128;
+  using Fast = AttentionFwdConfig<kUseFast ? HeadDim : 64, kUseFast ? HeadDimV : 64>;
+  static constexpr int kBlockM = kUseFast  ? Fast::kBlockM
+                                 : kUseMma ? AttentionMmaConfig<HeadDim, HeadDimV>::kBlockM
+                                           : AttentionFmaConfig<HeadDim, HeadDimV>::kBlockM;
+  static constexpr int kThreads = kUseFast ? Fast::kThreads : 128;
+  // Dynamic shared memory per block (the other paths use static shared memory only).
+  static constexpr int kSmemBytes = kUseFast ? Fast::kSmemBytes : 0;
 };
 
 template <class T, class TMask, int HeadDim, int HeadDimV>
-__global__ void __launch_bounds__(128)
+__global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThreads)
     attention_fwd_kernel(const T *__restrict__ q, const T *__restrict__ k,
                          const T *__restrict__ v, const TMask *__restrict__ mask,
                          T *__restrict__ out, int batch, int qHeads, int kvHeads,
@@ -510,15 +1047,26 @@ __global__ void __launch_bounds__(128)
                          long long maskStrideK) {
   using Cfg = AttentionConfig<T, HeadDim, HeadDimV>;
   const index_t tiles = (qLen + Cfg::kBlockM - 1) / Cfg::kBlockM;
-  for (index_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    if constexpr (Cfg::kUseMma)
+  for (index_t i = blockIdx.x; i < tiles; i += gridDim.x) {
+    // Last tiles first: under causal masking they have the most keys, so the short ones fill
+    // the tail of the grid.
+    const index_t tile = tiles - 1 - i;
+    if constexpr (Cfg::kUseFast) {
+      extern __shared__ __align__(16) unsigned char attentionSmem[];
+      unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
+      attentionTileFast<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
+                                                     qLen, kvLen, scale, causal, maskStrideB,
+                                                     maskStrideH, maskStrideQ, maskStrideK,
+                                                     smem);
+    } else if constexpr (Cfg::kUseMma) {
       attentionTileMma<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                     qLen, kvLen, scale, causal, maskStrideB,
                                                     maskStrideH, maskStrideQ, maskStrideK);
-    else
+    } else {
       attentionTileFma<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                     qLen, kvLen, scale, causal, maskStrideB,
                                                     maskStrideH, maskStrideQ, maskStrideK);
+    }
   }
 }
 
