@@ -465,7 +465,7 @@ template <class T> void testAttentionSuite() {
 // Both decode kernels with the launch of attention_decode.cuh's contract, as codegen emits it;
 // chunkKeys 0 = AttentionDecodeSplitConfig::chunkKeysFor. oPart / lse: scratch of at least
 // decodeScratchFloats(...) floats each.
-template <class T, class M, int D, int DV, int KPG = 0>
+template <class T, class M, int D, int DV, int KPG = 0, bool PF = true>
 void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mask, T *out,
                                 float *oPart, float *lse, int batch, int hq, int hkv,
                                 long long sq, long long skv, float scale, bool causal,
@@ -484,7 +484,7 @@ void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mas
     constexpr int R = decltype(rowsTag)::value;
     constexpr int EM = Cfg::elemsPerLane(D > DV ? D : DV);
     if constexpr (R * EM <= 64) {
-      attention_decode_split_kernel<T, M, D, DV, R, KPG><<<grid, Cfg::kThreads>>>(
+      attention_decode_split_kernel<T, M, D, DV, R, KPG, PF><<<grid, Cfg::kThreads>>>(
           q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
           chunkKeys, scale, causal, msB, msH, msQ, msK);
       CUDA_CHECK(cudaGetLastError());
@@ -969,7 +969,7 @@ template <class T> void bench() {
 
 // Decode benchmark (--bench-decode): b8 hq32 hkv8 qLen 1 kvLen 8192 d128 bf16 (the project's
 // benchmark row); GB/s counts K + V read once. Both kernels together, then variants.
-template <int KPG> float benchDecodeOnce(int B, int HQ, int HKV, long long S, long long chunkKeys) {
+template <int KPG, bool PF> float benchDecodeOnce(int B, int HQ, int HKV, long long S, long long chunkKeys) {
   using T = __nv_bfloat16;
   constexpr int D = 128;
   std::vector<double> unused;
@@ -980,7 +980,7 @@ template <int KPG> float benchDecodeOnce(int B, int HQ, int HKV, long long S, lo
   DevBuf<float> oPart(scratch), lse(scratch / D);
   const float scale = 1.0f / std::sqrt(float(D));
   return medianMs([&] {
-    launchAttentionDecodeSplit<T, float, D, D, KPG>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr,
+    launchAttentionDecodeSplit<T, float, D, D, KPG, PF>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr,
                                                     oPart.ptr, lse.ptr, B, HQ, HKV, 1, S, scale,
                                                     false, 0, 0, 0, 0, chunkKeys);
   }, 20);
@@ -997,11 +997,16 @@ void benchAttentionDecode() {
     float ms;
   };
   std::vector<Row> rows;
-  rows.push_back({"default", autoChunk, benchDecodeOnce<0>(B, HQ, HKV, S, 0)});
-  rows.push_back({"keys/group 2", autoChunk, benchDecodeOnce<2>(B, HQ, HKV, S, 0)});
-  for (long long c : {256LL, 1024LL, 2048LL})
-    rows.push_back({"chunk", c, benchDecodeOnce<0>(B, HQ, HKV, S, c)});
-  rows.push_back({"default again", autoChunk, benchDecodeOnce<0>(B, HQ, HKV, S, 0)});
+  rows.push_back({"default", autoChunk, benchDecodeOnce<0, true>(B, HQ, HKV, S, 0)});
+  rows.push_back({"kpg4 prefetch", autoChunk, benchDecodeOnce<4, true>(B, HQ, HKV, S, 0)});
+  rows.push_back({"kpg2 prefetch", autoChunk, benchDecodeOnce<2, true>(B, HQ, HKV, S, 0)});
+  rows.push_back({"kpg4 no-pref", autoChunk, benchDecodeOnce<4, false>(B, HQ, HKV, S, 0)});
+  rows.push_back({"kpg2 no-pref", autoChunk, benchDecodeOnce<2, false>(B, HQ, HKV, S, 0)});
+  for (long long c : {256LL, 1024LL, 2048LL}) {
+    rows.push_back({"kpg4 prefetch", c, benchDecodeOnce<4, true>(B, HQ, HKV, S, c)});
+    rows.push_back({"kpg2 prefetch", c, benchDecodeOnce<2, true>(B, HQ, HKV, S, c)});
+  }
+  rows.push_back({"default again", autoChunk, benchDecodeOnce<0, true>(B, HQ, HKV, S, 0)});
   for (const Row &r : rows)
     std::printf("bench attention_decode bf16 b%d hq%d hkv%d s%lld d%d %-14s chunk %5lld: %.4f ms, "
                 "%.0f GB/s\n",
