@@ -60,6 +60,14 @@ FailureOr<ElementType> spdc::codegen::detail::elementTypeOf(Type t) {
   return failure();
 }
 
+std::string spdc::codegen::detail::indexLiteral(int64_t v) {
+  if (v == INT64_MIN)
+    return "(-9223372036854775807LL - 1)";
+  if (v >= INT32_MIN && v <= INT32_MAX)
+    return std::to_string(v);
+  return std::to_string(v) + "LL";
+}
+
 const char *spdc::codegen::detail::cTypeName(ElementType t) {
   switch (t) {
   case ElementType::F32: return "float";
@@ -175,7 +183,15 @@ std::string KernelBuilder::finish() const {
     s += std::string(params[i].write ? "" : "const ") + cTypeName(b.type) + " *" +
          (params[i].write ? "" : "__restrict__ ") + params[i].name;
   }
-  s += ") {\n" + body + "}\n";
+  // Index arithmetic in 32 bits when every buffer and loop of the kernel stays below 2^30
+  // elements (64-bit division and multiplication cost several instructions each).
+  int64_t largest = maxIndex;
+  for (const Param &p : params) {
+    const LogicalBuffer &b = gen.buffers[p.id];
+    largest = std::max<int64_t>(largest, b.bytes / std::max<uint32_t>(1, bundle::elementSize(b.type)));
+  }
+  s += ") {\n  using idx_t = " + std::string(largest < (int64_t(1) << 30) ? "int" : "long long") +
+       ";\n" + body + "}\n";
   return s;
 }
 
@@ -192,7 +208,7 @@ std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<int64_t> sh
       e = idx[d];
       continue;
     }
-    e = "(" + e + ") * " + std::to_string(shape[d]) + "LL + " + idx[d];
+    e = "(" + e + ") * " + indexLiteral(shape[d]) + " + " + idx[d];
   }
   if (e.empty())
     e = "0";
@@ -206,13 +222,13 @@ SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
   for (int64_t d = shape.size() - 1; d >= 0; --d) {
     if (shape[d] != 1) {
       std::string v = fresh("i");
-      std::string e = stride == 1 ? linear : "(" + linear + ") / " + std::to_string(stride) + "LL";
+      std::string e = stride == 1 ? linear : "(" + linear + ") / " + indexLiteral(stride);
       bool outermost = true;
       for (int64_t o = 0; o < d; ++o)
         outermost &= shape[o] == 1;
       if (!outermost)
-        e = "(" + e + ") % " + std::to_string(shape[d]) + "LL";
-      line("const long long " + v + " = " + e + ";");
+        e = "(" + e + ") % " + indexLiteral(shape[d]);
+      line("const idx_t " + v + " = " + e + ";");
       idx[d] = v;
     }
     stride *= shape[d];
@@ -468,9 +484,10 @@ void Generator::addCopy(int src, int dst, uint64_t bytes, const std::string &lab
   ++stats.copies;
 }
 
-static bundle::Launch gridStride(int64_t n) {
+static bundle::Launch gridStride(int64_t n, int64_t perThread = 1) {
   bundle::Launch l;
-  int64_t blocks = std::max<int64_t>(1, (n + kElementwiseBlock - 1) / kElementwiseBlock);
+  int64_t perBlock = kElementwiseBlock * perThread;
+  int64_t blocks = std::max<int64_t>(1, (n + perBlock - 1) / perBlock);
   l.grid[0] = std::min(blocks, kMaxGridStrideBlocks);
   l.block[0] = kElementwiseBlock;
   return l;
@@ -500,13 +517,30 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
   KernelBuilder kb(*this, name);
   ArrayRef<int64_t> shape = buffers[targets.front().second].shape;
   int64_t n = numElements(shape);
+  // Each thread computes kElementwiseUnroll elements a block apart (every load still coalesced
+  // across the warp), all loads before all stores: that many independent loads in flight per
+  // thread, which a memory-bound kernel needs to approach the bandwidth.
+  bundle::Launch l = gridStride(n, kElementwiseUnroll);
+  kb.maxIndex = n + int64_t(l.grid[0]) * kElementwiseBlock * kElementwiseUnroll;
+  std::string step = std::to_string(kElementwiseBlock * kElementwiseUnroll);
   kb.line("using namespace spdc::kernels;");
-  kb.open(formatv("for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < {0}LL; "
-                  "i += (long long)gridDim.x * blockDim.x)",
-                  n));
+  kb.open(formatv("for (idx_t base = (idx_t)blockIdx.x * {0} + threadIdx.x; base < {1}; "
+                  "base += (idx_t)gridDim.x * {0})",
+                  step, indexLiteral(n)));
+  SmallVector<std::string> results;
+  for (auto [v, id] : targets) {
+    results.push_back(kb.fresh("r"));
+    kb.line(formatv("{0} {1}[{2}];", cTypeName(buffers[id].type), results.back(),
+                    kElementwiseUnroll));
+  }
+  kb.line("#pragma unroll");
+  kb.open(formatv("for (int u = 0; u < {0}; ++u)", kElementwiseUnroll));
+  kb.line(formatv("const idx_t i = base + u * {0};", kElementwiseBlock));
+  kb.open(formatv("if (i < {0})", indexLiteral(n)));
   ExprEmitter ee(*this, kb);
   std::map<std::string, SmallVector<std::string>> indexOfShape;
-  for (auto [v, id] : targets) {
+  for (auto [t, target] : llvm::enumerate(targets)) {
+    auto [v, id] = target;
     ArrayRef<int64_t> vs = shapeOf(v);
     auto [it, inserted] = indexOfShape.try_emplace(shapeKey(vs));
     if (inserted)
@@ -515,13 +549,21 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
     FailureOr<std::string> x = ee.at(v, idx);
     if (failed(x))
       return failure();
-    std::string p = kb.param(id, true);
-    kb.line(formatv("{0}[i] = convert<{1}>({2});", p, cTypeName(buffers[id].type), *x));
+    kb.line(formatv("{0}[u] = convert<{1}>({2});", results[t], cTypeName(buffers[id].type), *x));
   }
+  kb.close();
+  kb.close();
+  kb.line("#pragma unroll");
+  kb.open(formatv("for (int u = 0; u < {0}; ++u)", kElementwiseUnroll));
+  kb.line(formatv("const idx_t i = base + u * {0};", kElementwiseBlock));
+  kb.open(formatv("if (i < {0})", indexLiteral(n)));
+  for (auto [t, target] : llvm::enumerate(targets))
+    kb.line(formatv("{0}[i] = {1}[u];", kb.param(target.second, true), results[t]));
+  kb.close();
+  kb.close();
   kb.close();
   std::string src = kb.finish();
   uint32_t k = addKernel(name, src);
-  bundle::Launch l = gridStride(n);
   SmallVector<int> ids;
   for (const KernelBuilder::Param &p : kb.params) {
     l.args.push_back(bufferArg(p.id));

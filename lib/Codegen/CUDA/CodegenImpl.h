@@ -34,6 +34,8 @@ using bundle::ElementType;
 /// Threads per block of the generated grid-stride kernels (a multiple of 32; 256 is the usual
 /// occupancy sweet spot for memory-bound elementwise code).
 constexpr int kElementwiseBlock = 256;
+/// Elements per thread of the generated elementwise kernels (independent loads in flight).
+constexpr int kElementwiseUnroll = 4;
 /// Cap on grid.x of grid-stride kernels: enough blocks to fill an H100 many times over.
 constexpr int64_t kMaxGridStrideBlocks = 65535 * 16;
 /// Threads per block of row kernels (norms, softmax) per the templates' launch contract.
@@ -62,6 +64,10 @@ struct Buf {
   int id = -1;
   ElementType type = ElementType::F32;
 };
+
+/// An integer literal for index arithmetic: plain when it fits in 32 bits (so that it takes the
+/// kernel's idx_t), else with an LL suffix.
+std::string indexLiteral(int64_t v);
 
 /// bundle element type of an MLIR element type (storage as declared), or failure.
 mlir::FailureOr<ElementType> elementTypeOf(mlir::Type t);
@@ -117,6 +123,8 @@ public:
   int depth = 1;
   int counter = 0;
   std::map<std::string, std::string> knownLinear;
+  /// The largest index a loop of the kernel reaches besides its buffers' sizes (for idx_t).
+  int64_t maxIndex = 0;
 };
 
 /// Evaluates spd values at a multi-index as C++ expressions inside one kernel: buffers are

@@ -54,11 +54,7 @@ FailureOr<ElementType> elemOf(Value v) {
   return elementTypeOf(cast<RankedTensorType>(v.getType()).getElementType());
 }
 
-std::string lit(int64_t v) {
-  if (v == INT64_MIN)
-    return "(-9223372036854775807LL - 1)";
-  return std::to_string(v) + "LL";
-}
+std::string lit(int64_t v) { return spdc::codegen::detail::indexLiteral(v); }
 
 /// f-suffixed math for float compute, plain for double.
 std::string fn(StringRef name, StringRef ctype) {
