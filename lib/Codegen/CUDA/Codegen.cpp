@@ -797,6 +797,21 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
   }
   int d = newBuffer(result, *st, "gemm " + label);
   valueBufs[result] = {d, *st};
+  // Rows of D whose byte length is not a multiple of 16 (GPT-2's 50257-word logits) keep
+  // cuBLASLt off its fast kernels (6x slower measured on an H100): the GEMM writes rows padded
+  // to 16 bytes into a scratch buffer, and a copy kernel packs them. Not with a residual C,
+  // which shares D's layout.
+  int packInto = -1;
+  uint32_t esize = bundle::elementSize(*st);
+  int64_t rows = g.m * g.batch;
+  if (residualId < 0 && (N * esize) % 16 != 0 && N >= kMinPaddedGemmColumns) {
+    int64_t per = 16 / esize, padded = (N + per - 1) / per * per;
+    packInto = d;
+    d = newBuffer(ArrayRef<int64_t>{rows, padded}, *st, "gemm (rows padded) " + label);
+    g.ldc = padded;
+    if (g.batch > 1)
+      g.strideC = g.m * padded;
+  }
   g.d = bufferArg(d).buffer;
   g.c = g.d;
   if (residualId >= 0) {
@@ -810,7 +825,45 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
   if (residualId >= 0)
     ids.push_back(residualId);
   addGemm(g, label, ids);
+  if (packInto >= 0)
+    emitPackRows(d, packInto, rows, N, g.ldc, label);
   return success();
+}
+
+void Generator::emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64_t srcStride,
+                             const std::string &label) {
+  std::string name = formatv("k{0}_pack_rows", kernelCounter++).str();
+  KernelBuilder kb(*this, name);
+  int64_t n = rows * cols;
+  bundle::Launch l = gridStride(n, kElementwiseUnroll);
+  kb.maxIndex = std::max(rows * srcStride,
+                         n + int64_t(l.grid[0]) * kElementwiseBlock * kElementwiseUnroll);
+  std::string in = kb.param(src, false), out = kb.param(dst, true);
+  std::string t = cTypeName(buffers[dst].type);
+  kb.line("using namespace spdc::kernels;");
+  std::string step = std::to_string(kElementwiseBlock * kElementwiseUnroll);
+  kb.open(formatv("for (idx_t base = (idx_t)blockIdx.x * {0} + threadIdx.x; base < {1}; "
+                  "base += (idx_t)gridDim.x * {0})",
+                  step, indexLiteral(n)));
+  kb.line(formatv("{0} r[{1}];", t, kElementwiseUnroll));
+  for (bool store : {false, true}) {
+    kb.line("#pragma unroll");
+    kb.open(formatv("for (int u = 0; u < {0}; ++u)", kElementwiseUnroll));
+    kb.line(formatv("const idx_t i = base + u * {0};", kElementwiseBlock));
+    kb.open(formatv("if (i < {0})", indexLiteral(n)));
+    if (store)
+      kb.line(formatv("{0}[i] = r[u];", out));
+    else
+      kb.line(formatv("r[u] = {0}[(i / {1}) * {2} + i % {1}];", in, indexLiteral(cols),
+                      indexLiteral(srcStride)));
+    kb.close();
+    kb.close();
+  }
+  kb.close();
+  uint32_t k = addKernel(name, kb.finish());
+  for (const KernelBuilder::Param &p : kb.params)
+    l.args.push_back(bufferArg(p.id));
+  addLaunch(k, l, label, {src, dst});
 }
 
 LogicalResult Generator::emitAttention(Operation *op, const std::string &label) {

@@ -36,6 +36,9 @@ using bundle::ElementType;
 constexpr int kElementwiseBlock = 256;
 /// Elements per thread of the generated elementwise kernels (independent loads in flight).
 constexpr int kElementwiseUnroll = 4;
+/// GEMMs whose output rows are not 16-byte multiples write padded rows (then packed) from
+/// this many columns on (a language-model head); narrower ones are not worth the copy.
+constexpr int64_t kMinPaddedGemmColumns = 1024;
 /// Cap on grid.x of grid-stride kernels: enough blocks to fill an H100 many times over.
 constexpr int64_t kMaxGridStrideBlocks = 65535 * 16;
 /// Threads per block of row kernels (norms, softmax) per the templates' launch contract.
@@ -217,6 +220,9 @@ private:
                                  llvm::ArrayRef<mlir::Value> outputs, mlir::Operation *anchor);
   mlir::LogicalResult emitMatmul(mlir::Operation *op, mlir::DenseSet<mlir::Operation *> &handled,
                                  const std::string &label);
+  /// Copies `rows` rows of `cols` elements from `src` (rows `srcStride` apart) into `dst`.
+  void emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64_t srcStride,
+                    const std::string &label);
   mlir::LogicalResult emitAttention(mlir::Operation *op, const std::string &label);
   mlir::LogicalResult emitNorm(mlir::Operation *op, const std::string &label);
   mlir::LogicalResult emitSoftmax(mlir::Operation *op, const std::string &label);
