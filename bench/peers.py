@@ -186,20 +186,41 @@ def token_ids(cfg, batch, seq):
     return torch.randint(0, cfg.vocab_size, (batch, seq), generator=g).cuda()
 
 
-def model_peer(peer, model, ids, timing):
+def model_peer(peer, model, ids, timing, modes=None, compile_modes=("default", "reduce-overhead")):
     """torch_sdpa: the HF model as is (attn_implementation="sdpa"); torch_compile: torch.compile
-    of it (static shapes). Returns (median ms, first call seconds or None)."""
+    of it (static shapes), in its default mode and with CUDA graphs ("reduce-overhead", which
+    removes the Python launch overhead that dominates small batches): the faster of the two is
+    the peer's time, and `modes` (a dict, optional) gets each mode's median. Returns (median ms,
+    first call seconds of the default mode, or None)."""
     torch = _torch()
     first_call_s = None
     with torch.inference_mode():
         if peer == "torch_compile":
-            compiled = torch.compile(model, dynamic=False)
-            fn = lambda: compiled(input_ids=ids, use_cache=False).logits
-            torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            first_call_s = time.perf_counter() - t
+            best = None
+            for mode in compile_modes:
+                try:
+                    torch._dynamo.reset()
+                    compiled = torch.compile(model, dynamic=False, mode=mode)
+                    fn = lambda: compiled(input_ids=ids, use_cache=False).logits
+                    torch.cuda.synchronize()
+                    t = time.perf_counter()
+                    fn()
+                    torch.cuda.synchronize()
+                    if mode == "default":
+                        first_call_s = time.perf_counter() - t
+                    for _ in range(3):  # reduce-overhead records its graphs on the first calls
+                        fn()
+                    ms = do_bench(fn, *timing)
+                except Exception as e:  # noqa: BLE001
+                    if modes is not None:
+                        modes[mode] = f"error: {type(e).__name__}: {e}"[:200]
+                    continue
+                if modes is not None:
+                    modes[mode] = round(ms, 4)
+                best = ms if best is None else min(best, ms)
+            if best is None:
+                raise RuntimeError(f"torch.compile failed in every mode: {modes}")
+            return best, first_call_s
         elif peer == "torch_sdpa":
             fn = lambda: model(input_ids=ids, use_cache=False).logits
             fn()
@@ -216,7 +237,7 @@ def compile_first_call(arch_kwargs, batch, seq, exact_weights):
     cfg = hf_config(**arch_kwargs, seq=seq)
     model = hf_model(cfg, exact_weights)
     ids = token_ids(cfg, batch, seq)
-    ms, first = model_peer("torch_compile", model, ids, (25, 100))
+    ms, first = model_peer("torch_compile", model, ids, (25, 100), compile_modes=("default",))
     return {"first_call_s": first, "median_ms": ms, "device": torch.cuda.get_device_name(0)}
 
 

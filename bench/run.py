@@ -643,9 +643,12 @@ class Run:
                 continue
             for p in peer_names:
                 def measure(p=p):
-                    ms, first = peers.model_peer(p, model, ids, MODEL_TIMING)
+                    modes = {}
+                    ms, first = peers.model_peer(p, model, ids, MODEL_TIMING, modes)
                     if first is not None:
                         row.peer_extra[p]["first_call_s"] = round(first, 2)
+                    if modes:
+                        row.peer_extra[p]["modes_ms"] = modes
                     return ms, None
                 self.time_peer(row, p, measure)
         torch_models.clear()
