@@ -866,8 +866,163 @@ void Generator::emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64
   addLaunch(k, l, label, {src, dst});
 }
 
+//===--- decode attention: split KV (attention_decode.cuh) ---===//
+
+/// qLen up to which attention runs on the split-KV decode kernels: they serve all of a GQA
+/// group's query rows per block, reading K and V once per kv head, where attention_fwd_kernel's
+/// 64-row query tiles would leave all but qLen rows idle and re-read K and V per query head.
+constexpr int64_t kDecodeMaxQLen = 4;
+
+/// Mirror of attention_decode.cuh's AttentionDecodeSplitConfig (this file includes no CUDA
+/// header): threads per block of both kernels, key-group width, row and chunk choice. Change
+/// both together.
+namespace decode_launch {
+constexpr int kThreads = 128;
+constexpr int kCombineThreads = 128;
+constexpr int kLanesPerKey = 16;
+constexpr int kMaxRows = 8;
+constexpr int64_t kMaxChunks = 256;
+constexpr int64_t kTargetBlocks = 1024;
+constexpr int64_t kMinChunkKeys = 256;
+constexpr int64_t kChunkAlign = 64;
+
+int elemsPerLane(int64_t headDim) { return (headDim + kLanesPerKey - 1) / kLanesPerKey; }
+int rowsFor(int64_t rows, int64_t headDim, int64_t headDimV) {
+  const int e = elemsPerLane(std::max(headDim, headDimV));
+  int r = 1;
+  while (r < rows && r < kMaxRows && (2 * r) * e <= 64)
+    r *= 2;
+  return r;
+}
+int64_t chunkKeysFor(int64_t kvLen, int64_t slices) {
+  int64_t want = (kTargetBlocks + slices - 1) / slices;
+  want = std::min({want, (kvLen + kMinChunkKeys - 1) / kMinChunkKeys, kMaxChunks});
+  want = std::max<int64_t>(want, 1);
+  int64_t keys = (kvLen + want - 1) / want;
+  keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+  return keys > 0 ? keys : kChunkAlign;
+}
+} // namespace decode_launch
+
+FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string &label) {
+  auto at = cast<spd::AttentionOp>(op);
+  Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
+  ArrayRef<int64_t> qs = shapeOf(q), ks = shapeOf(k), vs = shapeOf(v);
+  // Anything unusual is left to emitAttention, which diagnoses it.
+  if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4 || qs[2] > kDecodeMaxQLen ||
+      qs[2] < 1 || ks[2] < 1 || ks[1] < 1 || qs[1] % ks[1] != 0 || qs[0] * ks[1] > 65535)
+    return false;
+  if (mask && shapeOf(mask).size() > 4)
+    return false;
+  FailureOr<ElementType> st = storageType(at.getResult().getType(), op);
+  if (failed(st))
+    return failure();
+  if (!isFloatType(*st) || *st == ElementType::F64)
+    return false;
+  int64_t D = qs[3], DV = vs[3];
+  if (D < 1 || DV < 1 || D > 256 || DV > 256)
+    return false;
+
+  SmallVector<Value> pending;
+  for (Value x : {q, k, v})
+    if (!viewSource(x))
+      pending.push_back(x);
+  if (failed(materialize(pending, op, label)))
+    return failure();
+  FailureOr<Buf> qb = bufferTyped(*this, q, *st, op, label);
+  if (failed(qb))
+    return failure();
+  FailureOr<Buf> kb = bufferTyped(*this, k, *st, op, label);
+  if (failed(kb))
+    return failure();
+  FailureOr<Buf> vb = bufferTyped(*this, v, *st, op, label);
+  if (failed(vb))
+    return failure();
+  std::string maskType = "float";
+  int64_t strides[4] = {0, 0, 0, 0};
+  std::optional<Buf> mb;
+  if (mask) {
+    FailureOr<Buf> m = bufferOf(mask, op, label);
+    if (failed(m))
+      return failure();
+    mb = *m;
+    maskType = cTypeName(m->type);
+    ArrayRef<int64_t> ms = shapeOf(mask);
+    int64_t stride = 1;
+    for (int64_t i = ms.size() - 1; i >= 0; --i) {
+      int64_t d = 4 - ms.size() + i;
+      strides[d] = ms[i] == 1 ? 0 : stride;
+      stride *= ms[i];
+    }
+  }
+
+  const int64_t batch = qs[0], qHeads = qs[1], kvHeads = ks[1], qLen = qs[2], kvLen = ks[2];
+  const int64_t groupRows = qHeads / kvHeads * qLen;
+  const int rows = decode_launch::rowsFor(groupRows, D, DV);
+  const int64_t rowTiles = (groupRows + rows - 1) / rows;
+  const int64_t chunkKeys = decode_launch::chunkKeysFor(kvLen, batch * kvHeads * rowTiles);
+  const int64_t chunks = (kvLen + chunkKeys - 1) / chunkKeys;
+  const int64_t outRows = batch * qHeads * qLen;
+
+  int out = newBuffer(at.getResult(), *st, "attention " + label);
+  valueBufs[at.getResult()] = {out, *st};
+  int oPart = -1, lse = -1;
+  if (chunks > 1) {
+    oPart = newBuffer({chunks, outRows, DV}, ElementType::F32, "attention partials " + label);
+    lse = newBuffer({chunks, outRows}, ElementType::F32, "attention log-sum-exp " + label);
+  }
+  needHeader("attention_decode.cuh");
+  std::string t = cTypeName(*st);
+  std::string name = formatv("spdc::kernels::attention_decode_split_kernel<{0}, {1}, {2}, {3}, {4}>",
+                             t, maskType, D, DV, rows)
+                         .str();
+  uint32_t kid = addKernel(name, "",
+                           formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, "
+                                   "float *, float *, int, int, int, long long, long long, "
+                                   "long long, float, bool, long long, long long, long long, "
+                                   "long long",
+                                   t, maskType));
+  bundle::Launch l;
+  l.grid[0] = chunks;
+  l.grid[1] = batch * kvHeads;
+  l.grid[2] = rowTiles;
+  l.block[0] = decode_launch::kThreads;
+  l.args = {bufferArg(qb->id), bufferArg(kb->id), bufferArg(vb->id),
+            mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
+            oPart >= 0 ? bufferArg(oPart) : i64Arg(0), lse >= 0 ? bufferArg(lse) : i64Arg(0),
+            i64Arg(batch), i64Arg(qHeads), i64Arg(kvHeads), i64Arg(qLen), i64Arg(kvLen),
+            i64Arg(chunkKeys), f32Arg(at.getScale().convertToFloat()),
+            i64Arg(at.getCausal() ? 1 : 0), i64Arg(strides[0]), i64Arg(strides[1]),
+            i64Arg(strides[2]), i64Arg(strides[3])};
+  SmallVector<int> ids = {qb->id, kb->id, vb->id, out};
+  if (mb)
+    ids.push_back(mb->id);
+  if (chunks > 1) {
+    ids.push_back(oPart);
+    ids.push_back(lse);
+  }
+  addLaunch(kid, l, label, ids);
+  if (chunks == 1)
+    return true;
+
+  std::string cname = formatv("spdc::kernels::attention_decode_combine_kernel<{0}>", t).str();
+  uint32_t cid = addKernel(
+      cname, "", formatv("const float *, const float *, {0} *, long long, int, int", t));
+  bundle::Launch c;
+  c.grid[0] = std::min<int64_t>(outRows, 65535);
+  c.block[0] = decode_launch::kCombineThreads;
+  c.args = {bufferArg(oPart), bufferArg(lse), bufferArg(out), i64Arg(outRows), i64Arg(chunks),
+            i64Arg(DV)};
+  addLaunch(cid, c, label, {oPart, lse, out});
+  return true;
+}
+
 LogicalResult Generator::emitAttention(Operation *op, const std::string &label) {
   auto at = cast<spd::AttentionOp>(op);
+  // A few query rows: the split-KV decode kernels.
+  FailureOr<bool> decoded = emitAttentionDecode(op, label);
+  if (failed(decoded) || *decoded)
+    return success(succeeded(decoded));
   Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
   ArrayRef<int64_t> qs = shapeOf(q), ks = shapeOf(k), vs = shapeOf(v);
   if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4)

@@ -224,6 +224,9 @@ private:
   void emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64_t srcStride,
                     const std::string &label);
   mlir::LogicalResult emitAttention(mlir::Operation *op, const std::string &label);
+  /// Attention of a few query rows (decode) through attention_decode.cuh's split-KV kernels;
+  /// false (nothing generated) when the op is not such a case.
+  mlir::FailureOr<bool> emitAttentionDecode(mlir::Operation *op, const std::string &label);
   mlir::LogicalResult emitNorm(mlir::Operation *op, const std::string &label);
   mlir::LogicalResult emitSoftmax(mlir::Operation *op, const std::string &label);
   mlir::LogicalResult emitTopK(mlir::Operation *op, const std::string &label);
