@@ -1411,19 +1411,53 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
   KernelBuilder kb(*this, name);
   ExprEmitter ee(*this, kb);
+  bundle::Launch l = rowLaunch(rows, cols);
+  int64_t threads = l.block[0];
+  // Rows of at most kMaxRowSlots columns per thread stay in registers after the first pass: the
+  // statistics and the outputs read no memory again (the producers run once per element).
+  int64_t slots = (cols + threads - 1) / threads;
+  bool cached = slots <= kMaxRowSlots;
   kb.line("using namespace spdc::kernels;");
   kb.open("forEachRow(" + std::to_string(rows) + "LL, [&](index_t r)");
+  if (cached)
+    kb.line(formatv("float xs[{0}];", slots));
+  std::string lin = "(idx_t)r * " + indexLiteral(cols) + " + c";
+  // The columns this thread owns (k-th: xs[k] when cached).
+  auto openColumns = [&] {
+    if (cached) {
+      kb.line("#pragma unroll");
+      kb.open(formatv("for (int k = 0; k < {0}; ++k)", slots));
+      kb.line(formatv("const idx_t c = threadIdx.x + k * {0};", threads));
+      kb.open(formatv("if (c < {0})", indexLiteral(cols)));
+    } else {
+      kb.open(formatv("for (idx_t c = threadIdx.x; c < {0}; c += blockDim.x)", indexLiteral(cols)));
+    }
+  };
+  auto closeColumns = [&] {
+    kb.close();
+    if (cached)
+      kb.close();
+  };
   // One pass over the row: body(x) for each column this thread owns.
+  Value xr = resolve(x);
+  bool first = true;
   auto pass = [&](auto &&body) -> LogicalResult {
-    kb.open(formatv("for (long long c = threadIdx.x; c < {0}LL; c += blockDim.x)", cols));
+    openColumns();
     ee.pushScope();
-    SmallVector<std::string> idx = kb.unravel("r * " + std::to_string(cols) + "LL + c", xs);
+    SmallVector<std::string> idx = kb.unravel(lin, xs);
     FailureOr<std::string> xv = ee.at(x, idx);
     if (failed(xv))
       return failure();
+    if (cached && first) {
+      kb.line("xs[k] = float(" + *xv + ");");
+      ee.overrides[xr] = [](ArrayRef<std::string>) -> FailureOr<std::string> {
+        return std::string("xs[k]");
+      };
+    }
+    first = false;
     body(*xv);
     ee.popScope();
-    kb.close();
+    closeColumns();
     return success();
   };
   std::string mean = "0.0f", rstd, mx, sum;
@@ -1511,9 +1545,8 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     return name;
   };
   for (auto [v, id] : targets) {
-    kb.open(formatv("for (long long c = threadIdx.x; c < {0}LL; c += blockDim.x)", cols));
+    openColumns();
     ee.pushScope();
-    std::string lin = "r * " + std::to_string(cols) + "LL + c";
     SmallVector<std::string> idx = kb.unravel(lin, shapeOf(v));
     FailureOr<std::string> e = ee.at(v, idx);
     if (failed(e))
@@ -1521,12 +1554,11 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     kb.line(formatv("{0}[{1}] = convert<{2}>({3});", kb.param(id, true), lin,
                     cTypeName(buffers[id].type), *e));
     ee.popScope();
-    kb.close();
+    closeColumns();
   }
   --kb.depth;
   kb.line("});");
   uint32_t k = addKernel(name, kb.finish());
-  bundle::Launch l = rowLaunch(rows, cols);
   SmallVector<int> ids;
   for (const KernelBuilder::Param &p : kb.params) {
     l.args.push_back(bufferArg(p.id));

@@ -45,6 +45,9 @@ constexpr int64_t kMaxGridStrideBlocks = 65535 * 16;
 constexpr int kRowBlock = 256;
 constexpr int kRowBlockSmall = 128; ///< for rows of at most kSmallRowCols columns
 constexpr int64_t kSmallRowCols = 1024;
+/// Columns per thread that row kernels keep in registers between their passes (a 4096-wide row
+/// at 256 threads); wider rows are read again in each pass.
+constexpr int64_t kMaxRowSlots = 16;
 /// Arena and weight alignment (bytes): 256 suits every vector load and cuBLASLt's preference;
 /// the bundle format wants weights 64-byte aligned.
 constexpr uint64_t kArenaAlign = 256;
