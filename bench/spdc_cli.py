@@ -72,14 +72,15 @@ class Spdc:
                 found.append({"causal": "causal = true" in line, "mask": " mask(" in line})
         return found
 
-    def compile_times(self, model, bundle, dtype="bf16", cached_runs=3):
+    def compile_times(self, model, bundle, dtype="bf16", cached_runs=3, extra=()):
         """compile_gpt2_124m_cold / _cached: the wall time of `spdc model -o bundle` with an empty
         cache (XDG_CACHE_HOME a new folder), then the median of `cached_runs` more runs with that
         same cache."""
         cache = tempfile.mkdtemp(prefix="spdc-xdg-")
         env = dict(self.env, XDG_CACHE_HOME=cache)
-        cold, summary = self.compile(model, bundle, dtype, env=env)
-        runs = [self.compile(model, bundle, dtype, env=env) for _ in range(max(1, cached_runs))]
+        cold, summary = self.compile(model, bundle, dtype, extra, env=env)
+        runs = [self.compile(model, bundle, dtype, extra, env=env)
+                for _ in range(max(1, cached_runs))]
         warm = [wall for wall, _ in runs]
         return {"cold_s": cold, "cached_s": statistics.median(warm), "cached_runs_s": warm,
                 "summary": summary, "cached_summary": runs[-1][1], "xdg_cache_home": cache}
