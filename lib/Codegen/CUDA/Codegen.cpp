@@ -1086,10 +1086,10 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   bool mma = !fast && tensorCores && D % 16 == 0 && DV % 16 == 0 && D <= 128 && DV <= 128;
   int blockM = fast ? 128 : mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
   if (fast) {
-    // 128 query rows, 8 warps; Q plus two stages of K and V tiles (2-byte elements), plus 1 KiB
-    // to align the swizzled tiles.
+    // 128 query rows, 8 warps; three stages of K and V tiles (2-byte elements), plus 1 KiB to
+    // align the swizzled tiles.
     int64_t blockN = (D <= 64 && DV <= 64) ? 128 : 64;
-    l.sharedBytes = uint32_t((128 * D + 2 * blockN * (D + DV)) * 2 + 1024);
+    l.sharedBytes = uint32_t(3 * blockN * (D + DV) * 2 + 1024);
   }
   l.grid[0] = (qs[2] + blockM - 1) / blockM;
   l.grid[1] = qs[0] * qs[1];

@@ -492,14 +492,17 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 
 //===--- 128-row tensor-core path: cp.async K/V pipeline, swizzled dynamic shared memory ---===//
 //
-// For f16/bf16 with head dims 64 or 128. A block of 8 warps owns 128 query rows (16 per warp);
-// K and V tiles of kBlockN keys stream through kStages shared-memory buffers with cp.async, so
-// the next tile loads while this one is computed. Scores and probabilities stay in registers in
-// the m16n8 accumulator layout, softmax runs in the log2 domain (scale * log2(e) folded into
-// one multiply, ex2.approx), and causal blocks stop at their last visible key. Two compute
-// variants share everything else:
-//   sm_90a (__CUDA_ARCH_FEAT_SM90_ALL): each warpgroup (4 warps, 64 rows) issues wgmma:
-//     S = Q K^T with Q and K from shared memory, O += P V with P from registers.
+// For f16/bf16 with head dims 64 or 128. A block of 8 warps owns 128 query rows (16 per warp),
+// kept in registers as MMA A fragments (staged once through shared memory). K and V tiles of
+// kBlockN keys stream through kStages shared-memory buffers with cp.async: tile j + 1 loads
+// while tile j is computed, and the stage of tile j - 1 is still read (see below), hence three
+// stages and one barrier per tile. Scores and probabilities stay in registers in the m16n8
+// accumulator layout, softmax runs in the log2 domain (scale * log2(e) folded into one
+// multiply, ex2.approx), and causal blocks stop at their last visible key. Two compute variants
+// share everything else:
+//   sm_90a (__CUDA_ARCH_FEAT_SM90_ALL): each warpgroup (4 warps, 64 rows) issues wgmma with A
+//     from registers: S_j = Q K_j^T, then O += P_{j-1} V_{j-1}, and computes the softmax of
+//     S_j while the tensor cores still work on P_{j-1} V_{j-1}.
 //   otherwise (sm_80, sm_90): mma.sync m16n8k16 per warp, fragments through ldmatrix.
 //
 // Shared-memory tiles use one layout, which both ldmatrix and wgmma's 128-byte swizzle mode read:
@@ -513,18 +516,21 @@ template <int HeadDim, int HeadDimV> struct AttentionFwdConfig {
   static constexpr int kBlockM = kWarps * 16; // 128: two warpgroups of 64 rows
   // Keys per tile: 128 when both head dims are 64, else 64 (registers and shared memory).
   static constexpr int kBlockN = (HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64;
-  static constexpr int kStages = 2;
-  static constexpr int kQBytes = kBlockM * HeadDim * 2;
+  static constexpr int kStages = 3;
   static constexpr int kKBytes = kBlockN * HeadDim * 2;
   static constexpr int kVBytes = kBlockN * HeadDimV * 2;
   static constexpr int kStageBytes = kKBytes + kVBytes;
+  // Q is staged through stages 1 and 2 before their first K/V tiles arrive.
+  static constexpr int kQBytes = kBlockM * HeadDim * 2;
+  static constexpr int kQStage = 1;
   // Slack to round the dynamic shared memory base up to 1024 bytes.
   static constexpr int kAlignSlack = 1024;
   // <= 99 KiB in every configuration, so the same launch fits every sm_80+ GPU (sm_86/sm_89
   // allow 99 KiB of dynamic shared memory per block). Mirrored in Codegen.cpp emitAttention.
-  static constexpr int kSmemBytes = kQBytes + kStages * kStageBytes + kAlignSlack;
+  static constexpr int kSmemBytes = kStages * kStageBytes + kAlignSlack;
   static_assert(HeadDim % 64 == 0 && HeadDimV % 64 == 0 && HeadDim <= 128 && HeadDimV <= 128,
                 "the 128-row path takes head dims 64 and 128");
+  static_assert(kQBytes <= (kStages - kQStage) * kStageBytes, "Q fits its staging stages");
   static_assert(kSmemBytes <= 99 * 1024, "attention tiles exceed 99 KiB of shared memory");
 };
 
@@ -640,8 +646,9 @@ __device__ __forceinline__ void wgmmaFence() {
 __device__ __forceinline__ void wgmmaCommit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
-__device__ __forceinline__ void wgmmaWaitAll() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+// Waits until at most N of the warpgroup's committed wgmma groups are still in flight.
+template <int N> __device__ __forceinline__ void wgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 // The accumulators are written by the tensor cores between issue and wait: tell the compiler
 // they change here so that no read of them moves above the wait.
@@ -651,6 +658,14 @@ template <int N> __device__ __forceinline__ void wgmmaFenceRegs(float (&d)[N][4]
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       asm volatile("" : "+f"(d[i][e])::"memory");
+}
+// The same for A fragments read from registers.
+template <int N> __device__ __forceinline__ void fenceRegs(unsigned (&a)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      asm volatile("" : "+r"(a[i][e])::"memory");
 }
 
 #define SPDC_ACC4(i) "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3])
@@ -668,57 +683,41 @@ template <int N> __device__ __forceinline__ void wgmmaFenceRegs(float (&d)[N][4]
   "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "      \
   "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, "      \
   "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
-// The operands after the accumulators are %X0, %X1, ... (X0 = N / 2). A and B from shared
-// memory, both K-major; accumulate into d unless `accumulate` is 0.
-#define SPDC_WGMMA_SS(N, TY, X0, X1, X2)                                                     \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #X2 ", 0;\n"                             \
-               "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " SPDC_REGS_N##N  \
-               ", %" #X0 ", %" #X1 ", p, 1, 1, 0, 0;\n}\n"                                    \
-               : SPDC_ACC_N##N                                                                 \
-               : "l"(descA), "l"(descB), "r"(accumulate))
-// A from registers, B from shared memory MN-major (transposed); always accumulates.
-#define SPDC_WGMMA_RS(N, TY, X0, X1, X2, X3, X4, X5)                                         \
+// The operands after the accumulators are %X0, %X1, ... (X0 = N / 2).
+// A from registers, B from shared memory, K-major (TB "0") or MN-major (TB "1"); always
+// accumulates.
+#define SPDC_WGMMA_RS(N, TY, TB, X0, X1, X2, X3, X4, X5)                                     \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #X5 ", 0;\n"                             \
                "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " SPDC_REGS_N##N  \
-               ", {%" #X0 ", %" #X1 ", %" #X2 ", %" #X3 "}, %" #X4 ", p, 1, 1, 1;\n}\n"       \
+               ", {%" #X0 ", %" #X1 ", %" #X2 ", %" #X3 "}, %" #X4 ", p, 1, 1, " TB ";\n}\n" \
                : SPDC_ACC_N##N                                                                 \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1))
 
-template <class T, int NB>
-__device__ __forceinline__ void wgmmaSS(float (&d)[NB][4], unsigned long long descA,
-                                        unsigned long long descB, int accumulate) {
-  static_assert(NB == 8 || NB == 16, "wgmma N of 64 or 128");
-  if constexpr (IsSame<T, __half>::value) {
-    if constexpr (NB == 8)
-      SPDC_WGMMA_SS(64, "f16", 32, 33, 34);
-    else
-      SPDC_WGMMA_SS(128, "f16", 64, 65, 66);
-  } else {
-    if constexpr (NB == 8)
-      SPDC_WGMMA_SS(64, "bf16", 32, 33, 34);
-    else
-      SPDC_WGMMA_SS(128, "bf16", 64, 65, 66);
-  }
-}
-
-template <class T, int NB>
+template <class T, int NB, bool kTransB>
 __device__ __forceinline__ void wgmmaRS(float (&d)[NB][4], const unsigned (&a)[4],
                                         unsigned long long descB) {
   static_assert(NB == 8 || NB == 16, "wgmma N of 64 or 128");
+#define SPDC_WGMMA_RS_TYPE(TY, TB)                                                           \
+  if constexpr (NB == 8)                                                                     \
+    SPDC_WGMMA_RS(64, TY, TB, 32, 33, 34, 35, 36, 37);                                       \
+  else                                                                                       \
+    SPDC_WGMMA_RS(128, TY, TB, 64, 65, 66, 67, 68, 69);
   if constexpr (IsSame<T, __half>::value) {
-    if constexpr (NB == 8)
-      SPDC_WGMMA_RS(64, "f16", 32, 33, 34, 35, 36, 37);
-    else
-      SPDC_WGMMA_RS(128, "f16", 64, 65, 66, 67, 68, 69);
+    if constexpr (kTransB) {
+      SPDC_WGMMA_RS_TYPE("f16", "1")
+    } else {
+      SPDC_WGMMA_RS_TYPE("f16", "0")
+    }
   } else {
-    if constexpr (NB == 8)
-      SPDC_WGMMA_RS(64, "bf16", 32, 33, 34, 35, 36, 37);
-    else
-      SPDC_WGMMA_RS(128, "bf16", 64, 65, 66, 67, 68, 69);
+    if constexpr (kTransB) {
+      SPDC_WGMMA_RS_TYPE("bf16", "1")
+    } else {
+      SPDC_WGMMA_RS_TYPE("bf16", "0")
+    }
   }
+#undef SPDC_WGMMA_RS_TYPE
 }
 #undef SPDC_WGMMA_RS
-#undef SPDC_WGMMA_SS
 #undef SPDC_REGS_N128
 #undef SPDC_REGS_N64
 #undef SPDC_ACC_N128
@@ -813,8 +812,7 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
   constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
                 NT = Cfg::kThreads;
   constexpr int NB = BN / 8, NBV = DV / 8;
-  unsigned char *sQ = smem;
-  auto sK = [&](int stage) { return smem + Cfg::kQBytes + stage * Cfg::kStageBytes; };
+  auto sK = [&](int stage) { return smem + stage * Cfg::kStageBytes; };
   auto sV = [&](int stage) { return sK(stage) + Cfg::kKBytes; };
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -851,86 +849,46 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
 
   __syncthreads(); // the previous tile of this block is done with shared memory
   if (nTiles > 0) {
-    // Group 0: Q and key tile 0; group 1: key tile 1. One group is committed per iteration
-    // (empty past the end), so "all but the newest group done" always means "tile j is here".
-    loadTileSwizzled<T, BM, D, NT>(sQ, qb, m0, qLen, vec);
+    // Q through the staging stages, key tile 0 into stage 0; then the warp's 16 query rows as
+    // A fragments, loaded once.
+    loadTileSwizzled<T, BM, D, NT>(sK(Cfg::kQStage), qb, m0, qLen, vec);
     loadTileSwizzled<T, BN, D, NT>(sK(0), kb, 0, kvLen, vec);
     loadTileSwizzled<T, BN, DV, NT>(sV(0), vb, 0, kvLen, vec);
     cpAsyncCommit();
-    if (nTiles > 1) {
-      loadTileSwizzled<T, BN, D, NT>(sK(1), kb, BN, kvLen, vec);
-      loadTileSwizzled<T, BN, DV, NT>(sV(1), vb, BN, kvLen, vec);
-    }
-    cpAsyncCommit();
-
-#if !SPDC_ATTENTION_WGMMA
-    // The warp's 16 query rows as A fragments, loaded once.
-    unsigned qa[D / 16][4];
-    cpAsyncWait<1>();
+    cpAsyncWait<0>();
     __syncthreads();
+    unsigned qa[D / 16][4];
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks)
-      ldmatrixX4(qa[ks], smemAddr(sQ) + swizzledOffset<BM>(warp * 16 + (lane & 15),
-                                                           2 * ks + (lane >> 4)));
-#endif
+      ldmatrixX4(qa[ks], smemAddr(sK(Cfg::kQStage)) +
+                             swizzledOffset<BM>(warp * 16 + (lane & 15), 2 * ks + (lane >> 4)));
 
-    for (index_t j = 0; j < nTiles; ++j) {
-      const int stage = int(j & 1);
-      const index_t n0 = j * BN;
-      cpAsyncWait<1>();
+    // Tile j has landed (this thread's copies, then everyone's through the barrier), and every
+    // warp is past tile j - 1: the stage of tile j - 2 (at j == 0, Q's staging) takes j + 1.
+    auto beginTile = [&](index_t j) {
+      cpAsyncWait<0>();
 #if SPDC_ATTENTION_WGMMA
       // cp.async wrote through the generic proxy; wgmma reads through the async proxy.
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
       __syncthreads();
-
-      // S = Q K^T for the warp's 16 rows (wgmma: the warpgroup's 64) and the tile's BN keys.
-      float s[NB][4];
-#pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[nb][e] = 0.0f;
-#if SPDC_ATTENTION_WGMMA
-      {
-        const unsigned qBase = smemAddr(sQ) + (warp >> 2) * 64 * 128;
-        const unsigned kBase = smemAddr(sK(stage));
-        wgmmaFence();
-#pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks)
-          wgmmaSS<T, NB>(s, wgmmaDesc(qBase + (ks >> 2) * (BM * 128) + (ks & 3) * 32, 16, 1024),
-                         wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024),
-                         1);
-        wgmmaCommit();
-        wgmmaWaitAll();
-        wgmmaFenceRegs(s);
+      if (j + 1 < nTiles) {
+        const int next = int((j + 1) % Cfg::kStages);
+        loadTileSwizzled<T, BN, D, NT>(sK(next), kb, (j + 1) * BN, kvLen, vec);
+        loadTileSwizzled<T, BN, DV, NT>(sV(next), vb, (j + 1) * BN, kvLen, vec);
+        cpAsyncCommit();
       }
-#else
-      {
-        const unsigned kBase = smemAddr(sK(stage));
-        const int i = lane >> 3; // which of the four 8x8 matrices this lane addresses
-#pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks)
-#pragma unroll
-          for (int nb = 0; nb < NB; nb += 2) {
-            unsigned kf[4];
-            ldmatrixX4(kf, kBase + swizzledOffset<BN>((nb + (i >> 1)) * 8 + (lane & 7),
-                                                      2 * ks + (i & 1)));
-            mma16816<T>(s[nb], qa[ks], kf[0], kf[1]);
-            mma16816<T>(s[nb + 1], qa[ks], kf[2], kf[3]);
-          }
-      }
-#endif
-
-      float alpha[2];
-      const bool masked = mask != nullptr || n0 + BN > kvLen ||
-                          (causal && n0 + BN - 1 > m0 + kvLen - qLen);
-      if (masked)
+    };
+    auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
+      const index_t n0 = j * BN;
+      if (mask != nullptr || n0 + BN > kvLen || (causal && n0 + BN - 1 > m0 + kvLen - qLen))
         softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
                           mask, maskBase, maskStrideQ, maskStrideK);
       else
         softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
                            causal, mask, maskBase, maskStrideQ, maskStrideK);
+    };
+    auto rescaleO = [&](const float (&alpha)[2]) {
 #pragma unroll
       for (int nb = 0; nb < NBV; ++nb) {
         o[nb][0] *= alpha[0];
@@ -938,9 +896,9 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
         o[nb][2] *= alpha[1];
         o[nb][3] *= alpha[1];
       }
-
-      // P rounded to T: the accumulator layout of two key blocks is one A fragment.
-      unsigned p[BN / 16][4];
+    };
+    // P rounded to T: the accumulator layout of two key blocks is one A fragment.
+    auto packP = [&](unsigned (&p)[BN / 16][4], const float (&s)[NB][4]) {
 #pragma unroll
       for (int kk = 0; kk < BN / 16; ++kk) {
         p[kk][0] = packHalf2<T>(s[2 * kk][0], s[2 * kk][1]);
@@ -948,50 +906,108 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
         p[kk][2] = packHalf2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
         p[kk][3] = packHalf2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
       }
+    };
 
-      // O += P V.
 #if SPDC_ATTENTION_WGMMA
-      {
-        const unsigned vBase = smemAddr(sV(stage));
-        wgmmaFence();
+    // Per warpgroup: S_j = Q K_j^T, then O += P_{j-1} V_{j-1} queued behind it; the softmax of
+    // S_j runs while the tensor cores finish P_{j-1} V_{j-1}. Registers the tensor cores read
+    // or write are fenced (wgmmaFenceRegs / fenceRegs) on both sides of each batch so that the
+    // compiler moves no access to them into the batch.
+    float s[NB][4];
+    unsigned p[BN / 16][4];
+    auto issueScores = [&](index_t j) {
 #pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk)
-          wgmmaRS<T, NBV>(o, p[kk], wgmmaDesc(vBase + kk * 16 * 128, BN * 128, 1024));
-        wgmmaCommit();
-        wgmmaWaitAll();
-        wgmmaFenceRegs(o);
-        // P stays untouched until the tensor cores have read it.
+      for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk)
+        for (int e = 0; e < 4; ++e)
+          s[nb][e] = 0.0f;
+      wgmmaFenceRegs(s);
+      wgmmaFenceRegs(o);
+      fenceRegs(p);
+      wgmmaFence();
+      const unsigned kBase = smemAddr(sK(int(j % Cfg::kStages)));
 #pragma unroll
-          for (int e = 0; e < 4; ++e)
-            asm volatile("" : "+r"(p[kk][e])::"memory");
-      }
-#else
-      {
-        const unsigned vBase = smemAddr(sV(stage));
-        const int i = lane >> 3;
+      for (int ks = 0; ks < D / 16; ++ks)
+        wgmmaRS<T, NB, false>(
+            s, qa[ks], wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024));
+      wgmmaCommit();
+    };
+    auto issuePV = [&](index_t j) {
+      const unsigned vBase = smemAddr(sV(int(j % Cfg::kStages)));
 #pragma unroll
-        for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-          for (int nb = 0; nb < NBV; nb += 2) {
-            unsigned vf[4];
-            ldmatrixX4Trans(vf, vBase + swizzledOffset<BN>(kk * 16 + (i & 1) * 8 + (lane & 7),
-                                                           nb + (i >> 1)));
-            mma16816<T>(o[nb], p[kk], vf[0], vf[1]);
-            mma16816<T>(o[nb + 1], p[kk], vf[2], vf[3]);
-          }
-      }
-#endif
-
-      __syncthreads(); // every warp is done with this stage: refill it with tile j + 2
-      if (j + 2 < nTiles) {
-        loadTileSwizzled<T, BN, D, NT>(sK(stage), kb, n0 + 2 * BN, kvLen, vec);
-        loadTileSwizzled<T, BN, DV, NT>(sV(stage), vb, n0 + 2 * BN, kvLen, vec);
-      }
-      cpAsyncCommit();
+      for (int kk = 0; kk < BN / 16; ++kk)
+        wgmmaRS<T, NBV, true>(o, p[kk], wgmmaDesc(vBase + kk * 16 * 128, BN * 128, 1024));
+      wgmmaCommit();
+    };
+    float alpha[2];
+    beginTile(0);
+    issueScores(0);
+    wgmmaWait<0>();
+    wgmmaFenceRegs(s);
+    softmax(s, 0, alpha); // O is still zero: nothing to rescale
+    packP(p, s);
+    for (index_t j = 1; j < nTiles; ++j) {
+      beginTile(j);
+      issueScores(j);
+      issuePV(j - 1);
+      wgmmaWait<1>();
+      wgmmaFenceRegs(s);
+      softmax(s, j, alpha);
+      wgmmaWait<0>();
+      wgmmaFenceRegs(o);
+      fenceRegs(p);
+      rescaleO(alpha);
+      packP(p, s);
     }
-    cpAsyncWait<0>();
+    wgmmaFenceRegs(o);
+    fenceRegs(p);
+    wgmmaFence();
+    issuePV(nTiles - 1);
+    wgmmaWait<0>();
+    wgmmaFenceRegs(o);
+    fenceRegs(p);
+#else
+    for (index_t j = 0; j < nTiles; ++j) {
+      const int stage = int(j % Cfg::kStages);
+      beginTile(j);
+      // S = Q K^T for the warp's 16 rows and the tile's BN keys.
+      float s[NB][4];
+#pragma unroll
+      for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[nb][e] = 0.0f;
+      const unsigned kBase = smemAddr(sK(stage));
+      const int i = lane >> 3; // which of the four 8x8 matrices this lane addresses
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+        for (int nb = 0; nb < NB; nb += 2) {
+          unsigned kf[4];
+          ldmatrixX4(kf, kBase + swizzledOffset<BN>((nb + (i >> 1)) * 8 + (lane & 7),
+                                                    2 * ks + (i & 1)));
+          mma16816<T>(s[nb], qa[ks], kf[0], kf[1]);
+          mma16816<T>(s[nb + 1], qa[ks], kf[2], kf[3]);
+        }
+      float alpha[2];
+      softmax(s, j, alpha);
+      rescaleO(alpha);
+      unsigned p[BN / 16][4];
+      packP(p, s);
+      // O += P V.
+      const unsigned vBase = smemAddr(sV(stage));
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+        for (int nb = 0; nb < NBV; nb += 2) {
+          unsigned vf[4];
+          ldmatrixX4Trans(vf, vBase + swizzledOffset<BN>(kk * 16 + (i & 1) * 8 + (lane & 7),
+                                                         nb + (i >> 1)));
+          mma16816<T>(o[nb], p[kk], vf[0], vf[1]);
+          mma16816<T>(o[nb + 1], p[kk], vf[2], vf[3]);
+        }
+    }
+#endif
   }
 
 #pragma unroll
