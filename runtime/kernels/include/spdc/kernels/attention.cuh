@@ -109,6 +109,34 @@ __device__ __forceinline__ float attentionScore(float dot, float scale, index_t 
   return s;
 }
 
+// The slices of one (batch, query head) a tile function works on: blockIdx.y = b * qHeads + h,
+// and query head h reads kv head h / (qHeads / kvHeads).
+template <class T> struct AttentionSlices {
+  const T *q, *k, *v;
+  T *out;
+  index_t maskBase; // mask offset of (b, h)
+};
+template <int D, int DV, class T>
+__device__ __forceinline__ AttentionSlices<T>
+attentionSlices(const T *q, const T *k, const T *v, T *out, int qHeads, int kvHeads, index_t qLen,
+                index_t kvLen, index_t maskStrideB, index_t maskStrideH) {
+  const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
+  const int hk = h / (qHeads / kvHeads);
+  return {q + index_t(bh) * qLen * D, k + (index_t(b) * kvHeads + hk) * kvLen * D,
+          v + (index_t(b) * kvHeads + hk) * kvLen * DV, out + index_t(bh) * qLen * DV,
+          index_t(b) * maskStrideB + index_t(h) * maskStrideH};
+}
+
+// One past the last key that query rows [m0, m0 + rows) may see (causal: bottom-right aligned).
+__device__ __forceinline__ index_t attentionKeyEnd(index_t m0, index_t rows, index_t qLen,
+                                                   index_t kvLen, bool causal) {
+  if (!causal)
+    return kvLen;
+  const index_t lastRow = (m0 + rows < qLen ? m0 + rows : qLen) - 1;
+  const index_t lastKey = lastRow + kvLen - qLen;
+  return lastKey + 1 < kvLen ? lastKey + 1 : kvLen;
+}
+
 // FMA path: any element type and head dim. Processes query tile `tile` of BM rows.
 template <class T, class TMask, int HeadDim, int HeadDimV>
 __device__ __forceinline__ void
@@ -127,14 +155,12 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   float *sV = Cfg::kShareKV ? sK : sK + Cfg::kKFloats;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
-  const int hk = h / (qHeads / kvHeads);
   const index_t m0 = tile * BM;
-  const T *qb = q + index_t(bh) * qLen * D;
-  const T *kb = k + (index_t(b) * kvHeads + hk) * kvLen * D;
-  const T *vb = v + (index_t(b) * kvHeads + hk) * kvLen * DV;
-  T *ob = out + index_t(bh) * qLen * DV;
-  const index_t maskBase = index_t(b) * maskStrideB + index_t(h) * maskStrideH;
+  const AttentionSlices<T> head = attentionSlices<D, DV>(q, k, v, out, qHeads, kvHeads, qLen,
+                                                         kvLen, maskStrideB, maskStrideH);
+  const T *qb = head.q, *kb = head.k, *vb = head.v;
+  T *ob = head.out;
+  const index_t maskBase = head.maskBase;
 
   __syncthreads(); // the previous tile's readers of sQ are done
   for (int idx = tid; idx < BM * D; idx += NT) {
@@ -143,12 +169,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   }
 
   // Keys beyond the last visible one of this block's last row are skipped entirely.
-  index_t kvEnd = kvLen;
-  if (causal) {
-    const index_t lastRow = (m0 + BM < qLen ? m0 + BM : qLen) - 1;
-    const index_t lastKey = lastRow + kvLen - qLen;
-    kvEnd = lastKey + 1 < kvLen ? lastKey + 1 : kvLen;
-  }
+  const index_t kvEnd = attentionKeyEnd(m0, BM, qLen, kvLen, causal);
 
   const float ninf = -NumericLimits<float>::infinity();
   float rowMax[RPW], rowSum[RPW], acc[RPW][SLOTS];
@@ -351,14 +372,12 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
-  const int hk = h / (qHeads / kvHeads);
   const index_t m0 = tile * BM;
-  const T *qb = q + index_t(bh) * qLen * D;
-  const T *kb = k + (index_t(b) * kvHeads + hk) * kvLen * D;
-  const T *vb = v + (index_t(b) * kvHeads + hk) * kvLen * DV;
-  T *ob = out + index_t(bh) * qLen * DV;
-  const index_t maskBase = index_t(b) * maskStrideB + index_t(h) * maskStrideH;
+  const AttentionSlices<T> head = attentionSlices<D, DV>(q, k, v, out, qHeads, kvHeads, qLen,
+                                                         kvLen, maskStrideB, maskStrideH);
+  const T *qb = head.q, *kb = head.k, *vb = head.v;
+  T *ob = head.out;
+  const index_t maskBase = head.maskBase;
   const bool aligned = isAligned(kb, 16) && isAligned(vb, 16);
 
   // This warp's 16 query rows as A fragments (rows g and g + 8 of the warp's block).
@@ -379,12 +398,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     qa[ks][3] = ld(row1, c + 8);
   }
 
-  index_t kvEnd = kvLen;
-  if (causal) {
-    const index_t lastRow = (m0 + BM < qLen ? m0 + BM : qLen) - 1;
-    const index_t lastKey = lastRow + kvLen - qLen;
-    kvEnd = lastKey + 1 < kvLen ? lastKey + 1 : kvLen;
-  }
+  const index_t kvEnd = attentionKeyEnd(m0, BM, qLen, kvLen, causal);
 
   const float ninf = -NumericLimits<float>::infinity();
   float rowMax[2] = {ninf, ninf}, rowSum[2] = {0.0f, 0.0f};
@@ -817,25 +831,18 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
-  const int hk = h / (qHeads / kvHeads);
   const index_t m0 = tile * BM;
-  const T *qb = q + index_t(bh) * qLen * D;
-  const T *kb = k + (index_t(b) * kvHeads + hk) * kvLen * D;
-  const T *vb = v + (index_t(b) * kvHeads + hk) * kvLen * DV;
-  T *ob = out + index_t(bh) * qLen * DV;
-  const index_t maskBase = index_t(b) * maskStrideB + index_t(h) * maskStrideH;
+  const AttentionSlices<T> head = attentionSlices<D, DV>(q, k, v, out, qHeads, kvHeads, qLen,
+                                                         kvLen, maskStrideB, maskStrideH);
+  const T *qb = head.q, *kb = head.k, *vb = head.v;
+  T *ob = head.out;
+  const index_t maskBase = head.maskBase;
   const bool vec = isAligned(qb, 16) && isAligned(kb, 16) && isAligned(vb, 16);
   // This thread's rows: g and g + 8 of the warp's 16.
   const index_t row0 = m0 + warp * 16 + g;
   const float scaleLog2 = scale * 1.4426950408889634f;
 
-  index_t kvEnd = kvLen;
-  if (causal) {
-    const index_t lastRow = (m0 + BM < qLen ? m0 + BM : qLen) - 1;
-    const index_t lastKey = lastRow + kvLen - qLen;
-    kvEnd = lastKey + 1 < kvLen ? lastKey + 1 : kvLen;
-  }
+  const index_t kvEnd = attentionKeyEnd(m0, BM, qLen, kvLen, causal);
   const index_t nTiles = kvEnd > 0 ? (kvEnd + BN - 1) / BN : 0;
 
   const float ninf = -NumericLimits<float>::infinity();
