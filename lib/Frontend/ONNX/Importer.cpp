@@ -9,6 +9,7 @@
 
 #include "spdc/Frontend/ONNX/Importer.h"
 #include "ImportContext.h"
+#include "TextParser.h"
 #include "TensorConversion.h"
 
 #include "spdc/Interpreter/Interpreter.h"
@@ -26,7 +27,6 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
-#include <onnx/defs/parser.h>
 
 #include <map>
 #include <queue>
@@ -45,6 +45,10 @@ constexpr int64_t kMaxOpset = 22;
 /// Results larger than this are not folded at import (1M elements: shape arithmetic and small
 /// masks fold, weight-sized computations stay in the graph).
 constexpr int64_t kMaxFoldElements = int64_t(1) << 20;
+/// Boolean results fold up to this size (16M elements, one byte each): the causal and padding
+/// masks that exporters build from Range / LessOrEqual / And chains for sequences up to 4096
+/// (or batches of them), which attention recognition reads as constants.
+constexpr int64_t kMaxFoldMaskElements = int64_t(1) << 24;
 /// Model-local functions may call each other; deeper nesting is taken as recursion.
 constexpr int kMaxFunctionNesting = 16;
 
@@ -589,7 +593,9 @@ llvm::SmallVector<Value> GraphImporter::fold(Operation *op) {
   }
   for (Value r : results) {
     auto t = dyn_cast<RankedTensorType>(r.getType());
-    foldable = foldable && t && t.hasStaticShape() && t.getNumElements() <= kMaxFoldElements;
+    foldable = foldable && t && t.hasStaticShape() &&
+               t.getNumElements() <= (t.getElementType().isInteger(1) ? kMaxFoldMaskElements
+                                                                       : kMaxFoldElements);
   }
   if (foldable) {
     // The interpreter only runs valid ops; an invalid one is reported when its node is
@@ -824,10 +830,8 @@ OwningOpRef<ModuleOp> spdc::importOnnxBuffer(llvm::StringRef buffer, llvm::Strin
   if (fileName.ends_with(".onnxtxt") || looksLikeText(buffer)) {
     std::string text = buffer.str();
     llvm::StringMap<std::string> nodeNames = takeNodeNames(text);
-    onnx::Common::Status status = onnx::OnnxParser::Parse(*model, text.c_str());
-    if (!status.IsOK()) {
-      emitError(fileLoc) << "cannot parse '" << fileName
-                         << "' as ONNX text: " << status.ErrorMessage();
+    if (std::string error = parseOnnxText(*model, text); !error.empty()) {
+      emitError(fileLoc) << "cannot parse '" << fileName << "' as ONNX text: " << error;
       return {};
     }
     restoreNodeNames(*model, nodeNames);
