@@ -486,6 +486,8 @@ class Run:
             r = self.spdc.bench(bundle, iters, timeout_s=self.args.bench_timeout)
             row.spdc_ms = r["median_ms"]
             row.spdc_extra["min_ms"] = r.get("min_ms")
+            if r.get("profile"):
+                row.spdc_extra["profile"] = r["profile"]
             row.spdc_extra["iters"] = r.get("iters", iters)
             row.spdc_extra["bench"] = r.get("source")
             if r.get("device"):

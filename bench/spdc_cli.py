@@ -118,12 +118,43 @@ class Spdc:
             if not isinstance(r.get("median_ms"), (int, float)):
                 raise SpdcError(f"spdc bench --json: no median_ms in {sorted(r)}")
             r["source"] = "spdc bench --json"
+            r["profile"] = profile_summary(r.get("steps") or [])
             r.setdefault("report", _tail(p.stdout, 2000))
             return r
         p, _ = self._run(args, timeout_s=timeout_s)
         r = parse_bench_text(p.stdout)
         r["source"] = "spdc bench (text report; I/O bound in host memory)"
         return r
+
+
+def profile_summary(steps, top=6):
+    """Where a run's time goes, from `spdc bench --json`'s per-step profile (run without CUDA
+    graphs): milliseconds per kind of step (gemm, attention, norm/softmax rows, other kernels,
+    copies) and the few most expensive kernels, summed over their launches."""
+    def kind(s):
+        if s.get("kind") == "gemm":
+            return "gemm"
+        if s.get("kind") == "copy":
+            return "copy"
+        name = s.get("name", "")
+        if "attention" in name and ("kernels::attention" in name or name.startswith("_Z")):
+            return "attention"
+        if "reduction" in name or "norm" in name or "softmax" in name:
+            return "rows"
+        return "other kernels"
+    by_kind, by_kernel = {}, {}
+    for s in steps:
+        ms = float(s.get("mean_ms", 0.0))
+        k = kind(s)
+        by_kind[k] = by_kind.get(k, 0.0) + ms
+        name = s.get("name", "")
+        if s.get("kind") == "gemm":
+            name = "gemm " + s.get("nodes", "")[:40]
+        by_kernel[name[:60]] = by_kernel.get(name[:60], 0.0) + ms
+    topk = sorted(by_kernel.items(), key=lambda kv: -kv[1])[:top]
+    return {"ms_by_kind": {k: round(v, 4) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])},
+            "top_kernels_ms": [[n, round(v, 4)] for n, v in topk],
+            "steps": len(steps)}
 
 
 _SUMMARY_INT = {
