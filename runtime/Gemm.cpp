@@ -2,6 +2,10 @@
 
 #include "Gemm.h"
 
+#include "Driver.h"
+
+#include <algorithm>
+
 namespace spdc::rt {
 namespace {
 
@@ -110,8 +114,16 @@ std::string GemmRunner::prepare(const bundle::Gemm &g, uint32_t alignA, uint32_t
       int64_t(g.type), g.m,    g.n,    g.k,       g.batch,   g.transA,  g.transB,
       g.lda,           g.ldb,  g.ldc,  g.strideA, g.strideB, g.strideC, int64_t(g.epilogue),
       alignA,          alignB, alignC, alignD};
+  p.key = key;
   if (auto it = algoCache.find(key); it != algoCache.end()) {
     p.algo = it->second;
+    out = p;
+    return {};
+  }
+  if (auto it = candidateCache.find(key); it != candidateCache.end()) {
+    p.candidates = it->second;
+    p.algo = p.candidates.front();
+    p.tuned = p.candidates.size() < 2;
     out = p;
     return {};
   }
@@ -131,14 +143,24 @@ std::string GemmRunner::prepare(const bundle::Gemm &g, uint32_t alignA, uint32_t
   for (int i = 0; i < 4; ++i)
     SPDC_LT(
         cublasLtMatmulPreferenceSetAttribute(pref, attrs[i], &alignments[i], sizeof alignments[i]));
-  cublasLtMatmulHeuristicResult_t result = {};
+  cublasLtMatmulHeuristicResult_t results[kTuneCandidates] = {};
   int found = 0;
   SPDC_LT(cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.layoutA, p.layoutB, p.layoutC, p.layoutD,
-                                         pref, 1, &result, &found));
+                                         pref, kTuneCandidates, results, &found));
   if (found == 0)
     return "cublasLtMatmulAlgoGetHeuristic: no algorithm for this matmul";
-  p.algo = result.algo;
-  algoCache.emplace(std::move(key), result.algo);
+  for (int i = 0; i < found; ++i)
+    if (results[i].state == CUBLAS_STATUS_SUCCESS)
+      p.candidates.push_back(results[i].algo);
+  if (p.candidates.empty())
+    p.candidates.push_back(results[0].algo);
+  p.algo = p.candidates.front();
+  // Tuning runs the GEMM several times: only where that is harmless (D not read as C).
+  p.tuned = p.candidates.size() < 2 || g.beta != 0;
+  if (p.tuned)
+    algoCache.emplace(key, p.algo);
+  else
+    candidateCache.emplace(key, p.candidates);
   out = p;
   return {};
 }
@@ -158,6 +180,55 @@ std::string GemmRunner::run(const bundle::Gemm &g, GemmPlan &p, CUdeviceptr a, C
                          reinterpret_cast<void *>(d), p.layoutD, &p.algo,
                          reinterpret_cast<void *>(workspace), workspaceBytes,
                          reinterpret_cast<cudaStream_t>(stream)));
+  return {};
+}
+
+std::string GemmRunner::tune(const Driver &d, const bundle::Gemm &g, GemmPlan &p, CUdeviceptr a,
+                             CUdeviceptr b, CUdeviceptr c, CUdeviceptr dst, CUdeviceptr bias,
+                             CUdeviceptr workspace, CUstream stream) {
+  if (p.tuned)
+    return {};
+  p.tuned = true;
+  if (auto it = algoCache.find(p.key); it != algoCache.end()) { // tuned by a plan of this shape
+    p.algo = it->second;
+    return {};
+  }
+  CUevent start = nullptr, stop = nullptr;
+  if (d.eventCreate(&start, CU_EVENT_DEFAULT) != CUDA_SUCCESS ||
+      d.eventCreate(&stop, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+    if (start)
+      d.eventDestroy(start);
+    return {}; // keep the heuristic's choice
+  }
+  float best = -1;
+  cublasLtMatmulAlgo_t chosen = p.algo;
+  for (const cublasLtMatmulAlgo_t &algo : p.candidates) {
+    p.algo = algo;
+    if (!run(g, p, a, b, c, dst, bias, workspace, stream).empty())
+      continue; // warm-up; this algorithm cannot run here
+    float fastest = -1;
+    for (int i = 0; i < kTuneRuns; ++i) {
+      float ms = 0;
+      if (d.eventRecord(start, stream) != CUDA_SUCCESS ||
+          !run(g, p, a, b, c, dst, bias, workspace, stream).empty() ||
+          d.eventRecord(stop, stream) != CUDA_SUCCESS ||
+          d.eventSynchronize(stop) != CUDA_SUCCESS ||
+          d.eventElapsedTime(&ms, start, stop) != CUDA_SUCCESS) {
+        fastest = -1;
+        break;
+      }
+      fastest = fastest < 0 ? ms : std::min(fastest, ms);
+    }
+    if (fastest >= 0 && (best < 0 || fastest < best)) {
+      best = fastest;
+      chosen = algo;
+    }
+  }
+  d.eventDestroy(start);
+  d.eventDestroy(stop);
+  p.algo = chosen;
+  algoCache.emplace(p.key, chosen);
+  candidateCache.erase(p.key);
   return {};
 }
 

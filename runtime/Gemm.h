@@ -29,7 +29,17 @@ struct GemmPlan {
   cublasLtMatrixLayout_t layoutA = nullptr, layoutB = nullptr, layoutC = nullptr,
                          layoutD = nullptr; ///< cuBLASLt's operands (A = plan B, B = plan A)
   cublasLtMatmulAlgo_t algo;
+  /// cuBLASLt's heuristic candidates, best first, until tune() has timed them on the device.
+  std::vector<cublasLtMatmulAlgo_t> candidates;
+  bool tuned = true;
+  std::vector<int64_t> key; ///< of the algorithm cache
 };
+
+struct Driver;
+
+/// Algorithms cuBLASLt's heuristic proposes per GEMM shape, and timed runs of each, for tune().
+constexpr int kTuneCandidates = 8;
+constexpr int kTuneRuns = 3;
 
 class GemmRunner {
 public:
@@ -41,9 +51,10 @@ public:
   /// Creates the cuBLASLt handle (the CUDA context must be current).
   std::string init(size_t workspaceBytes);
 
-  /// Builds descriptors for `g` and picks an algorithm with cublasLtMatmulAlgoGetHeuristic,
-  /// once per distinct shape/layout/alignment (cached). `align*` are the guaranteed byte
-  /// alignments of the operand addresses (at most 256).
+  /// Builds descriptors for `g` and asks cublasLtMatmulAlgoGetHeuristic for its best few
+  /// algorithms, once per distinct shape/layout/alignment (cached). `align*` are the guaranteed
+  /// byte alignments of the operand addresses (at most 256). The first one runs until tune()
+  /// has timed the candidates.
   std::string prepare(const bundle::Gemm &g, uint32_t alignA, uint32_t alignB, uint32_t alignC,
                       uint32_t alignD, GemmPlan &out);
 
@@ -52,13 +63,22 @@ public:
                   CUdeviceptr c, CUdeviceptr d, CUdeviceptr bias, CUdeviceptr workspace,
                   CUstream stream);
 
+  /// Times each candidate algorithm of `plan` on its real operands (a warm-up, then the best of
+  /// kTuneRuns runs, CUDA events on `stream`) and keeps the fastest for this shape, in `plan`
+  /// and in the cache. Synchronizes `stream`; never during graph capture. A candidate that
+  /// fails is skipped; if all fail, the heuristic's first stays.
+  std::string tune(const Driver &d, const bundle::Gemm &g, GemmPlan &plan, CUdeviceptr a,
+                   CUdeviceptr b, CUdeviceptr c, CUdeviceptr dst, CUdeviceptr bias,
+                   CUdeviceptr workspace, CUstream stream);
+
   size_t workspaceSize() const { return workspaceBytes; }
 
 private:
   cublasLtHandle_t handle = nullptr;
   size_t workspaceBytes = 0;
   std::vector<GemmPlan> owned;
-  std::map<std::vector<int64_t>, cublasLtMatmulAlgo_t> algoCache;
+  std::map<std::vector<int64_t>, cublasLtMatmulAlgo_t> algoCache; ///< tuned choices
+  std::map<std::vector<int64_t>, std::vector<cublasLtMatmulAlgo_t>> candidateCache;
 };
 
 /// "cublasLtMatmul: CUBLAS_STATUS_NOT_SUPPORTED (...)".

@@ -337,6 +337,7 @@ struct spdc_model_t {
   /// expression. Precompiled cubins must use extern "C" names.
   std::vector<std::string> symbols;
   std::string codeOrigin = "none"; ///< spdc_model_code_origin
+  bool capturing = false;          ///< steps are being captured into a graph (nothing runs)
 
   ~spdc_model_t() {
     if (!ctx)
@@ -582,8 +583,16 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
   }
   case bundle::Step::Kind::Gemm: {
     const bundle::Gemm &g = plan.gemms[step.index];
-    std::string e = gemm->run(g, gemmPlans[step.index], resolve(g.a), resolve(g.b), resolve(g.c),
-                              resolve(g.d), resolve(g.bias), workspace, s);
+    GemmPlan &gp = gemmPlans[step.index];
+    if (!gp.tuned && !capturing) {
+      // The first eager run times cuBLASLt's candidates on the real operands (once per shape).
+      std::string e = gemm->tune(*d, g, gp, resolve(g.a), resolve(g.b), resolve(g.c),
+                                 resolve(g.d), resolve(g.bias), workspace, s);
+      if (!e.empty())
+        return stepFail(SPDC_STATUS_CUDA_ERROR, e);
+    }
+    std::string e = gemm->run(g, gp, resolve(g.a), resolve(g.b), resolve(g.c), resolve(g.d),
+                              resolve(g.bias), workspace, s);
     if (!e.empty())
       return stepFail(SPDC_STATUS_CUDA_ERROR, e);
     return SPDC_STATUS_OK;
@@ -697,7 +706,9 @@ spdc_status_t spdc_model_t::capture() {
   if (CUresult r = d->streamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
       r != CUDA_SUCCESS)
     return cudaFail(r, "cuStreamBeginCapture");
+  capturing = true;
   spdc_status_t status = enqueueSteps(stream, nullptr);
+  capturing = false;
   CUgraph g = nullptr;
   CUresult r = d->streamEndCapture(stream, &g); // always end, so the stream leaves capture mode
   if (status != SPDC_STATUS_OK) {
