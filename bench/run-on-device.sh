@@ -26,6 +26,9 @@ case "${1:-}" in
     "$shared/gpu/stage.sh" "$dev" build/bin/spdc
     cp -L build/lib/libspdcrt.so* "$dev/bin/"
     cp "$shared/gpu/export_hf_models.py" "$dev/"
+    # The commit the binaries come from (the device copy of the tree has no reliable history).
+    echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench' || echo -dirty)" \
+      > "$dev/commit.txt"
     du -sh "$dev"
     ;;
   run)
@@ -37,6 +40,7 @@ case "${1:-}" in
     # spdc gets the staged Debian libraries; python, torch and the exports keep the machine's own
     # (run.py hands SPDC_LD_LIBRARY_PATH to the spdc processes only).
     export SPDC_LD_LIBRARY_PATH=$LD_LIBRARY_PATH
+    [ -f "$dev/commit.txt" ] && export SPDC_COMMIT=$(cat "$dev/commit.txt")
     export LD_LIBRARY_PATH=$python_ld
     exec python3 bench/run.py --spdc "$dev/bin/spdc" --export-script "$dev/export_hf_models.py" \
       --out-dir "${OUT:-bench/results}" "$@"

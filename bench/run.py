@@ -784,6 +784,10 @@ def _err(e):
 
 
 def git_commit():
+    """The commit the staged spdc was built from (SPDC_COMMIT, which run-on-device.sh takes from
+    the stage step), else the checkout's HEAD."""
+    if os.environ.get("SPDC_COMMIT"):
+        return os.environ["SPDC_COMMIT"]
     try:
         p = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True,
                            text=True, timeout=10)
