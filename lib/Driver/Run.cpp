@@ -283,26 +283,24 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
       << " iterations, " << (options.hostIO ? "host" : "device")
       << " inputs/outputs, kernels from " << session->codeOrigin() << "\n";
   printBenchTable(*result, out);
-  if (!options.jsonPath.empty()) {
+  auto write = [&](const std::string &path, const std::string &text) {
     std::string error;
-    auto file = mlir::openOutputFile(options.jsonPath, &error);
+    auto file = mlir::openOutputFile(path, &error);
     if (!file) {
       err << "spdc bench: " << error << "\n";
-      return 1;
+      return false;
     }
-    file->os() << benchJson(*result, options.bundlePath, session->deviceName(),
-                            session->codeOrigin(), options.hostIO);
+    file->os() << text;
     file->keep();
-  }
+    return true;
+  };
+  if (!options.jsonPath.empty() &&
+      !write(options.jsonPath, benchJson(*result, options.bundlePath, session->deviceName(),
+                                         session->codeOrigin(), options.hostIO)))
+    return 1;
   if (!options.tracePath.empty()) {
-    std::string error;
-    auto file = mlir::openOutputFile(options.tracePath, &error);
-    if (!file) {
-      err << "spdc bench: " << error << "\n";
+    if (!write(options.tracePath, chromeTrace(*result)))
       return 1;
-    }
-    file->os() << chromeTrace(*result);
-    file->keep();
     out << "trace: " << options.tracePath << "\n";
   }
   return 0;

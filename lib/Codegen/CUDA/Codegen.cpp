@@ -904,6 +904,46 @@ int64_t chunkKeysFor(int64_t kvLen, int64_t slices) {
 }
 } // namespace decode_launch
 
+FailureOr<Generator::AttentionOperands>
+Generator::attentionOperands(Operation *op, ElementType type, const std::string &label) {
+  auto at = cast<spd::AttentionOp>(op);
+  Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
+  // Q, K, V materialized together (one kernel when their shapes agree).
+  SmallVector<Value> pending;
+  for (Value x : {q, k, v})
+    if (!viewSource(x))
+      pending.push_back(x);
+  if (failed(materialize(pending, op, label)))
+    return failure();
+  AttentionOperands r;
+  Value operands[3] = {q, k, v};
+  Buf *bufs[3] = {&r.q, &r.k, &r.v};
+  for (int i = 0; i < 3; ++i) {
+    FailureOr<Buf> b = bufferTyped(*this, operands[i], type, op, label);
+    if (failed(b))
+      return failure();
+    *bufs[i] = *b;
+  }
+  if (mask) {
+    ArrayRef<int64_t> ms = shapeOf(mask);
+    if (ms.size() > 4)
+      return op->emitError("spdc codegen: attention mask of rank above 4");
+    FailureOr<Buf> m = bufferOf(mask, op, label);
+    if (failed(m))
+      return failure();
+    r.mask = *m;
+    r.maskType = cTypeName(m->type);
+    // Element strides over [b, h, q, k]; 0 broadcasts.
+    int64_t stride = 1;
+    for (int64_t i = ms.size() - 1; i >= 0; --i) {
+      int64_t d = 4 - ms.size() + i;
+      r.maskStrides[d] = ms[i] == 1 ? 0 : stride;
+      stride *= ms[i];
+    }
+  }
+  return r;
+}
+
 FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string &label) {
   auto at = cast<spd::AttentionOp>(op);
   Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
@@ -923,38 +963,12 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
   if (D < 1 || DV < 1 || D > 256 || DV > 256)
     return false;
 
-  SmallVector<Value> pending;
-  for (Value x : {q, k, v})
-    if (!viewSource(x))
-      pending.push_back(x);
-  if (failed(materialize(pending, op, label)))
+  FailureOr<AttentionOperands> operands = attentionOperands(op, *st, label);
+  if (failed(operands))
     return failure();
-  FailureOr<Buf> qb = bufferTyped(*this, q, *st, op, label);
-  if (failed(qb))
-    return failure();
-  FailureOr<Buf> kb = bufferTyped(*this, k, *st, op, label);
-  if (failed(kb))
-    return failure();
-  FailureOr<Buf> vb = bufferTyped(*this, v, *st, op, label);
-  if (failed(vb))
-    return failure();
-  std::string maskType = "float";
-  int64_t strides[4] = {0, 0, 0, 0};
-  std::optional<Buf> mb;
-  if (mask) {
-    FailureOr<Buf> m = bufferOf(mask, op, label);
-    if (failed(m))
-      return failure();
-    mb = *m;
-    maskType = cTypeName(m->type);
-    ArrayRef<int64_t> ms = shapeOf(mask);
-    int64_t stride = 1;
-    for (int64_t i = ms.size() - 1; i >= 0; --i) {
-      int64_t d = 4 - ms.size() + i;
-      strides[d] = ms[i] == 1 ? 0 : stride;
-      stride *= ms[i];
-    }
-  }
+  std::optional<Buf> qb = operands->q, kb = operands->k, vb = operands->v, mb = operands->mask;
+  const std::string &maskType = operands->maskType;
+  const int64_t *strides = operands->maskStrides;
 
   const int64_t batch = qs[0], qHeads = qs[1], kvHeads = ks[1], qLen = qs[2], kvLen = ks[2];
   const int64_t groupRows = qHeads / kvHeads * qLen;
@@ -1035,37 +1049,13 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   int64_t D = qs[3], DV = vs[3];
   if (D > 256 || DV > 256)
     return op->emitError("spdc codegen: attention head dims above 256 are not supported");
-  // Q, K, V materialized together (one kernel when their shapes agree).
-  SmallVector<Value> pending;
-  for (Value x : {q, k, v})
-    if (!viewSource(x))
-      pending.push_back(x);
-  if (failed(materialize(pending, op, label)))
+  FailureOr<AttentionOperands> operands = attentionOperands(op, *st, label);
+  if (failed(operands))
     return failure();
-  FailureOr<Buf> qb = bufferTyped(*this, q, *st, op, label);
-  FailureOr<Buf> kb = failed(qb) ? FailureOr<Buf>(failure()) : bufferTyped(*this, k, *st, op, label);
-  FailureOr<Buf> vb = failed(kb) ? FailureOr<Buf>(failure()) : bufferTyped(*this, v, *st, op, label);
-  if (failed(vb))
-    return failure();
-  std::string maskType = "float";
-  int64_t strides[4] = {0, 0, 0, 0};
-  std::optional<Buf> mb;
-  if (mask) {
-    FailureOr<Buf> m = bufferOf(mask, op, label);
-    if (failed(m))
-      return failure();
-    mb = *m;
-    maskType = cTypeName(m->type);
-    ArrayRef<int64_t> ms = shapeOf(mask);
-    if (ms.size() > 4)
-      return op->emitError("spdc codegen: attention mask of rank above 4");
-    int64_t stride = 1;
-    for (int64_t i = ms.size() - 1; i >= 0; --i) {
-      int64_t d = 4 - ms.size() + i;
-      strides[d] = ms[i] == 1 ? 0 : stride;
-      stride *= ms[i];
-    }
-  }
+  std::optional<Buf> qb = operands->q, kb = operands->k, vb = operands->v, mb = operands->mask;
+  const std::string &maskType = operands->maskType;
+  const int64_t *strides = operands->maskStrides;
+
   int out = newBuffer(at.getResult(), *st, "attention " + label);
   valueBufs[at.getResult()] = {out, *st};
   needHeader("attention.cuh");

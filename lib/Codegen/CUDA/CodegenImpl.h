@@ -21,6 +21,7 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <climits>
+#include <optional>
 #include <functional>
 #include <map>
 #include <set>
@@ -226,6 +227,16 @@ private:
   /// Copies `rows` rows of `cols` elements from `src` (rows `srcStride` apart) into `dst`.
   void emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64_t srcStride,
                     const std::string &label);
+  /// The buffers of an attention's Q, K, V (materialized in `type` where they are not
+  /// buffers yet) and of its mask, with the mask's element strides over [b, h, q, k].
+  struct AttentionOperands {
+    Buf q, k, v;
+    std::optional<Buf> mask;
+    std::string maskType = "float"; ///< the template's TMask (float when there is no mask)
+    int64_t maskStrides[4] = {0, 0, 0, 0};
+  };
+  mlir::FailureOr<AttentionOperands> attentionOperands(mlir::Operation *attention,
+                                                       ElementType type, const std::string &label);
   mlir::LogicalResult emitAttention(mlir::Operation *op, const std::string &label);
   /// Attention of a few query rows (decode) through attention_decode.cuh's split-KV kernels;
   /// false (nothing generated) when the op is not such a case.
