@@ -513,16 +513,8 @@ size_t decodeScratchFloats(int batch, int hq, long long sq, long long skv, int d
          batch * hq * sq * dv;
 }
 
-// Relative L2 bounds: f32 arithmetic throughout (P stays f32); the output's one rounding to T
-// dominates for f16 / bf16 (METHOD.md: bf16 operands 1e-3..1e-2).
-template <class T> double decodeL2Bound() {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>)
-    return 1e-2;
-  else if constexpr (std::is_same_v<T, __half>)
-    return 2e-3;
-  else
-    return 1e-5;
-}
+// The decode kernels keep P in f32 (the output's one rounding to T dominates for f16 / bf16):
+// the forward kernels' bounds (attentionL2Bound) hold for them too.
 
 // Mask kinds as in testAttention; perHead: the mask has its own slice per query head
 // ([batch, hq, sq, skv]) instead of broadcasting over heads.
@@ -609,9 +601,9 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
     ref2 += ref[i] * ref[i];
   }
   const double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-  if (!(rel <= decodeL2Bound<T>())) { // NaN (an unwritten output) fails too
+  if (!(rel <= attentionL2Bound<T>())) { // NaN (an unwritten output) fails too
     ++gFailures;
-    std::printf("FAIL %s: relative L2 error %.3g > %.3g\n", name, rel, decodeL2Bound<T>());
+    std::printf("FAIL %s: relative L2 error %.3g > %.3g\n", name, rel, attentionL2Bound<T>());
   } else {
     ++gPasses;
     std::printf("ok   %s: relative L2 error %.3g\n", name, rel);
