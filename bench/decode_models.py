@@ -7,8 +7,8 @@ Each model is one query token (or a few) against a KV cache, written the way exp
 Q K^T MatMul, a constant scale, an optional boolean mask through Where, Softmax, MatMul with V;
 GQA through HF's repeat_kv (Unsqueeze, Expand, Reshape of K and V). spd-fuse-attention makes
 them one spd.attention, which codegen sends to the split-KV decode kernels (qLen <= 4)."""
+import argparse
 import os
-import sys
 
 import numpy as np
 import onnx
@@ -75,7 +75,9 @@ def make(folder, b, h, kvh, sq, skv, d, masked, seed):
 
 
 def main():
-    out = sys.argv[1]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", help="folder to write the model folders into")
+    out = parser.parse_args().out_dir
     # GQA group 4, one token, long cache (split into chunks + combine).
     make(os.path.join(out, "decode_gqa4_s260"), 1, 8, 2, 1, 260, 128, False, 1)
     # Equal heads, masked, kvLen not a multiple of anything. (Sizes keep the staged data small.)
