@@ -63,4 +63,14 @@ def SpdFormFusionRegions : Pass<"spd-form-fusion-regions", "mlir::func::FuncOp">
   }];
 }
 
+def SpdTestSymbolicShapes : Pass<"spd-test-symbolic-shapes", "mlir::func::FuncOp"> {
+  let summary = "Print each value's dimensions as polynomials in the dynamic input dimensions";
+  let description = [{
+    A test pass for the SymbolicShapes analysis (include/spdc/Analysis/SymbolicShapes.h): every
+    op with a dynamic result gets a remark with its dimensions (`[s0, s1, 64]`, or `unknown`),
+    and small integer results their elements; the function gets one remark naming the symbols
+    and the equalities that broadcasting implied.
+  }];
+}
+
 #endif // SPDC_TRANSFORMS_PASSES
