@@ -10,6 +10,8 @@
 
 #include "CodegenImpl.h"
 
+#include "spdc/Analysis/SymbolicShapes.h"
+
 #include "spdc/Dialect/Spd/SpdOps.h"
 #include "spdc/Interpreter/Interpreter.h"
 
@@ -1634,6 +1636,34 @@ LogicalResult Generator::emitOutputs(func::FuncOp fn) {
   return success();
 }
 
+/// `--input-shape=x:<x.0>x3 ...` for every input with dynamic dimensions, each named by the
+/// symbol the analysis found for it (inputs whose dimensions must agree share the name).
+static std::string inputShapeHint(func::FuncOp fn) {
+  SymbolicShapes shapes(fn);
+  std::string hint;
+  for (BlockArgument arg : fn.getArguments()) {
+    auto rt = dyn_cast<RankedTensorType>(arg.getType());
+    if (!rt || rt.hasStaticShape())
+      continue;
+    std::string name = "#" + std::to_string(arg.getArgNumber());
+    if (auto n = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "onnx.name"))
+      name = n.str();
+    std::optional<SmallVector<SymExpr>> dims = shapes.dims(arg);
+    std::string spec;
+    for (auto [i, d] : llvm::enumerate(rt.getShape())) {
+      std::string part = "D" + std::to_string(i);
+      if (!ShapedType::isDynamic(d))
+        part = std::to_string(d);
+      else if (dims)
+        if (std::optional<unsigned> sym = (*dims)[i].getSymbol())
+          part = "<" + shapes.symbolName(*sym) + ">";
+      spec += (i ? "x" : "") + part;
+    }
+    hint += (hint.empty() ? "" : " ") + ("--input-shape=" + name + ":" + spec);
+  }
+  return hint;
+}
+
 LogicalResult Generator::run(func::FuncOp fn) {
   // Static shapes only in this version.
   for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
@@ -1644,8 +1674,9 @@ LogicalResult Generator::run(func::FuncOp fn) {
     if (!rt || !rt.hasStaticShape())
       return fn.emitError("spdc codegen: input '")
              << name << "' has a dynamic shape " << t
-             << "; code generation needs static shapes: fix it with --input-shape " << name
-             << ":D0xD1x...";
+             << "; code generation needs static shapes: give them with "
+             << inputShapeHint(fn)
+             << " (a number for each <...>; the same name, the same number)";
     FailureOr<ElementType> et = elementTypeOf(rt.getElementType());
     if (failed(et))
       return fn.emitError("spdc codegen: input '") << name << "' has unsupported type " << t;
