@@ -311,6 +311,50 @@ template <class T> double attentionL2Bound() {
     return 1e-5;
 }
 
+// float64 attention over the inputs' exact values: GQA (query head h reads kv head
+// h / (hq / hkv)), bottom-right causal, a keep-mask or an additive mask at
+// b*msB + h*msH + i*msQ + j*msK; rows that see no key are zeros.
+std::vector<double> referenceAttention(const std::vector<double> &rq, const std::vector<double> &rk,
+                                       const std::vector<double> &rv,
+                                       const std::vector<unsigned char> &keep,
+                                       const std::vector<float> &add, MaskKind maskKind, int batch,
+                                       int hq, int hkv, long long sq, long long skv, int D, int DV,
+                                       float scale, bool causal, long long msB, long long msH,
+                                       long long msQ, long long msK) {
+  std::vector<double> ref(size_t(batch) * hq * sq * DV, 0.0), sc(skv);
+  std::vector<char> vis(skv);
+  for (int b = 0; b < batch; ++b)
+    for (int h = 0; h < hq; ++h) {
+      const int hk = h / (hq / hkv);
+      for (long long i = 0; i < sq; ++i) {
+        double m = -INFINITY;
+        for (long long j = 0; j < skv; ++j) {
+          const size_t midx = size_t(b) * msB + size_t(h) * msH + i * msQ + j * msK;
+          double dot = 0;
+          for (int d = 0; d < D; ++d)
+            dot += rq[((size_t(b) * hq + h) * sq + i) * D + d] *
+                   rk[((size_t(b) * hkv + hk) * skv + j) * D + d];
+          sc[j] = dot * scale + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
+          vis[j] = !(causal && j > i + skv - sq) &&
+                   !(maskKind == MaskKind::Keep && !keep[midx]) && !std::isinf(sc[j]);
+          if (vis[j])
+            m = std::max(m, sc[j]);
+        }
+        double sum = 0;
+        for (long long j = 0; j < skv; ++j) {
+          sc[j] = vis[j] ? std::exp(sc[j] - m) : 0.0;
+          sum += sc[j];
+        }
+        double *o = &ref[((size_t(b) * hq + h) * sq + i) * DV];
+        for (long long j = 0; j < skv; ++j)
+          if (vis[j])
+            for (int e = 0; e < DV; ++e)
+              o[e] += sc[j] / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
+      }
+    }
+  return ref;
+}
+
 template <class T, int D, int DV>
 void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
                    MaskKind maskKind, bool decode, bool misaligned = false) {
@@ -341,40 +385,9 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   DevBuf<T> dq(q), dk(k), dv(v), dout(size_t(batch) * hq * sq * DV);
   DevBuf<unsigned char> dkeep(keep);
   DevBuf<float> dadd(add);
-  std::vector<double> ref(size_t(batch) * hq * sq * DV, 0.0);
-  std::vector<double> sc(skv);
-  std::vector<char> vis(skv);
-  for (int b = 0; b < batch; ++b)
-    for (int h = 0; h < hq; ++h) {
-      int hk = h / (hq / hkv);
-      for (long long i = 0; i < sq; ++i) {
-        double m = -INFINITY;
-        for (long long j = 0; j < skv; ++j) {
-          size_t midx = (size_t(b) * sq + i) * skv + j;
-          vis[j] = !(causal && j > i + skv - sq) && !(maskKind == MaskKind::Keep && !keep[midx]);
-          double dot = 0;
-          for (int d = 0; d < D; ++d)
-            dot += rq[((size_t(b) * hq + h) * sq + i) * D + d] *
-                   rk[((size_t(b) * hkv + hk) * skv + j) * D + d];
-          sc[j] = dot * scale + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
-          if (!vis[j] || std::isinf(sc[j]))
-            vis[j] = 0;
-          else
-            m = std::max(m, sc[j]);
-        }
-        double sum = 0;
-        for (long long j = 0; j < skv; ++j) {
-          sc[j] = vis[j] ? std::exp(sc[j] - m) : 0.0;
-          sum += sc[j];
-        }
-        double *o = &ref[((size_t(b) * hq + h) * sq + i) * DV];
-        for (long long j = 0; j < skv; ++j)
-          if (vis[j])
-            for (int e = 0; e < DV; ++e)
-              o[e] += sc[j] / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
-      }
-    }
   long long msB = sq * skv, msH = 0, msQ = skv, msK = 1;
+  std::vector<double> ref = referenceAttention(rq, rk, rv, keep, add, maskKind, batch, hq, hkv,
+                                               sq, skv, D, DV, scale, causal, msB, msH, msQ, msK);
   // Misaligned: q, k, v one element past a 16-byte boundary (the kernels' scalar load paths).
   const int shift = misaligned ? 1 : 0;
   auto launch = [&](auto *mask) {
@@ -538,37 +551,8 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
     add[idx] = (i == 2 || c == 0) ? -INFINITY : (c == 1 ? 0.f : 0.25f * c);
   }
   const long long msB = mh * sq * skv, msH = perHead ? sq * skv : 0, msQ = skv, msK = 1;
-  std::vector<double> ref(size_t(batch) * hq * sq * DV, 0.0), sc(skv);
-  std::vector<char> vis(skv);
-  for (int b = 0; b < batch; ++b)
-    for (int h = 0; h < hq; ++h) {
-      const int hk = h / (hq / hkv);
-      for (long long i = 0; i < sq; ++i) {
-        double m = -INFINITY;
-        for (long long j = 0; j < skv; ++j) {
-          const size_t midx = size_t(b) * msB + size_t(h) * msH + i * msQ + j;
-          double dot = 0;
-          for (int d = 0; d < D; ++d)
-            dot += rq[((size_t(b) * hq + h) * sq + i) * D + d] *
-                   rk[((size_t(b) * hkv + hk) * skv + j) * D + d];
-          sc[j] = dot * scale + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
-          vis[j] = !(causal && j > i + skv - sq) &&
-                   !(maskKind == MaskKind::Keep && !keep[midx]) && !std::isinf(sc[j]);
-          if (vis[j])
-            m = std::max(m, sc[j]);
-        }
-        double sum = 0;
-        for (long long j = 0; j < skv; ++j) {
-          sc[j] = vis[j] ? std::exp(sc[j] - m) : 0.0;
-          sum += sc[j];
-        }
-        double *o = &ref[((size_t(b) * hq + h) * sq + i) * DV];
-        for (long long j = 0; j < skv; ++j)
-          if (vis[j])
-            for (int e = 0; e < DV; ++e)
-              o[e] += sc[j] / sum * rv[((size_t(b) * hkv + hk) * skv + j) * DV + e];
-      }
-    }
+  std::vector<double> ref = referenceAttention(rq, rk, rv, keep, add, maskKind, batch, hq, hkv,
+                                               sq, skv, D, DV, scale, causal, msB, msH, msQ, 1);
   DevBuf<T> dq(q), dk(k), dv(v), dout(ref.size()); // dout poisoned (NaN) by DevBuf
   DevBuf<unsigned char> dkeep(keep);
   DevBuf<float> dadd(add);
