@@ -18,6 +18,8 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <type_traits>
+
 using namespace mlir;
 using namespace spdc;
 using namespace spdc::codegen;
@@ -525,46 +527,38 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         return define(lit(cast<RankedTensorType>(o.getInput().getType()).getNumElements()));
       })
       // Quantization.
-      .Case([&](spd::DequantizeLinearOp o) -> FailureOr<std::string> {
-        ArrayRef<int64_t> sc = shapeOf(o.getScale());
-        int64_t axis = normAxis(o.getAxis(), outShape.size());
-        SmallVector<std::string> si;
-        int64_t n = cast<RankedTensorType>(o.getScale().getType()).getNumElements();
-        if (o.getBlockSize() > 0) {
-          for (size_t i = 0; i < outShape.size(); ++i)
-            si.push_back((int64_t)i == axis ? "(" + idx[i] + " / " + lit(o.getBlockSize()) + ")" : idx[i]);
-        } else if (n == 1 && sc.size() <= 1) {
-          si.assign(sc.size(), "0");
-        } else {
-          si.push_back(idx[axis]);
-        }
-        FailureOr<std::string> x = at(o.getInput(), idx);
-        FailureOr<std::string> s = failed(x) ? FailureOr<std::string>(failure()) : at(o.getScale(), si);
-        FailureOr<std::string> z = failed(s) ? FailureOr<std::string>(failure()) : at(o.getZeroPoint(), si);
-        if (failed(z))
-          return failure();
-        return define(formatv("({0})((float({1}) - float({2})) * float({3}))", ct, *x, *z, *s).str());
-      })
-      .Case([&](spd::QuantizeLinearOp o) -> FailureOr<std::string> {
-        ArrayRef<int64_t> sc = shapeOf(o.getScale());
-        int64_t axis = normAxis(o.getAxis(), outShape.size());
-        SmallVector<std::string> si;
-        int64_t n = cast<RankedTensorType>(o.getScale().getType()).getNumElements();
-        if (o.getBlockSize() > 0) {
-          for (size_t i = 0; i < outShape.size(); ++i)
-            si.push_back((int64_t)i == axis ? "(" + idx[i] + " / " + lit(o.getBlockSize()) + ")" : idx[i]);
-        } else if (n == 1 && sc.size() <= 1) {
-          si.assign(sc.size(), "0");
-        } else {
-          si.push_back(idx[axis]);
-        }
-        FailureOr<std::string> x = at(o.getInput(), idx);
-        FailureOr<std::string> s = failed(x) ? FailureOr<std::string>(failure()) : at(o.getScale(), si);
-        FailureOr<std::string> z = failed(s) ? FailureOr<std::string>(failure()) : at(o.getZeroPoint(), si);
-        if (failed(z))
-          return failure();
-        return define(formatv("spdc_saturate<{0}>(rintf(float({1}) / float({2})) + float({3}))", ct, *x, *s, *z).str());
-      })
+      .Case<spd::DequantizeLinearOp, spd::QuantizeLinearOp>(
+          [&](auto o) -> FailureOr<std::string> {
+            // The scale and zero point per tensor, per axis or per block along the axis.
+            ArrayRef<int64_t> sc = shapeOf(o.getScale());
+            int64_t axis = normAxis(o.getAxis(), outShape.size());
+            SmallVector<std::string> si;
+            int64_t n = cast<RankedTensorType>(o.getScale().getType()).getNumElements();
+            if (o.getBlockSize() > 0) {
+              for (size_t i = 0; i < outShape.size(); ++i)
+                si.push_back((int64_t)i == axis
+                                 ? "(" + idx[i] + " / " + lit(o.getBlockSize()) + ")"
+                                 : idx[i]);
+            } else if (n == 1 && sc.size() <= 1) {
+              si.assign(sc.size(), "0");
+            } else {
+              si.push_back(idx[axis]);
+            }
+            FailureOr<std::string> x = at(o.getInput(), idx);
+            FailureOr<std::string> s =
+                failed(x) ? FailureOr<std::string>(failure()) : at(o.getScale(), si);
+            FailureOr<std::string> z =
+                failed(s) ? FailureOr<std::string>(failure()) : at(o.getZeroPoint(), si);
+            if (failed(z))
+              return failure();
+            if constexpr (std::is_same_v<decltype(o), spd::DequantizeLinearOp>)
+              return define(
+                  formatv("({0})((float({1}) - float({2})) * float({3}))", ct, *x, *z, *s).str());
+            else
+              return define(formatv("spdc_saturate<{0}>(rintf(float({1}) / float({2})) + float({3}))",
+                                    ct, *x, *s, *z)
+                                .str());
+          })
       .Case([&](spd::RopeOp o) -> FailureOr<std::string> {
         int64_t rot = o.getRotaryDim();
         size_t r = outShape.size();
