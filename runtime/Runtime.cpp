@@ -727,6 +727,20 @@ spdc_status_t spdc_model_t::capture() {
   return SPDC_STATUS_OK;
 }
 
+/// The C API's model queries: checks `out` and `model` (naming `fn` and the argument in the
+/// error), clears *out first, then stores get(*model).
+template <class T, class Get>
+spdc_status_t queryModel(const char *fn, const char *outName, const spdc_model_t *model, T *out,
+                         T cleared, Get &&get) {
+  if (!out)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + outName + " is NULL");
+  *out = cleared;
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": model is NULL");
+  *out = get(*model);
+  return SPDC_STATUS_OK;
+}
+
 extern "C" {
 
 spdc_status_t spdc_model_load(spdc_context_t *context, const char *bundle_path,
@@ -782,33 +796,19 @@ void spdc_model_release(spdc_model_t *model) {
 }
 
 spdc_status_t spdc_model_code_origin(const spdc_model_t *model, const char **out_origin) {
-  if (!out_origin)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_code_origin: out_origin is NULL");
-  *out_origin = nullptr;
-  if (!model)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_code_origin: model is NULL");
-  *out_origin = model->codeOrigin.c_str();
-  return SPDC_STATUS_OK;
+  return queryModel("spdc_model_code_origin", "out_origin", model, out_origin,
+                    static_cast<const char *>(nullptr),
+                    [](const spdc_model_t &m) { return m.codeOrigin.c_str(); });
 }
 
 spdc_status_t spdc_model_input_count(const spdc_model_t *model, size_t *out_count) {
-  if (!out_count)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_input_count: out_count is NULL");
-  *out_count = 0;
-  if (!model)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_input_count: model is NULL");
-  *out_count = model->plan.inputs.size();
-  return SPDC_STATUS_OK;
+  return queryModel("spdc_model_input_count", "out_count", model, out_count, size_t(0),
+                    [](const spdc_model_t &m) { return m.plan.inputs.size(); });
 }
 
 spdc_status_t spdc_model_output_count(const spdc_model_t *model, size_t *out_count) {
-  if (!out_count)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_count: out_count is NULL");
-  *out_count = 0;
-  if (!model)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_count: model is NULL");
-  *out_count = model->plan.outputs.size();
-  return SPDC_STATUS_OK;
+  return queryModel("spdc_model_output_count", "out_count", model, out_count, size_t(0),
+                    [](const spdc_model_t &m) { return m.plan.outputs.size(); });
 }
 
 static spdc_status_t tensorInfo(const char *fn, const spdc_model_t *model, bool input, size_t index,
@@ -924,13 +924,8 @@ spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t index, i
 }
 
 spdc_status_t spdc_model_step_count(const spdc_model_t *model, size_t *out_count) {
-  if (!out_count)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_step_count: out_count is NULL");
-  *out_count = 0;
-  if (!model)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_step_count: model is NULL");
-  *out_count = model->plan.steps.size();
-  return SPDC_STATUS_OK;
+  return queryModel("spdc_model_step_count", "out_count", model, out_count, size_t(0),
+                    [](const spdc_model_t &m) { return m.plan.steps.size(); });
 }
 
 spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms) {
