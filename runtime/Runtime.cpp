@@ -337,6 +337,8 @@ struct spdc_model_t {
   /// expression. Precompiled cubins must use extern "C" names.
   std::vector<std::string> symbols;
   std::string codeOrigin = "none"; ///< spdc_model_code_origin
+  /// The declared shapes for spdc_tensor_info_t (-1 for a dynamic dimension).
+  std::vector<std::vector<int64_t>> inputDims, outputDims;
   bool capturing = false;          ///< steps are being captured into a graph (nothing runs)
 
   ~spdc_model_t() {
@@ -480,6 +482,12 @@ spdc_status_t spdc_model_t::loadModule() {
 }
 
 spdc_status_t spdc_model_t::load() {
+  for (auto [list, dims] : {std::pair(&plan.inputs, &inputDims), std::pair(&plan.outputs, &outputDims)})
+    for (const bundle::TensorInfo &t : *list) {
+      dims->emplace_back();
+      for (const bundle::Int &d : t.shape)
+        dims->back().push_back(d.isDynamic() ? -1 : d.value);
+    }
   if (spdc_status_t s = loadModule())
     return s;
   for (size_t i = 0; i < plan.kernelNames.size(); ++i) {
@@ -827,7 +835,7 @@ static spdc_status_t tensorInfo(const char *fn, const spdc_model_t *model, bool 
   out_info->name = t.name.c_str();
   out_info->dtype = spdc_dtype_t(t.type);
   out_info->rank = t.shape.size();
-  out_info->dims = t.shape.data();
+  out_info->dims = (input ? model->inputDims : model->outputDims)[index].data();
   out_info->bytes = tensorBytes(t);
   return SPDC_STATUS_OK;
 }
@@ -916,7 +924,7 @@ spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t index, i
                                                   std::to_string(model->plan.outputs.size()) + ")");
   if (capacity && !dims)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_shape: dims is NULL");
-  const std::vector<int64_t> &shape = model->plan.outputs[index].shape;
+  const std::vector<int64_t> &shape = model->outputDims[index];
   for (size_t i = 0; i < shape.size() && i < capacity; ++i)
     dims[i] = shape[i];
   *out_rank = shape.size();

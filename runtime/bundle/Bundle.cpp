@@ -8,6 +8,7 @@
 
 #include "Bundle.h"
 #include "Hash.h"
+#include "PlanInts.h"
 
 #include <cerrno>
 #include <cinttypes>
@@ -37,6 +38,16 @@ constexpr size_t kNameField = 24;    // bytes for a section name (architecture o
 constexpr uint64_t kSectionAlign = 64;
 // A bound on the section count, so that a corrupt count cannot make us allocate much.
 constexpr uint32_t kMaxSections = 1024;
+// Encoded sizes of the plan's records (docs/bundle-format.md), for the reader's count bounds.
+constexpr uint64_t kIntBytes = 12;       // i64 value, i32 expr
+constexpr uint64_t kExprOpBytes = 12;    // u32 code, i64 operand
+constexpr uint64_t kBufferRefBytes = 8 + kIntBytes;
+constexpr uint64_t kKernelArgBytes = 4 + kBufferRefBytes + kIntBytes + 4;
+constexpr uint64_t kLaunchMinBytes = 4 + 3 * kIntBytes + 3 * 4 + 4 + 8; // no arguments
+constexpr uint64_t kGemmBytes = 4 + 4 * kIntBytes + 8 + 6 * kIntBytes + 8 + 4 + 5 * kBufferRefBytes;
+constexpr uint64_t kCopyBytes = 2 * kBufferRefBytes + kIntBytes;
+static_assert(kGemmBytes == 244 && kKernelArgBytes == 40 && kCopyBytes == 52,
+              "docs/bundle-format.md gives these sizes");
 
 enum SectionKind : uint32_t { kPlan = 1, kSource = 2, kBinary = 3, kWeights = 4 };
 
@@ -71,17 +82,22 @@ public:
     u64(s.size());
     bytes.insert(bytes.end(), s.begin(), s.end());
   }
+  /// An Int: its constant and its expression index (-1 for a constant).
+  void num(const Int &v) {
+    i64(v.value);
+    u32(uint32_t(v.expr));
+  }
   void ref(const BufferRef &r) {
     u32(uint32_t(r.space));
     u32(r.index);
-    u64(r.offset);
+    num(r.offset);
   }
   void tensor(const TensorInfo &t) {
     str(t.name);
     u32(uint32_t(t.type));
     u64(t.shape.size());
-    for (int64_t d : t.shape)
-      i64(d);
+    for (const Int &d : t.shape)
+      num(d);
   }
 };
 
@@ -144,20 +160,26 @@ public:
     }
     return error.empty() ? c : 0;
   }
+  Int num(const char *what) {
+    Int v;
+    v.value = i64(what);
+    v.expr = int32_t(u32(what));
+    return v;
+  }
   BufferRef ref(const char *what) {
     BufferRef r;
     r.space = Space(u32(what));
     r.index = u32(what);
-    r.offset = u64(what);
+    r.offset = num(what);
     return r;
   }
   TensorInfo tensor() {
     TensorInfo t;
     t.name = str("tensor name");
     t.type = ElementType(u32("tensor type"));
-    uint64_t rank = count(8, "tensor dims");
+    uint64_t rank = count(kIntBytes, "tensor dims");
     for (uint64_t i = 0; i < rank; ++i)
-      t.shape.push_back(i64("tensor dim"));
+      t.shape.push_back(num("tensor dim"));
     return t;
   }
   bool atEnd() const { return pos == n; }
@@ -170,7 +192,18 @@ private:
 
 std::vector<uint8_t> encodePlan(const Plan &plan) {
   Writer w;
-  w.u64(plan.arenaBytes);
+  w.num(plan.arenaBytes);
+  w.u64(plan.symbols.size());
+  for (const std::string &s : plan.symbols)
+    w.str(s);
+  w.u64(plan.exprs.size());
+  for (const IntExpr &e : plan.exprs) {
+    w.u64(e.ops.size());
+    for (const ExprOp &op : e.ops) {
+      w.u32(uint32_t(op.code));
+      w.i64(op.operand);
+    }
+  }
   w.u64(plan.inputs.size());
   for (const TensorInfo &t : plan.inputs)
     w.tensor(t);
@@ -183,8 +216,8 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
   w.u64(plan.launches.size());
   for (const Launch &l : plan.launches) {
     w.u32(l.kernel);
-    for (uint32_t g : l.grid)
-      w.u32(g);
+    for (const Int &g : l.grid)
+      w.num(g);
     for (uint32_t b : l.block)
       w.u32(b);
     w.u32(l.sharedBytes);
@@ -192,17 +225,17 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
     for (const KernelArg &a : l.args) {
       w.u32(uint32_t(a.kind));
       w.ref(a.buffer);
-      w.i64(a.i64);
+      w.num(a.i64);
       w.f32(a.f32);
     }
   }
   w.u64(plan.gemms.size());
   for (const Gemm &g : plan.gemms) {
     w.u32(uint32_t(g.type));
-    w.i64(g.m), w.i64(g.n), w.i64(g.k), w.i64(g.batch);
+    w.num(g.m), w.num(g.n), w.num(g.k), w.num(g.batch);
     w.u32(g.transA), w.u32(g.transB);
-    w.i64(g.lda), w.i64(g.ldb), w.i64(g.ldc);
-    w.i64(g.strideA), w.i64(g.strideB), w.i64(g.strideC);
+    w.num(g.lda), w.num(g.ldb), w.num(g.ldc);
+    w.num(g.strideA), w.num(g.strideB), w.num(g.strideC);
     w.f32(g.alpha), w.f32(g.beta);
     w.u32(uint32_t(g.epilogue));
     w.ref(g.a), w.ref(g.b), w.ref(g.c), w.ref(g.d), w.ref(g.bias);
@@ -211,7 +244,7 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
   for (const Copy &c : plan.copies) {
     w.ref(c.src);
     w.ref(c.dst);
-    w.u64(c.bytes);
+    w.num(c.bytes);
   }
   w.u64(plan.steps.size());
   for (const Step &s : plan.steps) {
@@ -224,51 +257,63 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
 
 std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
   Reader r(p, n);
-  plan.arenaBytes = r.u64("arena size");
+  plan.arenaBytes = r.num("arena size");
+  for (uint64_t i = 0, e = r.count(8, "symbols"); i < e; ++i)
+    plan.symbols.push_back(r.str("symbol name"));
+  for (uint64_t i = 0, e = r.count(8, "expressions"); i < e; ++i) {
+    IntExpr x;
+    for (uint64_t j = 0, f = r.count(kExprOpBytes, "expression operations"); j < f; ++j) {
+      ExprOp op;
+      op.code = ExprOp::Code(r.u32("expression operation code"));
+      op.operand = r.i64("expression operand");
+      x.ops.push_back(op);
+    }
+    plan.exprs.push_back(std::move(x));
+  }
   for (uint64_t i = 0, e = r.count(20, "inputs"); i < e; ++i)
     plan.inputs.push_back(r.tensor());
   for (uint64_t i = 0, e = r.count(20, "outputs"); i < e; ++i)
     plan.outputs.push_back(r.tensor());
   for (uint64_t i = 0, e = r.count(8, "kernel names"); i < e; ++i)
     plan.kernelNames.push_back(r.str("kernel name"));
-  for (uint64_t i = 0, e = r.count(40, "launches"); i < e; ++i) {
+  for (uint64_t i = 0, e = r.count(kLaunchMinBytes, "launches"); i < e; ++i) {
     Launch l;
     l.kernel = r.u32("launch kernel");
-    for (uint32_t &g : l.grid)
-      g = r.u32("launch grid");
+    for (Int &g : l.grid)
+      g = r.num("launch grid");
     for (uint32_t &b : l.block)
       b = r.u32("launch block");
     l.sharedBytes = r.u32("launch shared bytes");
-    for (uint64_t j = 0, f = r.count(32, "kernel arguments"); j < f; ++j) {
+    for (uint64_t j = 0, f = r.count(kKernelArgBytes, "kernel arguments"); j < f; ++j) {
       KernelArg a;
       a.kind = KernelArg::Kind(r.u32("argument kind"));
       a.buffer = r.ref("argument buffer");
-      a.i64 = r.i64("argument i64");
+      a.i64 = r.num("argument i64");
       a.f32 = r.f32("argument f32");
       l.args.push_back(a);
     }
     plan.launches.push_back(std::move(l));
   }
-  for (uint64_t i = 0, e = r.count(184, "gemms"); i < e; ++i) {
+  for (uint64_t i = 0, e = r.count(kGemmBytes, "gemms"); i < e; ++i) {
     Gemm g;
     g.type = ElementType(r.u32("gemm type"));
-    g.m = r.i64("gemm m"), g.n = r.i64("gemm n"), g.k = r.i64("gemm k");
-    g.batch = r.i64("gemm batch");
+    g.m = r.num("gemm m"), g.n = r.num("gemm n"), g.k = r.num("gemm k");
+    g.batch = r.num("gemm batch");
     g.transA = r.u32("gemm transA") != 0, g.transB = r.u32("gemm transB") != 0;
-    g.lda = r.i64("gemm lda"), g.ldb = r.i64("gemm ldb"), g.ldc = r.i64("gemm ldc");
-    g.strideA = r.i64("gemm strideA"), g.strideB = r.i64("gemm strideB");
-    g.strideC = r.i64("gemm strideC");
+    g.lda = r.num("gemm lda"), g.ldb = r.num("gemm ldb"), g.ldc = r.num("gemm ldc");
+    g.strideA = r.num("gemm strideA"), g.strideB = r.num("gemm strideB");
+    g.strideC = r.num("gemm strideC");
     g.alpha = r.f32("gemm alpha"), g.beta = r.f32("gemm beta");
     g.epilogue = Gemm::Epilogue(r.u32("gemm epilogue"));
     g.a = r.ref("gemm a"), g.b = r.ref("gemm b"), g.c = r.ref("gemm c");
     g.d = r.ref("gemm d"), g.bias = r.ref("gemm bias");
     plan.gemms.push_back(g);
   }
-  for (uint64_t i = 0, e = r.count(40, "copies"); i < e; ++i) {
+  for (uint64_t i = 0, e = r.count(kCopyBytes, "copies"); i < e; ++i) {
     Copy c;
     c.src = r.ref("copy src");
     c.dst = r.ref("copy dst");
-    c.bytes = r.u64("copy bytes");
+    c.bytes = r.num("copy bytes");
     plan.copies.push_back(c);
   }
   for (uint64_t i = 0, e = r.count(16, "steps"); i < e; ++i) {
@@ -305,6 +350,8 @@ public:
   Validator(const Plan &plan, uint64_t weightsSize) : plan(plan), weightsSize(weightsSize) {}
 
   std::string run() {
+    if (plan.arenaBytes < 0)
+      return "negative arena size " + std::to_string(int64_t(plan.arenaBytes));
     if (std::string e = tensors(plan.inputs, "input"); !e.empty())
       return e;
     if (std::string e = tensors(plan.outputs, "output"); !e.empty())
@@ -320,9 +367,11 @@ public:
         return "gemm " + std::to_string(i) + ": " + e;
     for (size_t i = 0; i < plan.copies.size(); ++i) {
       const Copy &c = plan.copies[i];
-      std::string e = ref(c.src, c.bytes, "source");
+      if (c.bytes < 0)
+        return "copy " + std::to_string(i) + ": negative size " + std::to_string(int64_t(c.bytes));
+      std::string e = ref(c.src, uint64_t(int64_t(c.bytes)), "source");
       if (e.empty())
-        e = ref(c.dst, c.bytes, "destination");
+        e = ref(c.dst, uint64_t(int64_t(c.bytes)), "destination");
       if (!e.empty())
         return "copy " + std::to_string(i) + ": " + e;
     }
@@ -347,14 +396,6 @@ public:
         return "step " + std::to_string(i) + " ('" + s.label + "') refers to index " +
                std::to_string(s.index) + " of " + std::to_string(limit);
     }
-    std::set<std::string> arches;
-    for (const auto &[arch, code] : plan.binaries) {
-      if (arch.empty() || arch.size() >= kNameField)
-        return "binary architecture name '" + arch + "' must have 1 to " +
-               std::to_string(kNameField - 1) + " characters";
-      if (!arches.insert(arch).second)
-        return "two binaries for architecture '" + arch + "'";
-    }
     return {};
   }
 
@@ -371,8 +412,7 @@ private:
       for (int64_t d : t.shape)
         if (d < 0)
           return name + " has dimension " + std::to_string(d) +
-                 ": dynamic dimensions are not supported in bundle format version " +
-                 std::to_string(kFormatVersion);
+                 " (a dynamic dimension is an expression, not a negative number)";
       if (tensorBytes(t) == UINT64_MAX)
         return name + " is too large";
     }
@@ -383,7 +423,7 @@ private:
   std::string region(const BufferRef &r, uint64_t &size, const char *what) {
     switch (r.space) {
     case Space::Arena:
-      size = plan.arenaBytes;
+      size = uint64_t(int64_t(plan.arenaBytes));
       return {};
     case Space::Weights:
       size = weightsSize;
@@ -422,9 +462,10 @@ private:
     uint64_t size = 0;
     if (std::string e = region(r, size, what); !e.empty())
       return e;
-    if (r.offset > size || extent > size - r.offset)
-      return std::string(what) + ": bytes [" + std::to_string(r.offset) + ", " +
-             std::to_string(r.offset) + "+" + std::to_string(extent) + ") outside the " +
+    int64_t offset = r.offset;
+    if (offset < 0 || uint64_t(offset) > size || extent > size - uint64_t(offset))
+      return std::string(what) + ": bytes [" + std::to_string(offset) + ", " +
+             std::to_string(offset) + "+" + std::to_string(extent) + ") outside the " +
              spaceName(r.space) + " (" + std::to_string(size) + " bytes)";
     return {};
   }
@@ -436,6 +477,10 @@ private:
     for (int i = 0; i < 3; ++i)
       if (l.grid[i] == 0 || l.block[i] == 0)
         return "zero grid or block dimension";
+    // cuLaunchKernel takes unsigned grid dimensions (the range of format version 1's u32).
+    for (int i = 0; i < 3; ++i)
+      if (l.grid[i] < 0 || l.grid[i] > int64_t(UINT32_MAX))
+        return "grid dimension " + std::to_string(int64_t(l.grid[i])) + " out of range";
     if (uint64_t(l.block[0]) * l.block[1] * l.block[2] > 1024)
       return "more than 1024 threads per block";
     for (size_t i = 0; i < l.args.size(); ++i) {
@@ -575,6 +620,25 @@ uint32_t elementSize(ElementType t) {
 const char *spdcVersion() { return SPDC_VERSION_STRING; }
 
 std::string validatePlan(const Plan &plan, uint64_t weightsSize) {
+  std::set<std::string> arches;
+  for (const auto &[arch, code] : plan.binaries) {
+    if (arch.empty() || arch.size() >= kNameField)
+      return "binary architecture name '" + arch + "' must have 1 to " +
+             std::to_string(kNameField - 1) + " characters";
+    if (!arches.insert(arch).second)
+      return "two binaries for architecture '" + arch + "'";
+  }
+  std::string e = forEachInt(plan, [&](const Int &v, auto &&where) -> std::string {
+    if (v.expr < -1 || (v.expr >= 0 && size_t(v.expr) >= plan.exprs.size()))
+      return where() + " refers to expression " + std::to_string(v.expr) + " of " +
+             std::to_string(plan.exprs.size());
+    return {};
+  });
+  if (!e.empty())
+    return e;
+  // A plan with dynamic dimensions is checked as an instance; one without, as it is.
+  if (!plan.symbols.empty() || !plan.exprs.empty())
+    return validateSymbolicPlan(plan, weightsSize);
   return Validator(plan, weightsSize).run();
 }
 

@@ -18,7 +18,12 @@
 namespace spdc::bundle {
 
 /// Version of the byte layout; a reader refuses any other.
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
+
+/// The value of every symbol in the instance of a plan with dynamic dimensions that
+/// validatePlan checks: small, so that no size overflows, and not 1, so that a size computed
+/// from the wrong dimension or a missing factor shows.
+constexpr int64_t kSampleSymbolValue = 3;
 
 /// Writes `plan` (weights included) to `path` atomically (temporary file + rename). Returns an
 /// empty string on success, else the error.
@@ -40,9 +45,30 @@ std::string readBundle(const std::string &path, LoadedBundle &out);
 
 /// Checks what readBundle checks on a plan: enum values, dims, kernel/step indices, and every
 /// buffer reference (with the extent of copies and matmuls) inside its region, given the size of
-/// the weights. writeBundle calls it first, so a codegen bug fails at compile time. Returns an
-/// empty string when the plan is valid, else what is wrong (naming the step, launch or gemm).
+/// the weights. A plan with symbols must also have well-formed expressions and every symbol
+/// bound by a dynamic input dimension; the checks above then run on the plan instantiated with
+/// every symbol = 3 (kSampleSymbolValue). writeBundle calls it first, so a codegen bug fails at
+/// compile time. Returns an empty string when the plan is valid, else what is wrong (naming the
+/// step, launch or gemm).
 std::string validatePlan(const Plan &plan, uint64_t weightsSize);
+
+/// Symbol values from the shapes of the inputs (one vector of dims per input, in order): an
+/// input dimension whose Int is a bare symbol binds it, every other dimension must equal its
+/// value. Returns an empty string on success, else what disagrees, naming the input, the
+/// dimension and the symbol ("input 'attention_mask' dimension 1 is 7 but input_ids.1 is 9").
+std::string bindSymbols(const Plan &plan, const std::vector<std::vector<int64_t>> &inputShapes,
+                        std::vector<int64_t> &symbolValues);
+
+/// Evaluates every expression of `plan` for `symbolValues` (exprs in order; Ref reads earlier
+/// results). Fails on a malformed program, a division by zero or an overflow.
+std::string evaluateExprs(const Plan &plan, const std::vector<int64_t> &symbolValues,
+                          std::vector<int64_t> &values);
+
+/// `plan` with every dynamic Int replaced by its value for `symbolValues`, no symbols and no
+/// expressions (source, kernels and steps copied; weights and binaries left empty), then checked
+/// with validatePlan against `weightsSize`. A plan without symbols instantiates to itself.
+std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbolValues,
+                            uint64_t weightsSize, Plan &out);
 
 /// The spdc version written into bundle headers (the project version, e.g. "0.1.0").
 const char *spdcVersion();

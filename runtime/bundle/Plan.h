@@ -25,6 +25,46 @@ enum class ElementType : uint32_t {
 /// Bytes per element.
 uint32_t elementSize(ElementType t);
 
+/// An integer of the plan: a constant, or (in a plan with dynamic dimensions) the value of
+/// expression `expr` of Plan::exprs for the bound symbols. The conversions keep code that reads
+/// an instantiated plan (where every Int is a constant, see instantiatePlan) plain.
+struct Int {
+  int64_t value = 0; ///< the constant (unused while expr >= 0)
+  int32_t expr = -1; ///< index into Plan::exprs, or -1
+  Int() = default;
+  Int(int64_t v) : value(v) {}
+  static Int dynamic(uint32_t e) {
+    Int i;
+    i.expr = int32_t(e);
+    return i;
+  }
+  bool isDynamic() const { return expr >= 0; }
+  operator int64_t() const { return value; }
+};
+
+/// One instruction of an integer expression, a postfix program over a stack of int64 values.
+struct ExprOp {
+  enum class Code : uint32_t {
+    Const = 0,    ///< push operand
+    Symbol = 1,   ///< push the value of symbol `operand`
+    Ref = 2,      ///< push the value of Plan::exprs[operand] (an earlier expression)
+    Add = 3,      ///< pop b, pop a, push a + b (likewise below)
+    Sub = 4,
+    Mul = 5,
+    FloorDiv = 6, ///< a / b rounded toward -inf (b != 0)
+    CeilDiv = 7,  ///< a / b rounded toward +inf (b != 0)
+    Min = 8,
+    Max = 9,
+  };
+  Code code = Code::Const;
+  int64_t operand = 0; ///< Const, Symbol, Ref
+};
+
+/// An integer computed from the symbols: evaluating `ops` leaves exactly one value.
+struct IntExpr {
+  std::vector<ExprOp> ops;
+};
+
 /// Where an operand lives. Offsets are bytes from the start of the region.
 enum class Space : uint32_t {
   Arena = 0,   ///< activations: one device allocation of Plan::arenaBytes
@@ -36,15 +76,15 @@ enum class Space : uint32_t {
 struct BufferRef {
   Space space = Space::Arena;
   uint32_t index = 0;  ///< input/output index for Space::Input/Output
-  uint64_t offset = 0; ///< byte offset for Space::Arena/Weights
+  Int offset = 0; ///< byte offset for Space::Arena/Weights
 };
 
-/// A graph input or output. Dims are static in this format version (-1 is reserved for dynamic
-/// dims in a later version and refused by the reader).
+/// A graph input or output. A dynamic dimension is an expression: an input's dimension that is
+/// a bare symbol binds that symbol; any other is checked against the bound symbols.
 struct TensorInfo {
   std::string name;
   ElementType type = ElementType::F32;
-  std::vector<int64_t> shape;
+  std::vector<Int> shape;
 };
 
 /// One kernel argument.
@@ -52,14 +92,14 @@ struct KernelArg {
   enum class Kind : uint32_t { Buffer = 0, I64 = 1, F32 = 2 };
   Kind kind = Kind::Buffer;
   BufferRef buffer;   ///< Kind::Buffer
-  int64_t i64 = 0;    ///< Kind::I64, passed as a 64-bit integer (kernel parameter: int64_t)
+  Int i64 = 0;        ///< Kind::I64, passed as a 64-bit integer (kernel parameter: int64_t)
   float f32 = 0;      ///< Kind::F32
 };
 
 /// Launch of kernel `kernel` (an index into Plan::kernelNames, all defined in Plan::source).
 struct Launch {
   uint32_t kernel = 0;
-  uint32_t grid[3] = {1, 1, 1};
+  Int grid[3] = {1, 1, 1};
   uint32_t block[3] = {1, 1, 1};
   uint32_t sharedBytes = 0;
   std::vector<KernelArg> args;
@@ -72,10 +112,10 @@ struct Gemm {
   /// approximation (gelu(x) = 0.5 x (1 + tanh(0.79788456 (x + 0.044715 x^3)))).
   enum class Epilogue : uint32_t { None = 0, Bias = 1, Gelu = 2, BiasGelu = 3 };
   ElementType type = ElementType::F32; ///< A, B, C and D; accumulation is f32
-  int64_t m = 0, n = 0, k = 0, batch = 1;
+  Int m = 0, n = 0, k = 0, batch = 1;
   bool transA = false, transB = false; ///< A is [k, m] / B is [n, k] in memory when set
-  int64_t lda = 0, ldb = 0, ldc = 0;   ///< row-major leading dimensions (elements)
-  int64_t strideA = 0, strideB = 0, strideC = 0; ///< between batch entries (elements; 0 = broadcast)
+  Int lda = 0, ldb = 0, ldc = 0;   ///< row-major leading dimensions (elements)
+  Int strideA = 0, strideB = 0, strideC = 0; ///< between batch entries (elements; 0 = broadcast)
   float alpha = 1, beta = 0;
   Epilogue epilogue = Epilogue::None;
   BufferRef a, b, c, d, bias; ///< c is read only when beta != 0; bias only with a Bias epilogue
@@ -84,7 +124,7 @@ struct Gemm {
 /// Device-to-device copy (a reshape that is not a view, a graph output that aliases an input).
 struct Copy {
   BufferRef src, dst;
-  uint64_t bytes = 0;
+  Int bytes = 0;
 };
 
 struct Step {
@@ -96,7 +136,11 @@ struct Step {
 
 struct Plan {
   std::vector<TensorInfo> inputs, outputs;
-  uint64_t arenaBytes = 0;
+  Int arenaBytes = 0;
+  /// Dynamic dimensions: the symbols' names ("input_ids.1", for messages) and the expressions
+  /// over them that dynamic Ints refer to. Both empty in a plan of static shapes.
+  std::vector<std::string> symbols;
+  std::vector<IntExpr> exprs;
   std::string source;                   ///< CUDA C++ of every kernel
   /// extern "C" names in `source`, or C++ name expressions of template instantiations
   /// ("spdc::kernels::softmax<float, 256>") that the runtime resolves through NVRTC.

@@ -53,6 +53,16 @@ BufferRef ref(Space space, uint64_t offset, uint32_t index = 0) {
   return r;
 }
 
+/// The constants of a shape (every dimension static).
+std::vector<int64_t> constants(const std::vector<Int> &shape) {
+  std::vector<int64_t> dims;
+  for (const Int &d : shape) {
+    EXPECT_FALSE(d.isDynamic());
+    dims.push_back(d.value);
+  }
+  return dims;
+}
+
 Plan samplePlan() {
   Plan p;
   p.inputs.push_back({"input_ids", ElementType::I64, {2, 8}});
@@ -150,8 +160,10 @@ TEST_F(BundleTest, RoundTrip) {
   ASSERT_EQ(p.inputs.size(), 1u);
   EXPECT_EQ(p.inputs[0].name, "input_ids");
   EXPECT_EQ(p.inputs[0].type, ElementType::I64);
-  EXPECT_EQ(p.inputs[0].shape, (std::vector<int64_t>{2, 8}));
-  EXPECT_EQ(p.outputs[0].shape, (std::vector<int64_t>{2, 8, 16}));
+  EXPECT_EQ(constants(p.inputs[0].shape), (std::vector<int64_t>{2, 8}));
+  EXPECT_EQ(constants(p.outputs[0].shape), (std::vector<int64_t>{2, 8, 16}));
+  EXPECT_TRUE(p.symbols.empty());
+  EXPECT_TRUE(p.exprs.empty());
   EXPECT_EQ(p.arenaBytes, 4096u);
   EXPECT_EQ(p.source, want.source);
   EXPECT_EQ(p.kernelNames, want.kernelNames);
@@ -252,7 +264,7 @@ TEST_F(BundleTest, ReferencesOutsideTheArenaAreRefused) {
 TEST_F(BundleTest, PlanCountsBeyondTheSectionAreRefused) {
   std::vector<uint8_t> b = readFile(path);
   uint64_t planOffset = get64(b, 64 + 8);
-  put64(b, planOffset + 8, 1ULL << 60); // the input count
+  put64(b, planOffset + 12, 1ULL << 60); // the symbol count, after arenaBytes (i64, i32)
   reseal(b);
   writeFile(path, b);
   EXPECT_NE(refuse().find("exceeds the section"), std::string::npos);
@@ -296,7 +308,13 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   expectRefused(p, "step 1 ('/layer0/MatMul') refers to index 5");
   p = samplePlan();
   p.inputs[0].shape[0] = -1;
-  expectRefused(p, "dynamic dimensions are not supported");
+  expectRefused(p, "input 0 ('input_ids') has dimension -1");
+  p = samplePlan();
+  p.launches[0].grid[1] = Int::dynamic(0); // no expressions in a static plan
+  expectRefused(p, "launch 0 grid[1] refers to expression 0 of 0");
+  p = samplePlan();
+  p.launches[0].grid[0] = int64_t(1) << 32;
+  expectRefused(p, "grid dimension 4294967296 out of range");
   p = samplePlan();
   p.binaries.push_back({"sm_80", {}});
   expectRefused(p, "two binaries for architecture 'sm_80'");
@@ -324,4 +342,307 @@ TEST(Bundle, PlanOfOnlyMatmulsRoundTrips) {
   EXPECT_EQ(b.plan.gemms[2].d.offset, 1024u);
   EXPECT_EQ(b.weightsSize, 0u);
   std::remove(path.c_str());
+}
+
+//===--- dynamic dimensions ------------------------------------------------===//
+
+namespace {
+
+ExprOp op(ExprOp::Code code, int64_t operand = 0) {
+  ExprOp o;
+  o.code = code;
+  o.operand = operand;
+  return o;
+}
+
+using C = ExprOp::Code;
+
+/// Expression indices of dynamicPlan().
+enum : uint32_t {
+  kBatch,       // s0
+  kSeq,         // s1
+  kTokens,      // s0 * s1
+  kLogitsBytes, // tokens * 32 (f16 [s0, s1, 16])
+  kGrid,        // ceildiv(tokens, 4)
+  kArena,       // tokens * 64 + 1024
+  kElems,       // tokens * 16
+  kStrideA,     // s1 * 8
+  kStrideC,     // s1 * 16
+};
+
+/// input_ids/attention_mask [s0, s1] -> logits f16 [s0, s1, 16]; every kind of Int is dynamic
+/// somewhere: a grid, a kernel argument, buffer offsets, gemm sizes and strides, copy bytes,
+/// the arena and the tensor dims.
+Plan dynamicPlan() {
+  Plan p;
+  p.symbols = {"input_ids.0", "input_ids.1"};
+  p.exprs = {
+      {{op(C::Symbol, 0)}},
+      {{op(C::Symbol, 1)}},
+      {{op(C::Ref, kBatch), op(C::Ref, kSeq), op(C::Mul)}},
+      {{op(C::Ref, kTokens), op(C::Const, 32), op(C::Mul)}},
+      {{op(C::Ref, kTokens), op(C::Const, 4), op(C::CeilDiv)}},
+      {{op(C::Ref, kTokens), op(C::Const, 64), op(C::Mul), op(C::Const, 1024), op(C::Add)}},
+      {{op(C::Ref, kTokens), op(C::Const, 16), op(C::Mul)}},
+      {{op(C::Symbol, 1), op(C::Const, 8), op(C::Mul)}},
+      {{op(C::Symbol, 1), op(C::Const, 16), op(C::Mul)}},
+  };
+  Int batch = Int::dynamic(kBatch), seq = Int::dynamic(kSeq);
+  p.inputs.push_back({"input_ids", ElementType::I64, {batch, seq}});
+  p.inputs.push_back({"attention_mask", ElementType::I64, {batch, seq}});
+  p.outputs.push_back({"logits", ElementType::F16, {batch, seq, 16}});
+  p.arenaBytes = Int::dynamic(kArena);
+  p.source = "extern \"C\" __global__ void k0() {}\n";
+  p.kernelNames = {"k0"};
+  Launch l;
+  l.grid[0] = Int::dynamic(kGrid);
+  l.block[0] = 128;
+  KernelArg a;
+  a.buffer = ref(Space::Input, 0);
+  l.args.push_back(a);
+  a.buffer.space = Space::Arena;
+  a.buffer.offset = Int::dynamic(kElems);
+  l.args.push_back(a);
+  KernelArg n;
+  n.kind = KernelArg::Kind::I64;
+  n.i64 = Int::dynamic(kElems);
+  l.args.push_back(n);
+  p.launches.push_back(l);
+  Gemm g;
+  g.type = ElementType::F16;
+  g.batch = batch, g.m = seq, g.n = 16, g.k = 8;
+  g.lda = 8, g.ldb = 16, g.ldc = 16;
+  g.strideA = Int::dynamic(kStrideA), g.strideB = 0, g.strideC = Int::dynamic(kStrideC);
+  g.a = ref(Space::Arena, 0);
+  g.b = ref(Space::Weights, 0);
+  g.d = ref(Space::Output, 0);
+  p.gemms.push_back(g);
+  Copy c;
+  c.src = ref(Space::Arena, 0);
+  c.src.offset = Int::dynamic(kElems);
+  c.dst = ref(Space::Output, 0);
+  c.bytes = Int::dynamic(kLogitsBytes);
+  p.copies.push_back(c);
+  p.steps = {{Step::Kind::Launch, 0, "/Embed"},
+             {Step::Kind::Gemm, 0, "/MatMul"},
+             {Step::Kind::Copy, 0, "/Identity"}};
+  p.weights.resize(256, 1);
+  return p;
+}
+
+bool sameInt(const Int &a, const Int &b) { return a.value == b.value && a.expr == b.expr; }
+
+} // namespace
+
+TEST(DynamicBundle, RoundTrip) {
+  Plan want = dynamicPlan();
+  std::string path = tempPath("dynamic.spdc");
+  ASSERT_EQ(writeBundle(want, path), "");
+  LoadedBundle got;
+  ASSERT_EQ(readBundle(path, got), "");
+  std::remove(path.c_str());
+  const Plan &p = got.plan;
+  EXPECT_EQ(p.symbols, want.symbols);
+  ASSERT_EQ(p.exprs.size(), want.exprs.size());
+  for (size_t i = 0; i < p.exprs.size(); ++i) {
+    ASSERT_EQ(p.exprs[i].ops.size(), want.exprs[i].ops.size()) << "expression " << i;
+    for (size_t j = 0; j < p.exprs[i].ops.size(); ++j) {
+      EXPECT_EQ(p.exprs[i].ops[j].code, want.exprs[i].ops[j].code);
+      EXPECT_EQ(p.exprs[i].ops[j].operand, want.exprs[i].ops[j].operand);
+    }
+  }
+  // Every Int, dynamic or not, comes back as it was written.
+  ASSERT_EQ(p.inputs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    for (size_t d = 0; d < 2; ++d)
+      EXPECT_TRUE(sameInt(p.inputs[i].shape[d], want.inputs[i].shape[d]));
+  EXPECT_TRUE(sameInt(p.outputs[0].shape[2], Int(16)));
+  EXPECT_TRUE(sameInt(p.outputs[0].shape[1], Int::dynamic(kSeq)));
+  EXPECT_TRUE(sameInt(p.arenaBytes, Int::dynamic(kArena)));
+  EXPECT_TRUE(sameInt(p.launches[0].grid[0], Int::dynamic(kGrid)));
+  EXPECT_TRUE(sameInt(p.launches[0].grid[1], Int(1)));
+  EXPECT_TRUE(sameInt(p.launches[0].args[1].buffer.offset, Int::dynamic(kElems)));
+  EXPECT_TRUE(sameInt(p.launches[0].args[2].i64, Int::dynamic(kElems)));
+  const Gemm &g = p.gemms[0];
+  EXPECT_TRUE(sameInt(g.batch, Int::dynamic(kBatch)));
+  EXPECT_TRUE(sameInt(g.m, Int::dynamic(kSeq)));
+  EXPECT_TRUE(sameInt(g.n, Int(16)));
+  EXPECT_TRUE(sameInt(g.strideA, Int::dynamic(kStrideA)));
+  EXPECT_TRUE(sameInt(g.strideC, Int::dynamic(kStrideC)));
+  EXPECT_TRUE(sameInt(p.copies[0].bytes, Int::dynamic(kLogitsBytes)));
+  EXPECT_TRUE(sameInt(p.copies[0].src.offset, Int::dynamic(kElems)));
+}
+
+TEST(DynamicBundle, MalformedExpressionsAreRefused) {
+  auto expectRefused = [](const Plan &p, const std::string &what) {
+    std::string e = validatePlan(p, p.weights.size());
+    EXPECT_NE(e.find(what), std::string::npos) << "want '" << what << "', got: " << e;
+  };
+  Plan p = dynamicPlan();
+  p.exprs[kTokens].ops = {op(C::Ref, kBatch), op(C::Mul)};
+  expectRefused(p, "expression 2 operation 1: mul needs two values, the stack holds 1");
+  p = dynamicPlan();
+  p.exprs[kTokens].ops = {op(C::Ref, kBatch), op(C::Ref, kSeq)};
+  expectRefused(p, "expression 2 leaves 2 values (one expected)");
+  p = dynamicPlan();
+  p.exprs[kTokens].ops.clear();
+  expectRefused(p, "expression 2 leaves 0 values");
+  p = dynamicPlan();
+  p.exprs[kTokens].ops[1] = op(C::Ref, kTokens); // itself
+  expectRefused(p, "expression 2 operation 1: refers to expression 2, not an earlier one");
+  p = dynamicPlan();
+  p.exprs[kTokens].ops[1] = op(C::Ref, kStrideC); // a later one
+  expectRefused(p, "refers to expression 8, not an earlier one");
+  p = dynamicPlan();
+  p.exprs[kStrideA].ops[0] = op(C::Symbol, 2);
+  expectRefused(p, "expression 7 operation 0: symbol 2 of 2");
+  p = dynamicPlan();
+  p.exprs[kStrideA].ops[0] = op(C::Symbol, -1);
+  expectRefused(p, "expression 7 operation 0: symbol -1 of 2");
+  p = dynamicPlan();
+  p.exprs[kStrideA].ops[2] = op(ExprOp::Code(42));
+  expectRefused(p, "expression 7 operation 2: unknown code 42");
+  p = dynamicPlan();
+  p.gemms[0].strideC = Int::dynamic(9);
+  expectRefused(p, "gemm 0 strideC refers to expression 9 of 9");
+  p = dynamicPlan();
+  p.launches[0].grid[0].expr = -2;
+  expectRefused(p, "launch 0 grid[0] refers to expression -2 of 9");
+  // A symbol only used inside expressions binds nothing.
+  p = dynamicPlan();
+  p.symbols.push_back("past.2");
+  expectRefused(p, "symbol 2 ('past.2') is no input's dimension: nothing binds it");
+  // A dimension that is an expression of a symbol does not bind it.
+  p = dynamicPlan();
+  p.inputs[0].shape[1] = Int::dynamic(kStrideA);
+  p.inputs[1].shape[1] = Int::dynamic(kStrideA);
+  expectRefused(p, "symbol 1 ('input_ids.1') is no input's dimension");
+  // The instance at the sample values gets the static checks: an arena of s0 * s1 bytes is too
+  // small for the copy's source.
+  p = dynamicPlan();
+  p.arenaBytes = Int::dynamic(kTokens);
+  expectRefused(p, "at the sample symbol values: for input_ids.0 = 3, input_ids.1 = 3: launch 0: "
+                   "argument 1: bytes [144, 144+1) outside the arena (9 bytes)");
+  p = dynamicPlan();
+  p.exprs[kGrid].ops[1] = op(C::Const, 0);
+  expectRefused(p, "expression 4: division by zero (9 ceildiv 0)");
+  // The writer refuses them as well.
+  std::string path = tempPath("bad-dynamic.spdc");
+  EXPECT_NE(writeBundle(p, path), "");
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST(DynamicBundle, BindSymbols) {
+  Plan p = dynamicPlan();
+  std::vector<int64_t> values;
+  EXPECT_EQ(bindSymbols(p, {{2, 9}, {2, 9}}, values), "");
+  EXPECT_EQ(values, (std::vector<int64_t>{2, 9}));
+  EXPECT_EQ(bindSymbols(p, {{2, 9}, {2, 7}}, values),
+            "input 'attention_mask' dimension 1 is 7 but input_ids.1 is 9");
+  EXPECT_TRUE(values.empty());
+  EXPECT_EQ(bindSymbols(p, {{2, 9}, {2, 9, 1}}, values),
+            "input 'attention_mask' has rank 3, the model takes rank 2");
+  EXPECT_EQ(bindSymbols(p, {{2, 9}}, values), "1 input shapes for 2 inputs");
+  EXPECT_EQ(bindSymbols(p, {{2, -1}, {2, 9}}, values), "input 'input_ids' dimension 1 is -1");
+  // A static dimension and a dimension computed from the symbols are checked, not bound.
+  p.inputs[1].shape = {Int::dynamic(kBatch), Int::dynamic(kStrideA), 4};
+  EXPECT_EQ(bindSymbols(p, {{2, 9}, {2, 72, 4}}, values), "");
+  EXPECT_EQ(bindSymbols(p, {{2, 9}, {2, 72, 5}}, values),
+            "input 'attention_mask' dimension 2 is 5 but the model takes 4");
+  EXPECT_EQ(bindSymbols(p, {{2, 9}, {2, 71, 4}}, values),
+            "input 'attention_mask' dimension 1 is 71 but the model takes 72 (from the other "
+            "dimensions)");
+  // Zero is a dimension like any other here (instantiatePlan decides whether the plan runs).
+  EXPECT_EQ(bindSymbols(dynamicPlan(), {{0, 9}, {0, 9}}, values), "");
+}
+
+TEST(DynamicBundle, EvaluateRoundsDivisionsAndChecksOverflow) {
+  Plan p;
+  p.symbols = {"a", "b"};
+  auto eval = [&](C code, int64_t a, int64_t b, int64_t &out) {
+    p.exprs = {{{op(C::Symbol, 0), op(C::Symbol, 1), op(code)}}};
+    std::vector<int64_t> values;
+    std::string e = evaluateExprs(p, {a, b}, values);
+    out = values.empty() ? 0 : values[0];
+    return e;
+  };
+  struct Case {
+    int64_t a, b, floor, ceil;
+  } cases[] = {{7, 2, 3, 4},   {-7, 2, -4, -3}, {7, -2, -4, -3}, {-7, -2, 3, 4},
+               {6, 3, 2, 2},   {-6, 3, -2, -2}, {0, -5, 0, 0},   {1, 1024, 0, 1},
+               {INT64_MIN, 1, INT64_MIN, INT64_MIN}, {INT64_MAX, 2, INT64_MAX / 2, INT64_MAX / 2 + 1}};
+  for (const Case &c : cases) {
+    int64_t v = 0;
+    EXPECT_EQ(eval(C::FloorDiv, c.a, c.b, v), "");
+    EXPECT_EQ(v, c.floor) << c.a << " floordiv " << c.b;
+    EXPECT_EQ(eval(C::CeilDiv, c.a, c.b, v), "");
+    EXPECT_EQ(v, c.ceil) << c.a << " ceildiv " << c.b;
+  }
+  int64_t v = 0;
+  EXPECT_EQ(eval(C::Min, -3, 2, v), "");
+  EXPECT_EQ(v, -3);
+  EXPECT_EQ(eval(C::Max, -3, 2, v), "");
+  EXPECT_EQ(v, 2);
+  EXPECT_EQ(eval(C::Sub, 3, 5, v), "");
+  EXPECT_EQ(v, -2);
+  EXPECT_EQ(eval(C::FloorDiv, 5, 0, v), "expression 0: division by zero (5 floordiv 0)");
+  EXPECT_EQ(eval(C::CeilDiv, 5, 0, v), "expression 0: division by zero (5 ceildiv 0)");
+  EXPECT_NE(eval(C::FloorDiv, INT64_MIN, -1, v).find("overflows"), std::string::npos);
+  EXPECT_NE(eval(C::Mul, int64_t(1) << 40, int64_t(1) << 30, v).find("overflows"),
+            std::string::npos);
+  EXPECT_NE(eval(C::Add, INT64_MAX, 1, v).find("overflows"), std::string::npos);
+  EXPECT_NE(eval(C::Sub, INT64_MIN, 1, v).find("overflows"), std::string::npos);
+  // Ref reads an earlier result; the symbol count must match.
+  p.exprs = {{{op(C::Symbol, 0), op(C::Const, 10), op(C::Mul)}},
+             {{op(C::Ref, 0), op(C::Symbol, 1), op(C::Sub)}}};
+  std::vector<int64_t> values;
+  EXPECT_EQ(evaluateExprs(p, {4, 5}, values), "");
+  EXPECT_EQ(values, (std::vector<int64_t>{40, 35}));
+  EXPECT_EQ(evaluateExprs(p, {4}, values), "1 symbol values for 2 symbols");
+  EXPECT_TRUE(values.empty());
+}
+
+TEST(DynamicBundle, InstantiateResolvesEveryInt) {
+  Plan p = dynamicPlan();
+  Plan inst;
+  ASSERT_EQ(instantiatePlan(p, {2, 5}, p.weights.size(), inst), "");
+  const int64_t tokens = 10;
+  EXPECT_TRUE(inst.symbols.empty());
+  EXPECT_TRUE(inst.exprs.empty());
+  EXPECT_TRUE(inst.weights.empty());
+  EXPECT_EQ(inst.source, p.source);
+  EXPECT_EQ(inst.kernelNames, p.kernelNames);
+  ASSERT_EQ(inst.steps.size(), 3u);
+  EXPECT_EQ(inst.steps[2].label, "/Identity");
+  auto is = [](const Int &v, int64_t want) { return !v.isDynamic() && v.value == want; };
+  EXPECT_TRUE(is(inst.arenaBytes, tokens * 64 + 1024));
+  EXPECT_TRUE(is(inst.inputs[1].shape[0], 2));
+  EXPECT_TRUE(is(inst.inputs[1].shape[1], 5));
+  EXPECT_TRUE(is(inst.outputs[0].shape[1], 5));
+  EXPECT_TRUE(is(inst.outputs[0].shape[2], 16));
+  const Launch &l = inst.launches[0];
+  EXPECT_TRUE(is(l.grid[0], 3)); // ceildiv(10, 4)
+  EXPECT_TRUE(is(l.grid[1], 1));
+  EXPECT_TRUE(is(l.args[1].buffer.offset, tokens * 16));
+  EXPECT_TRUE(is(l.args[2].i64, tokens * 16));
+  const Gemm &g = inst.gemms[0];
+  EXPECT_TRUE(is(g.batch, 2));
+  EXPECT_TRUE(is(g.m, 5));
+  EXPECT_TRUE(is(g.k, 8));
+  EXPECT_TRUE(is(g.strideA, 40));
+  EXPECT_TRUE(is(g.strideB, 0));
+  EXPECT_TRUE(is(g.strideC, 80));
+  EXPECT_TRUE(is(inst.copies[0].bytes, tokens * 32));
+  EXPECT_TRUE(is(inst.copies[0].src.offset, tokens * 16));
+  // An instance is validated: zero tokens make a zero grid.
+  std::string e = instantiatePlan(p, {0, 5}, p.weights.size(), inst);
+  EXPECT_EQ(e, "for input_ids.0 = 0, input_ids.1 = 5: launch 0: zero grid or block dimension");
+  EXPECT_TRUE(inst.launches.empty());
+  EXPECT_EQ(instantiatePlan(p, {1}, p.weights.size(), inst), "1 symbol values for 2 symbols");
+  // A static plan instantiates to itself.
+  Plan s = samplePlan();
+  ASSERT_EQ(instantiatePlan(s, {}, s.weights.size(), inst), "");
+  EXPECT_EQ(inst.launches[0].args[2].i64, -42);
+  EXPECT_EQ(inst.arenaBytes, 4096);
+  EXPECT_TRUE(inst.binaries.empty());
 }
