@@ -39,8 +39,8 @@ constexpr uint64_t kSectionAlign = 64;
 // A bound on the section count, so that a corrupt count cannot make us allocate much.
 constexpr uint32_t kMaxSections = 1024;
 // Encoded sizes of the plan's records (docs/bundle-format.md), for the reader's count bounds.
-constexpr uint64_t kIntBytes = 12;       // i64 value, i32 expr
-constexpr uint64_t kExprOpBytes = 12;    // u32 code, i64 operand
+constexpr uint64_t kIntBytes = 12;    // i64 value, i32 expr
+constexpr uint64_t kExprOpBytes = 12; // u32 code, i64 operand
 constexpr uint64_t kBufferRefBytes = 8 + kIntBytes;
 constexpr uint64_t kKernelArgBytes = 4 + kBufferRefBytes + kIntBytes + 4;
 constexpr uint64_t kLaunchMinBytes = 4 + 3 * kIntBytes + 3 * 4 + 4 + 8; // no arguments

@@ -57,14 +57,12 @@ std::string checkProgram(const Plan &plan, size_t i) {
       break;
     case ExprOp::Code::Symbol:
       if (op.operand < 0 || uint64_t(op.operand) >= plan.symbols.size())
-        return at() + "symbol " + to_string(op.operand) + " of " +
-               to_string(plan.symbols.size());
+        return at() + "symbol " + to_string(op.operand) + " of " + to_string(plan.symbols.size());
       ++depth;
       break;
     case ExprOp::Code::Ref:
       if (op.operand < 0 || uint64_t(op.operand) >= i)
-        return at() + "refers to expression " + to_string(op.operand) +
-               ", not an earlier one";
+        return at() + "refers to expression " + to_string(op.operand) + ", not an earlier one";
       ++depth;
       break;
     case ExprOp::Code::Add:
@@ -75,8 +73,7 @@ std::string checkProgram(const Plan &plan, size_t i) {
     case ExprOp::Code::Min:
     case ExprOp::Code::Max:
       if (depth < 2)
-        return at() + codeName(op.code) + " needs two values, the stack holds " +
-               to_string(depth);
+        return at() + codeName(op.code) + " needs two values, the stack holds " + to_string(depth);
       --depth;
       break;
     default:
@@ -84,8 +81,7 @@ std::string checkProgram(const Plan &plan, size_t i) {
     }
   }
   if (depth != 1)
-    return "expression " + to_string(i) + " leaves " + to_string(depth) +
-           " values (one expected)";
+    return "expression " + to_string(i) + " leaves " + to_string(depth) + " values (one expected)";
   return {};
 }
 
@@ -150,8 +146,8 @@ std::string evaluateExprs(const Plan &plan, const std::vector<int64_t> &symbolVa
                           std::vector<int64_t> &values) {
   values.clear();
   if (symbolValues.size() != plan.symbols.size())
-    return to_string(symbolValues.size()) + " symbol values for " +
-           to_string(plan.symbols.size()) + " symbols";
+    return to_string(symbolValues.size()) + " symbol values for " + to_string(plan.symbols.size()) +
+           " symbols";
   values.reserve(plan.exprs.size());
   std::vector<int64_t> stack;
   for (size_t i = 0; i < plan.exprs.size(); ++i) {
@@ -236,9 +232,8 @@ std::string bindSymbols(const Plan &plan, const std::vector<std::vector<int64_t>
       if (bareSymbol(plan, want) >= 0)
         continue;
       if (want.isDynamic() && size_t(want.expr) >= values.size())
-        return fail("input '" + t.name + "' dimension " + to_string(d) +
-                    " refers to expression " + to_string(want.expr) + " of " +
-                    to_string(values.size()));
+        return fail("input '" + t.name + "' dimension " + to_string(d) + " refers to expression " +
+                    to_string(want.expr) + " of " + to_string(values.size()));
       int64_t value = want.isDynamic() ? values[size_t(want.expr)] : want.value;
       if (inputShapes[i][d] != value)
         return fail("input '" + t.name + "' dimension " + to_string(d) + " is " +

@@ -568,9 +568,14 @@ TEST(DynamicBundle, EvaluateRoundsDivisionsAndChecksOverflow) {
   };
   struct Case {
     int64_t a, b, floor, ceil;
-  } cases[] = {{7, 2, 3, 4},   {-7, 2, -4, -3}, {7, -2, -4, -3}, {-7, -2, 3, 4},
-               {6, 3, 2, 2},   {-6, 3, -2, -2}, {0, -5, 0, 0},   {1, 1024, 0, 1},
-               {INT64_MIN, 1, INT64_MIN, INT64_MIN}, {INT64_MAX, 2, INT64_MAX / 2, INT64_MAX / 2 + 1}};
+  } cases[] = {
+      // clang-format off
+      {7, 2, 3, 4},  {-7, 2, -4, -3},  {7, -2, -4, -3}, {-7, -2, 3, 4},
+      {6, 3, 2, 2},  {-6, 3, -2, -2},  {0, -5, 0, 0},   {1, 1024, 0, 1},
+      {INT64_MIN, 1, INT64_MIN, INT64_MIN},
+      {INT64_MAX, 2, INT64_MAX / 2, INT64_MAX / 2 + 1},
+      // clang-format on
+  };
   for (const Case &c : cases) {
     int64_t v = 0;
     EXPECT_EQ(eval(C::FloorDiv, c.a, c.b, v), "");
