@@ -285,8 +285,17 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
   llvm::raw_string_ostream pos(planText);
   pos << "  kernels emitted: " << cgStats.kernels << " launches of " << plan->kernelNames.size()
       << " kernels; GEMMs: " << cgStats.gemms << "; copies: " << cgStats.copies << "\n";
-  pos << "  peak activation memory: " << cgStats.peakArenaBytes << " bytes; weights: "
-      << cgStats.weightBytes << " bytes\n";
+  if (cgStats.symbols.empty()) {
+    pos << "  peak activation memory: " << cgStats.peakArenaBytes << " bytes; weights: "
+        << cgStats.weightBytes << " bytes\n";
+  } else {
+    pos << "  dynamic dimensions:";
+    for (auto [i, name] : llvm::enumerate(cgStats.symbols))
+      pos << (i ? ", " : " ") << "s" << i << " = " << name;
+    pos << "\n  activation memory: at most " << cgStats.arenaExpression
+        << " bytes (planned when shapes are bound); weights: " << cgStats.weightBytes
+        << " bytes\n";
+  }
   os << planText;
   if (cache)
     cache->store(bundlePath, summaryText + planText);

@@ -61,6 +61,8 @@ public:
 
   /// "768", "s0", "12*s0*s1 + 4".
   std::string str() const;
+  /// The terms: each monomial (sorted symbol ids, repeated for powers) and its coefficient.
+  const std::map<std::vector<unsigned>, int64_t> &getTerms() const { return terms; }
 
 private:
   std::map<std::vector<unsigned>, int64_t> terms;

@@ -149,11 +149,108 @@ static int64_t numElements(ArrayRef<int64_t> s) {
     n *= d;
   return n;
 }
-static std::string shapeKey(ArrayRef<int64_t> s) {
+static std::string shapeKey(ArrayRef<SymExpr> s) {
   std::string k;
-  for (int64_t d : s)
-    k += std::to_string(d) + "x";
+  for (const SymExpr &d : s)
+    k += d.str() + "x";
   return k;
+}
+static Dims constantDims(ArrayRef<int64_t> s) {
+  Dims d;
+  for (int64_t n : s)
+    d.push_back(SymExpr::constant(n));
+  return d;
+}
+
+SymExpr spdc::codegen::detail::product(ArrayRef<SymExpr> d) {
+  SymExpr p = SymExpr::constant(1);
+  for (const SymExpr &e : d)
+    p = p * e;
+  return p;
+}
+
+//===----------------------------------------------------------------------===//
+// Dynamic dimensions
+//===----------------------------------------------------------------------===//
+
+Dims Generator::dims(Value v) const {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (shapes && !t.hasStaticShape())
+    if (std::optional<SmallVector<SymExpr>> d = shapes->dims(v))
+      return Dims(d->begin(), d->end());
+  return constantDims(t.getShape());
+}
+
+SymExpr Generator::planExpr(const SymExpr &e, std::set<unsigned> *used) const {
+  return e.renamed([&](unsigned s) {
+    auto it = planSymbol.find(s);
+    unsigned p = it == planSymbol.end() ? s : it->second;
+    if (used)
+      used->insert(p);
+    return p;
+  });
+}
+
+void Generator::appendProgram(const SymExpr &e, std::vector<bundle::ExprOp> &ops) const {
+  using Code = bundle::ExprOp::Code;
+  bool first = true;
+  SymExpr renamed = planExpr(e);
+  for (const auto &[monomial, coefficient] : renamed.getTerms()) {
+    if (monomial.empty())
+      ops.push_back({Code::Const, coefficient});
+    for (auto [i, sym] : llvm::enumerate(monomial)) {
+      ops.push_back({Code::Symbol, sym});
+      if (i)
+        ops.push_back({Code::Mul, 0});
+    }
+    if (!monomial.empty() && coefficient != 1) {
+      ops.push_back({Code::Const, coefficient});
+      ops.push_back({Code::Mul, 0});
+    }
+    if (!first)
+      ops.push_back({Code::Add, 0});
+    first = false;
+  }
+  if (first)
+    ops.push_back({Code::Const, 0});
+}
+
+bundle::Int Generator::planInt(std::vector<bundle::ExprOp> ops) {
+  if (ops.size() == 1 && ops[0].code == bundle::ExprOp::Code::Const)
+    return ops[0].operand;
+  std::vector<std::pair<uint32_t, int64_t>> key;
+  for (const bundle::ExprOp &o : ops)
+    key.push_back({uint32_t(o.code), o.operand});
+  auto [it, inserted] = exprIndex.try_emplace(key, plan.exprs.size());
+  if (inserted)
+    plan.exprs.push_back({std::move(ops)});
+  return bundle::Int::dynamic(it->second);
+}
+
+bundle::Int Generator::planInt(const SymExpr &e) {
+  if (std::optional<int64_t> c = e.getConstant())
+    return *c;
+  std::vector<bundle::ExprOp> ops;
+  appendProgram(e, ops);
+  return planInt(std::move(ops));
+}
+
+bool Generator::isShapeArithmetic(Value v) const {
+  // Kernels evaluate these in place (ExprEmitter::knownElement): no buffer, no kernel.
+  if (!shapes || graphOutputs.contains(v) ||
+      !isa<IntegerType>(cast<RankedTensorType>(v.getType()).getElementType()))
+    return false;
+  std::optional<SmallVector<SymExpr>> e = shapes->elements(v);
+  return e && !llvm::all_of(*e, [](const SymExpr &x) { return x.getConstant().has_value(); });
+}
+
+LogicalResult Generator::requireStatic(Operation *op, ValueRange values, StringRef what) {
+  for (Value v : values)
+    if (auto t = dyn_cast<RankedTensorType>(v.getType()); t && !t.hasStaticShape())
+      return op->emitError("spdc codegen: ")
+             << what << " with dynamic dimensions is not supported yet (operand of type " << t
+             << "); give the inputs static shapes with --input-shape";
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -185,19 +282,44 @@ std::string KernelBuilder::finish() const {
     s += std::string(params[i].write ? "" : "const ") + cTypeName(b.type) + " *" +
          (params[i].write ? "" : "__restrict__ ") + params[i].name;
   }
+  for (unsigned sym : symbols)
+    s += (params.empty() && sym == *symbols.begin() ? "" : ", ") + std::string("const long long sym") +
+         std::to_string(sym);
   // Index arithmetic in 32 bits when every buffer and loop of the kernel stays below 2^30
-  // elements (64-bit division and multiplication cost several instructions each).
-  int64_t largest = maxIndex;
+  // elements (64-bit division and multiplication cost several instructions each); a kernel
+  // over dynamic dimensions cannot know, and uses 64 bits.
+  int64_t largest = symbols.empty() ? maxIndex : INT64_MAX;
   for (const Param &p : params) {
     const LogicalBuffer &b = gen.buffers[p.id];
-    largest = std::max<int64_t>(largest, b.bytes / std::max<uint32_t>(1, bundle::elementSize(b.type)));
+    largest = b.size.getConstant() ? std::max<int64_t>(largest, b.bytes / std::max<uint32_t>(
+                                                                    1, bundle::elementSize(b.type)))
+                                   : INT64_MAX;
   }
   s += ") {\n  using idx_t = " + std::string(largest < (int64_t(1) << 30) ? "int" : "long long") +
        ";\n" + body + "}\n";
   return s;
 }
 
-std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<int64_t> shape) {
+std::string KernelBuilder::dim(const SymExpr &e) {
+  if (std::optional<int64_t> c = e.getConstant())
+    return indexLiteral(*c);
+  std::string s = gen.planExpr(e, &symbols).str(), r = "(";
+  // "12*s0*s1 + 4" over the parameters sym0, sym1.
+  for (char c : s)
+    r += c == 's' ? std::string("sym") : std::string(1, c);
+  return r + ")";
+}
+
+void KernelBuilder::appendSymbolArgs(bundle::Launch &l) const {
+  for (unsigned sym : symbols) {
+    bundle::KernelArg a;
+    a.kind = bundle::KernelArg::Kind::I64;
+    a.i64 = gen.planInt({{bundle::ExprOp::Code::Symbol, int64_t(sym)}});
+    l.args.push_back(a);
+  }
+}
+
+std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<SymExpr> shape) {
   std::string key;
   for (const std::string &i : idx)
     key += i + ",";
@@ -210,7 +332,7 @@ std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<int64_t> sh
       e = idx[d];
       continue;
     }
-    e = "(" + e + ") * " + indexLiteral(shape[d]) + " + " + idx[d];
+    e = "(" + e + ") * " + dim(shape[d]) + " + " + idx[d];
   }
   if (e.empty())
     e = "0";
@@ -219,21 +341,26 @@ std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<int64_t> sh
 
 SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
                                                 ArrayRef<int64_t> shape) {
+  return unravel(linear, constantDims(shape));
+}
+
+SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
+                                                ArrayRef<SymExpr> shape) {
   SmallVector<std::string> idx(shape.size(), "0");
-  int64_t stride = 1;
+  SymExpr stride = SymExpr::constant(1);
   for (int64_t d = shape.size() - 1; d >= 0; --d) {
-    if (shape[d] != 1) {
+    if (shape[d].getConstant() != 1) {
       std::string v = fresh("i");
-      std::string e = stride == 1 ? linear : "(" + linear + ") / " + indexLiteral(stride);
+      std::string e = stride.getConstant() == 1 ? linear : "(" + linear + ") / " + dim(stride);
       bool outermost = true;
       for (int64_t o = 0; o < d; ++o)
-        outermost &= shape[o] == 1;
+        outermost &= shape[o].getConstant() == 1;
       if (!outermost)
-        e = "(" + e + ") % " + indexLiteral(shape[d]);
+        e = "(" + e + ") % " + dim(shape[d]);
       line("const idx_t " + v + " = " + e + ";");
       idx[d] = v;
     }
-    stride *= shape[d];
+    stride = stride * shape[d];
   }
   std::string key;
   for (const std::string &i : idx)
@@ -272,18 +399,23 @@ FailureOr<ElementType> Generator::storageType(Type t, Operation *where) {
   return *e;
 }
 
-int Generator::newBuffer(ArrayRef<int64_t> shape, ElementType type, StringRef what) {
+int Generator::newBuffer(ArrayRef<SymExpr> shape, ElementType type, StringRef what) {
   LogicalBuffer b;
   b.type = type;
   b.shape.assign(shape.begin(), shape.end());
-  b.bytes = numElements(shape) * bundle::elementSize(type);
+  b.size = product(shape) * SymExpr::constant(bundle::elementSize(type));
+  b.bytes = b.size.getConstant().value_or(0);
   b.what = what.str();
   buffers.push_back(std::move(b));
   return buffers.size() - 1;
 }
 
+int Generator::newBuffer(ArrayRef<int64_t> shape, ElementType type, StringRef what) {
+  return newBuffer(constantDims(shape), type, what);
+}
+
 int Generator::newBuffer(Value v, ElementType type, StringRef what) {
-  return newBuffer(shapeOf(v), type, what);
+  return newBuffer(dims(v), type, what);
 }
 
 /// Converts `n` elements of `src` (type `from`) to `to`, appending to `out`.
@@ -433,7 +565,7 @@ bundle::KernelArg Generator::bufferArg(int id) {
   return a;
 }
 
-static bundle::KernelArg i64Arg(int64_t v) {
+static bundle::KernelArg i64Arg(bundle::Int v) {
   bundle::KernelArg a;
   a.kind = bundle::KernelArg::Kind::I64;
   a.i64 = v;
@@ -471,7 +603,7 @@ void Generator::addGemm(const bundle::Gemm &gemm, const std::string &label, Arra
   ++stats.gemms;
 }
 
-void Generator::addCopy(int src, int dst, uint64_t bytes, const std::string &label) {
+void Generator::addCopy(int src, int dst, bundle::Int bytes, const std::string &label) {
   int step = plan.steps.size();
   for (int id : {src, dst}) {
     buffers[id].first = std::min(buffers[id].first, step);
@@ -486,18 +618,34 @@ void Generator::addCopy(int src, int dst, uint64_t bytes, const std::string &lab
   ++stats.copies;
 }
 
-static bundle::Launch gridStride(int64_t n, int64_t perThread = 1) {
+/// min(max(ceil(e / div), lo), hi) as a plan integer.
+static bundle::Int clampedCeilDiv(Generator &gen, const SymExpr &e, int64_t div, int64_t lo,
+                                  int64_t hi) {
+  if (std::optional<int64_t> n = e.getConstant())
+    return std::min(std::max((*n + div - 1) / div, lo), hi);
+  using Code = bundle::ExprOp::Code;
+  std::vector<bundle::ExprOp> ops;
+  gen.appendProgram(e, ops);
+  if (div != 1)
+    ops.insert(ops.end(), {{Code::Const, div}, {Code::CeilDiv, 0}});
+  // Dimensions are never negative: a lower bound of 0 and no upper bound need no instruction.
+  if (lo > 0)
+    ops.insert(ops.end(), {{Code::Const, lo}, {Code::Max, 0}});
+  if (hi < INT64_MAX)
+    ops.insert(ops.end(), {{Code::Const, hi}, {Code::Min, 0}});
+  return gen.planInt(std::move(ops));
+}
+
+static bundle::Launch gridStride(Generator &gen, const SymExpr &n, int64_t perThread = 1) {
   bundle::Launch l;
-  int64_t perBlock = kElementwiseBlock * perThread;
-  int64_t blocks = std::max<int64_t>(1, (n + perBlock - 1) / perBlock);
-  l.grid[0] = std::min(blocks, kMaxGridStrideBlocks);
+  l.grid[0] = clampedCeilDiv(gen, n, kElementwiseBlock * perThread, 1, kMaxGridStrideBlocks);
   l.block[0] = kElementwiseBlock;
   return l;
 }
 
-static bundle::Launch rowLaunch(int64_t rows, int64_t cols) {
+static bundle::Launch rowLaunch(Generator &gen, const SymExpr &rows, int64_t cols) {
   bundle::Launch l;
-  l.grid[0] = std::max<int64_t>(1, std::min<int64_t>(rows, 65535));
+  l.grid[0] = clampedCeilDiv(gen, rows, 1, 1, 65535);
   l.block[0] = cols <= kSmallRowCols ? kRowBlockSmall : kRowBlock;
   return l;
 }
@@ -517,18 +665,19 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
                                          Operation *anchor, const std::string &label) {
   std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
   KernelBuilder kb(*this, name);
-  ArrayRef<int64_t> shape = buffers[targets.front().second].shape;
-  int64_t n = numElements(shape);
+  SymExpr n = product(buffers[targets.front().second].shape);
   // Each thread computes kElementwiseUnroll elements a block apart (every load still coalesced
   // across the warp), all loads before all stores: that many independent loads in flight per
   // thread, which a memory-bound kernel needs to approach the bandwidth.
-  bundle::Launch l = gridStride(n, kElementwiseUnroll);
-  kb.maxIndex = n + int64_t(l.grid[0]) * kElementwiseBlock * kElementwiseUnroll;
+  bundle::Launch l = gridStride(*this, n, kElementwiseUnroll);
+  if (std::optional<int64_t> c = n.getConstant())
+    kb.maxIndex = *c + int64_t(l.grid[0]) * kElementwiseBlock * kElementwiseUnroll;
   std::string step = std::to_string(kElementwiseBlock * kElementwiseUnroll);
+  std::string count = kb.dim(n);
   kb.line("using namespace spdc::kernels;");
   kb.open(formatv("for (idx_t base = (idx_t)blockIdx.x * {0} + threadIdx.x; base < {1}; "
                   "base += (idx_t)gridDim.x * {0})",
-                  step, indexLiteral(n)));
+                  step, count));
   SmallVector<std::string> results;
   for (auto [v, id] : targets) {
     results.push_back(kb.fresh("r"));
@@ -538,12 +687,12 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
   kb.line("#pragma unroll");
   kb.open(formatv("for (int u = 0; u < {0}; ++u)", kElementwiseUnroll));
   kb.line(formatv("const idx_t i = base + u * {0};", kElementwiseBlock));
-  kb.open(formatv("if (i < {0})", indexLiteral(n)));
+  kb.open(formatv("if (i < {0})", count));
   ExprEmitter ee(*this, kb);
   std::map<std::string, SmallVector<std::string>> indexOfShape;
   for (auto [t, target] : llvm::enumerate(targets)) {
     auto [v, id] = target;
-    ArrayRef<int64_t> vs = shapeOf(v);
+    Dims vs = dims(v);
     auto [it, inserted] = indexOfShape.try_emplace(shapeKey(vs));
     if (inserted)
       it->second = kb.unravel("i", vs);
@@ -558,7 +707,7 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
   kb.line("#pragma unroll");
   kb.open(formatv("for (int u = 0; u < {0}; ++u)", kElementwiseUnroll));
   kb.line(formatv("const idx_t i = base + u * {0};", kElementwiseBlock));
-  kb.open(formatv("if (i < {0})", indexLiteral(n)));
+  kb.open(formatv("if (i < {0})", count));
   for (auto [t, target] : llvm::enumerate(targets))
     kb.line(formatv("{0}[i] = {1}[u];", kb.param(target.second, true), results[t]));
   kb.close();
@@ -571,6 +720,7 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
     l.args.push_back(bufferArg(p.id));
     ids.push_back(p.id);
   }
+  kb.appendSymbolArgs(l);
   addLaunch(k, l, label, ids);
   return success();
 }
@@ -589,8 +739,8 @@ std::optional<Buf> Generator::viewSource(Value v) {
 LogicalResult Generator::materialize(ArrayRef<Value> values, Operation *anchor,
                                      const std::string &label) {
   // Views of buffers alias them; the rest is computed, one kernel per element count.
-  std::map<int64_t, SmallVector<std::pair<Value, int>>> groups;
-  SmallVector<int64_t> order;
+  std::map<std::string, SmallVector<std::pair<Value, int>>> groups;
+  SmallVector<std::string> order;
   DenseSet<Value> seen;
   for (Value v : values) {
     v = resolve(v);
@@ -600,6 +750,8 @@ LogicalResult Generator::materialize(ArrayRef<Value> values, Operation *anchor,
       valueBufs[v] = *src;
       continue;
     }
+    if (isShapeArithmetic(v))
+      continue;
     FailureOr<ElementType> st =
         graphOutputs.contains(v)
             ? elementTypeOf(cast<RankedTensorType>(v.getType()).getElementType())
@@ -608,13 +760,13 @@ LogicalResult Generator::materialize(ArrayRef<Value> values, Operation *anchor,
       return failure();
     std::string what = "value of " + (v.getDefiningOp() ? nodeLabel(v.getDefiningOp()) : label);
     int id = newBuffer(v, *st, what);
-    int64_t n = numElements(shapeOf(v));
+    std::string n = product(dims(v)).str();
     if (!groups.count(n))
       order.push_back(n);
     groups[n].push_back({v, id});
   }
   // Buffers are registered after their kernel, which computes (rather than loads) them.
-  for (int64_t n : order) {
+  for (const std::string &n : order) {
     if (failed(emitElementwise(groups[n], anchor, label)))
       return failure();
     for (auto [v, id] : groups[n])
@@ -642,7 +794,7 @@ static FailureOr<Buf> bufferTyped(Generator &g, Value v, ElementType type, Opera
   FailureOr<Buf> b = g.bufferOf(v, anchor, label);
   if (failed(b) || b->type == type)
     return b;
-  int id = g.newBuffer(shapeOf(v), type, "converted " + label);
+  int id = g.newBuffer(g.dims(v), type, "converted " + label);
   if (failed(g.emitElementwise({{g.resolve(v), id}}, anchor, label)))
     return failure();
   return Buf{id, type};
@@ -652,24 +804,23 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
                                     const std::string &label) {
   auto mm = cast<spd::MatMulOp>(op);
   Value lhs = mm.getLhs(), rhs = mm.getRhs(), out = mm.getResult();
-  ArrayRef<int64_t> ls = shapeOf(lhs), rs = shapeOf(rhs), os = shapeOf(out);
+  Dims ls = dims(lhs), rs = dims(rhs), os = dims(out);
   FailureOr<ElementType> st = storageType(out.getType(), op);
   if (failed(st))
     return failure();
   // Integer or 1-D products: the expression path (a loop over k per element).
   if (!isFloatType(*st) || *st == ElementType::F64 || ls.size() < 2 || rs.size() < 2)
     return materialize({out}, op, label);
-  int64_t M = ls[ls.size() - 2], K = ls.back(), N = rs.back();
+  SymExpr M = ls[ls.size() - 2], K = ls.back(), N = rs.back();
   size_t ob = os.size() - 2;
-  ArrayRef<int64_t> outBatch = os.take_front(ob);
-  int64_t batch = numElements(outBatch);
-  auto batchKind = [&](ArrayRef<int64_t> s) {
+  ArrayRef<SymExpr> outBatch = ArrayRef<SymExpr>(os).take_front(ob);
+  SymExpr batch = product(outBatch);
+  auto batchKind = [&](ArrayRef<SymExpr> s) {
     // 0: broadcast (all ones), 1: full, -1: mixed
-    ArrayRef<int64_t> b = s.drop_back(2);
-    if (numElements(b) == 1)
+    ArrayRef<SymExpr> b = s.drop_back(2);
+    if (product(b).getConstant() == 1)
       return 0;
-    if (b.size() <= ob && b == outBatch.take_back(b.size()) &&
-        numElements(b) == batch)
+    if (b.size() <= ob && b == outBatch.take_back(b.size()) && product(b) == batch)
       return 1;
     return -1;
   };
@@ -707,24 +858,25 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
 
   bundle::Gemm g;
   g.type = *st;
-  g.k = K;
-  g.n = N;
+  g.k = planInt(K);
+  g.n = planInt(N);
   g.transA = ta;
   g.transB = tb;
   // A full-batch lhs against a shared rhs is one GEMM of batch*M rows.
+  SymExpr gemmM = M, gemmBatch = batch;
   if (lk == 1 && rk == 0 && !ta) {
-    g.m = M * batch;
-    g.batch = 1;
+    gemmM = M * batch;
+    gemmBatch = SymExpr::constant(1);
   } else {
-    g.m = M;
-    g.batch = batch;
-    g.strideA = lk ? M * K : 0;
-    g.strideB = rk ? K * N : 0;
-    g.strideC = M * N;
+    g.strideA = lk ? planInt(M * K) : bundle::Int(0);
+    g.strideB = rk ? planInt(K * N) : bundle::Int(0);
+    g.strideC = planInt(M * N);
   }
-  g.lda = ta ? M : K;
-  g.ldb = tb ? K : N;
-  g.ldc = N;
+  g.m = planInt(gemmM);
+  g.batch = planInt(gemmBatch);
+  g.lda = planInt(ta ? M : K);
+  g.ldb = planInt(tb ? K : N);
+  g.ldc = planInt(N);
   g.a = bufferArg(a->id).buffer;
   g.b = bufferArg(b->id).buffer;
 
@@ -735,9 +887,9 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
   if (out.hasOneUse()) {
     if (auto add = dyn_cast<spd::AddOp>(*out.getUsers().begin())) {
       Value other = add.getLhs() == out ? add.getRhs() : add.getLhs();
-      ArrayRef<int64_t> bs = shapeOf(other);
-      if (add.getLhs() != add.getRhs() && numElements(bs) == N && !bs.empty() &&
-          bs.back() == N && shapeOf(add.getResult()) == os) {
+      Dims bs = dims(other);
+      if (add.getLhs() != add.getRhs() && product(bs) == N && !bs.empty() &&
+          bs.back() == N && dims(add.getResult()) == os) {
         std::optional<Buf> bias = viewSource(other);
         if (bias && bias->type == *st) {
           biasId = bias->id;
@@ -784,7 +936,7 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
       if (!add || add.getLhs() == add.getRhs())
         break;
       Value other = add.getLhs() == cur ? add.getRhs() : add.getLhs();
-      if (shapeOf(other) != shapeOf(add.getResult()) || shapeOf(cur) != shapeOf(other))
+      if (dims(other) != dims(add.getResult()) || dims(cur) != dims(other))
         break;
       std::optional<Buf> res = viewSource(other);
       if (!res || res->type != *st)
@@ -805,14 +957,17 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
   // which shares D's layout.
   int packInto = -1;
   uint32_t esize = bundle::elementSize(*st);
-  int64_t rows = g.m * g.batch;
-  if (residualId < 0 && (N * esize) % 16 != 0 && N >= kMinPaddedGemmColumns) {
-    int64_t per = 16 / esize, padded = (N + per - 1) / per * per;
+  SymExpr rows = gemmM * gemmBatch;
+  std::optional<int64_t> cols = N.getConstant();
+  int64_t padded = 0;
+  if (residualId < 0 && cols && (*cols * esize) % 16 != 0 && *cols >= kMinPaddedGemmColumns) {
+    int64_t per = 16 / esize;
+    padded = (*cols + per - 1) / per * per;
     packInto = d;
-    d = newBuffer(ArrayRef<int64_t>{rows, padded}, *st, "gemm (rows padded) " + label);
+    d = newBuffer({rows, SymExpr::constant(padded)}, *st, "gemm (rows padded) " + label);
     g.ldc = padded;
-    if (g.batch > 1)
-      g.strideC = g.m * padded;
+    if (gemmBatch.getConstant() != 1)
+      g.strideC = planInt(gemmM * SymExpr::constant(padded));
   }
   g.d = bufferArg(d).buffer;
   g.c = g.d;
@@ -828,31 +983,33 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
     ids.push_back(residualId);
   addGemm(g, label, ids);
   if (packInto >= 0)
-    emitPackRows(d, packInto, rows, N, g.ldc, label);
+    emitPackRows(d, packInto, rows, *cols, padded, label);
   return success();
 }
 
-void Generator::emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64_t srcStride,
-                             const std::string &label) {
+void Generator::emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols,
+                             int64_t srcStride, const std::string &label) {
   std::string name = formatv("k{0}_pack_rows", kernelCounter++).str();
   KernelBuilder kb(*this, name);
-  int64_t n = rows * cols;
-  bundle::Launch l = gridStride(n, kElementwiseUnroll);
-  kb.maxIndex = std::max(rows * srcStride,
-                         n + int64_t(l.grid[0]) * kElementwiseBlock * kElementwiseUnroll);
+  SymExpr n = rows * SymExpr::constant(cols);
+  bundle::Launch l = gridStride(*this, n, kElementwiseUnroll);
+  if (std::optional<int64_t> r = rows.getConstant())
+    kb.maxIndex = std::max(*r * srcStride,
+                           *r * cols + int64_t(l.grid[0]) * kElementwiseBlock * kElementwiseUnroll);
   std::string in = kb.param(src, false), out = kb.param(dst, true);
   std::string t = cTypeName(buffers[dst].type);
+  std::string count = kb.dim(n);
   kb.line("using namespace spdc::kernels;");
   std::string step = std::to_string(kElementwiseBlock * kElementwiseUnroll);
   kb.open(formatv("for (idx_t base = (idx_t)blockIdx.x * {0} + threadIdx.x; base < {1}; "
                   "base += (idx_t)gridDim.x * {0})",
-                  step, indexLiteral(n)));
+                  step, count));
   kb.line(formatv("{0} r[{1}];", t, kElementwiseUnroll));
   for (bool store : {false, true}) {
     kb.line("#pragma unroll");
     kb.open(formatv("for (int u = 0; u < {0}; ++u)", kElementwiseUnroll));
     kb.line(formatv("const idx_t i = base + u * {0};", kElementwiseBlock));
-    kb.open(formatv("if (i < {0})", indexLiteral(n)));
+    kb.open(formatv("if (i < {0})", count));
     if (store)
       kb.line(formatv("{0}[i] = r[u];", out));
     else
@@ -865,6 +1022,7 @@ void Generator::emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64
   uint32_t k = addKernel(name, kb.finish());
   for (const KernelBuilder::Param &p : kb.params)
     l.args.push_back(bufferArg(p.id));
+  kb.appendSymbolArgs(l);
   addLaunch(k, l, label, {src, dst});
 }
 
@@ -927,7 +1085,7 @@ Generator::attentionOperands(Operation *op, ElementType type, const std::string 
     *bufs[i] = *b;
   }
   if (mask) {
-    ArrayRef<int64_t> ms = shapeOf(mask);
+    Dims ms = dims(mask);
     if (ms.size() > 4)
       return op->emitError("spdc codegen: attention mask of rank above 4");
     FailureOr<Buf> m = bufferOf(mask, op, label);
@@ -936,11 +1094,11 @@ Generator::attentionOperands(Operation *op, ElementType type, const std::string 
     r.mask = *m;
     r.maskType = cTypeName(m->type);
     // Element strides over [b, h, q, k]; 0 broadcasts.
-    int64_t stride = 1;
+    SymExpr stride = SymExpr::constant(1);
     for (int64_t i = ms.size() - 1; i >= 0; --i) {
       int64_t d = 4 - ms.size() + i;
-      r.maskStrides[d] = ms[i] == 1 ? 0 : stride;
-      stride *= ms[i];
+      r.maskStrides[d] = ms[i].getConstant() == 1 ? SymExpr::constant(0) : stride;
+      stride = stride * ms[i];
     }
   }
   return r;
@@ -949,6 +1107,10 @@ Generator::attentionOperands(Operation *op, ElementType type, const std::string 
 FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string &label) {
   auto at = cast<spd::AttentionOp>(op);
   Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
+  // Dynamic shapes take the general kernel (the query length is not known to be small).
+  for (Value x : {q, k, v, mask})
+    if (x && !cast<RankedTensorType>(x.getType()).hasStaticShape())
+      return false;
   ArrayRef<int64_t> qs = shapeOf(q), ks = shapeOf(k), vs = shapeOf(v);
   // Anything unusual is left to emitAttention, which diagnoses it.
   if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4 || qs[2] > kDecodeMaxQLen ||
@@ -970,7 +1132,9 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
     return failure();
   std::optional<Buf> qb = operands->q, kb = operands->k, vb = operands->v, mb = operands->mask;
   const std::string &maskType = operands->maskType;
-  const int64_t *strides = operands->maskStrides;
+  int64_t strides[4];
+  for (int i = 0; i < 4; ++i)
+    strides[i] = *operands->maskStrides[i].getConstant();
 
   const int64_t batch = qs[0], qHeads = qs[1], kvHeads = ks[1], qLen = qs[2], kvLen = ks[2];
   const int64_t groupRows = qHeads / kvHeads * qLen;
@@ -1039,8 +1203,8 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   FailureOr<bool> decoded = emitAttentionDecode(op, label);
   if (failed(decoded) || *decoded)
     return success(succeeded(decoded));
-  Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
-  ArrayRef<int64_t> qs = shapeOf(q), ks = shapeOf(k), vs = shapeOf(v);
+  Value q = at.getQuery(), k = at.getKey(), v = at.getValue();
+  Dims qs = dims(q), ks = dims(k), vs = dims(v);
   if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4)
     return op->emitError("spdc codegen: attention operands must be 4-D");
   FailureOr<ElementType> st = storageType(at.getResult().getType(), op);
@@ -1048,7 +1212,11 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
     return failure();
   if (!isFloatType(*st) || *st == ElementType::F64)
     return op->emitError("spdc codegen: attention needs f32, f16 or bf16");
-  int64_t D = qs[3], DV = vs[3];
+  if (!qs[1].getConstant() || !ks[1].getConstant() || !qs[3].getConstant() ||
+      !vs[3].getConstant())
+    return op->emitError("spdc codegen: attention with a dynamic number of heads or head "
+                         "dimension is not supported; give static shapes with --input-shape");
+  int64_t D = *qs[3].getConstant(), DV = *vs[3].getConstant();
   if (D > 256 || DV > 256)
     return op->emitError("spdc codegen: attention head dims above 256 are not supported");
   FailureOr<AttentionOperands> operands = attentionOperands(op, *st, label);
@@ -1056,7 +1224,7 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
     return failure();
   std::optional<Buf> qb = operands->q, kb = operands->k, vb = operands->v, mb = operands->mask;
   const std::string &maskType = operands->maskType;
-  const int64_t *strides = operands->maskStrides;
+  const SymExpr *strides = operands->maskStrides;
 
   int out = newBuffer(at.getResult(), *st, "attention " + label);
   valueBufs[at.getResult()] = {out, *st};
@@ -1083,14 +1251,15 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
     int64_t blockN = (D <= 64 && DV <= 64) ? 128 : 64;
     l.sharedBytes = uint32_t(3 * blockN * (D + DV) * 2 + 1024);
   }
-  l.grid[0] = (qs[2] + blockM - 1) / blockM;
-  l.grid[1] = qs[0] * qs[1];
+  l.grid[0] = clampedCeilDiv(*this, qs[2], blockM, 0, INT64_MAX);
+  l.grid[1] = planInt(qs[0] * qs[1]);
   l.block[0] = fast ? 256 : 128;
+  auto arg = [&](const SymExpr &e) { return i64Arg(planInt(e)); };
   l.args = {bufferArg(qb->id), bufferArg(kb->id), bufferArg(vb->id),
             mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
-            i64Arg(qs[0]), i64Arg(qs[1]), i64Arg(ks[1]), i64Arg(qs[2]), i64Arg(ks[2]),
+            arg(qs[0]), arg(qs[1]), arg(ks[1]), arg(qs[2]), arg(ks[2]),
             f32Arg(at.getScale().convertToFloat()), i64Arg(at.getCausal() ? 1 : 0),
-            i64Arg(strides[0]), i64Arg(strides[1]), i64Arg(strides[2]), i64Arg(strides[3])};
+            arg(strides[0]), arg(strides[1]), arg(strides[2]), arg(strides[3])};
   SmallVector<int> ids = {qb->id, kb->id, vb->id, out};
   if (mb)
     ids.push_back(mb->id);
@@ -1100,11 +1269,20 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
 
 LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
   Value x = op->getOperand(0), result = op->getResult(0);
-  ArrayRef<int64_t> xs = shapeOf(x);
+  Dims xsDims = dims(x);
   int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
   if (axis < 0)
-    axis += xs.size();
-  int64_t rows = numElements(xs.take_front(axis)), cols = numElements(xs.drop_front(axis));
+    axis += xsDims.size();
+  SymExpr rows = product(ArrayRef<SymExpr>(xsDims).take_front(axis));
+  std::optional<int64_t> normCols = product(ArrayRef<SymExpr>(xsDims).drop_front(axis)).getConstant();
+  if (!normCols)
+    return op->emitError("spdc codegen: a norm over dynamic dimensions is not supported; give "
+                         "static shapes with --input-shape");
+  int64_t cols = *normCols;
+  SmallVector<int64_t> xs;
+  for (const SymExpr &d : ArrayRef<SymExpr>(xsDims).drop_front(axis))
+    xs.push_back(*d.getConstant());
+  axis = 0; // xs holds the normalized dims only
   float eps = op->getAttrOfType<FloatAttr>("epsilon").getValueAsDouble();
   Value scale, bias;
   bool layer = false;
@@ -1123,13 +1301,15 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
     return failure();
   // scale / bias: `cols` contiguous elements, expanded when they broadcast over fewer dims.
   auto param = [&](Value p) -> FailureOr<Buf> {
+    if (failed(requireStatic(op, p, "a norm's broadcast scale or bias")))
+      return failure();
     if (numElements(shapeOf(p)) == cols)
       return bufferOf(p, op, label);
-    int id = newBuffer(xs.drop_front(axis), *st, "expanded " + label);
+    int id = newBuffer(ArrayRef<int64_t>(xs), *st, "expanded " + label);
     // Read p broadcast to the normalized dims: an expand expression over a fresh view.
     KernelBuilder kb(*this, formatv("k{0}_expand", kernelCounter++).str());
     kb.line("using namespace spdc::kernels;");
-    ArrayRef<int64_t> ns = xs.drop_front(axis);
+    ArrayRef<int64_t> ns = xs;
     kb.open(formatv("for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < {0}LL; "
                     "i += (long long)gridDim.x * blockDim.x)",
                     cols));
@@ -1147,12 +1327,13 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
     kb.line(formatv("{0}[i] = convert<{1}>({2});", kb.param(id, true), cTypeName(*st), *e));
     kb.close();
     uint32_t k = addKernel(kb.name, kb.finish());
-    bundle::Launch l = gridStride(cols);
+    bundle::Launch l = gridStride(*this, SymExpr::constant(cols));
     SmallVector<int> ids;
     for (auto &pp : kb.params) {
       l.args.push_back(bufferArg(pp.id));
       ids.push_back(pp.id);
     }
+    kb.appendSymbolArgs(l);
     addLaunch(k, l, label, ids);
     return Buf{id, *st};
   };
@@ -1165,7 +1346,7 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
   }
   if (bias) {
     FailureOr<Buf> b = bufferTyped(*this, bias, sb ? sb->type : *st, op, label);
-    if (numElements(shapeOf(bias)) != cols)
+    if (product(dims(bias)).getConstant() != cols)
       b = param(bias);
     if (failed(b))
       return failure();
@@ -1190,13 +1371,13 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
             : formatv("const {0} *, const {1} *, {2} *, long long, long long, float", tin, tscale,
                       tout)
                   .str());
-  bundle::Launch l = rowLaunch(rows, cols);
+  bundle::Launch l = rowLaunch(*this, rows, cols);
   l.args.push_back(bufferArg(xb->id));
   l.args.push_back(sb ? bufferArg(sb->id) : i64Arg(0));
   if (layer)
     l.args.push_back(bb ? bufferArg(bb->id) : i64Arg(0));
   l.args.push_back(bufferArg(out));
-  l.args.push_back(i64Arg(rows));
+  l.args.push_back(i64Arg(planInt(rows)));
   l.args.push_back(i64Arg(cols));
   l.args.push_back(f32Arg(eps));
   SmallVector<int> ids = {xb->id, out};
@@ -1210,10 +1391,13 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
 
 LogicalResult Generator::emitSoftmax(Operation *op, const std::string &label) {
   Value x = op->getOperand(0), result = op->getResult(0);
-  ArrayRef<int64_t> xs = shapeOf(x);
+  Dims xs = dims(x);
   int64_t axis = op->getAttrOfType<IntegerAttr>("axis").getInt();
   if (axis < 0)
     axis += xs.size();
+  if (!xs.empty() && !xs[axis].getConstant())
+    return op->emitError("spdc codegen: softmax over a dynamic dimension is not supported; give "
+                         "static shapes with --input-shape");
   bool log = isa<spd::LogSoftmaxOp>(op);
   FailureOr<ElementType> st = storageType(result.getType(), op);
   if (failed(st) || !isFloatType(*st))
@@ -1224,24 +1408,25 @@ LogicalResult Generator::emitSoftmax(Operation *op, const std::string &label) {
   int out = newBuffer(result, *st, "softmax " + label);
   valueBufs[result] = {out, *st};
   needHeader("softmax.cuh");
-  int64_t outer = numElements(xs.take_front(axis)), cols = xs.empty() ? 1 : xs[axis],
-          inner = numElements(xs.drop_front(axis + 1));
+  SymExpr outer = product(ArrayRef<SymExpr>(xs).take_front(axis)),
+          inner = product(ArrayRef<SymExpr>(xs).drop_front(axis + 1));
+  int64_t cols = xs.empty() ? 1 : *xs[axis].getConstant();
   bundle::Launch l;
   std::string name, params;
   std::string tin = cTypeName(xb->type), tout = cTypeName(*st);
-  if (inner == 1) {
+  if (inner.getConstant() == 1) {
     params = formatv("const {0} *, {1} *, long long, long long", tin, tout);
     name = formatv("spdc::kernels::{0}<{1}, {2}>", log ? "log_softmax_kernel" : "softmax_kernel",
                    cTypeName(xb->type), cTypeName(*st));
-    l = rowLaunch(outer, cols);
-    l.args = {bufferArg(xb->id), bufferArg(out), i64Arg(outer), i64Arg(cols)};
+    l = rowLaunch(*this, outer, cols);
+    l.args = {bufferArg(xb->id), bufferArg(out), i64Arg(planInt(outer)), i64Arg(cols)};
   } else {
     params = formatv("const {0} *, {1} *, long long, long long, long long, bool", tin, tout);
     name = formatv("spdc::kernels::softmax_strided_kernel<{0}, {1}>", cTypeName(xb->type),
                    cTypeName(*st));
-    l = rowLaunch(outer * inner, cols);
-    l.args = {bufferArg(xb->id), bufferArg(out), i64Arg(outer), i64Arg(cols), i64Arg(inner),
-              i64Arg(log ? 1 : 0)};
+    l = rowLaunch(*this, outer * inner, cols);
+    l.args = {bufferArg(xb->id), bufferArg(out), i64Arg(planInt(outer)), i64Arg(cols),
+              i64Arg(planInt(inner)), i64Arg(log ? 1 : 0)};
   }
   uint32_t kid = addKernel(name, "", params);
   addLaunch(kid, l, label, {xb->id, out});
@@ -1251,6 +1436,8 @@ LogicalResult Generator::emitSoftmax(Operation *op, const std::string &label) {
 LogicalResult Generator::emitTopK(Operation *op, const std::string &label) {
   auto tk = cast<spd::TopKOp>(op);
   Value x = tk.getInput();
+  if (failed(requireStatic(op, op->getOperands(), "top_k")))
+    return failure();
   ArrayRef<int64_t> xs = shapeOf(x);
   int64_t axis = tk.getAxis();
   if (axis < 0)
@@ -1290,6 +1477,8 @@ LogicalResult Generator::emitTopK(Operation *op, const std::string &label) {
 LogicalResult Generator::emitScatterND(Operation *op, const std::string &label) {
   auto sc = cast<spd::ScatterNDOp>(op);
   Value data = sc.getData(), indices = sc.getIndices(), updates = sc.getUpdates();
+  if (failed(requireStatic(op, op->getOperands(), "scatter_nd")))
+    return failure();
   FailureOr<ElementType> st = storageType(sc.getResult().getType(), op);
   if (failed(st))
     return failure();
@@ -1339,7 +1528,7 @@ LogicalResult Generator::emitScatterND(Operation *op, const std::string &label) 
                  "    }\n  }\n}\n",
                  ct, slice, cTypeName(*st), combine);
   uint32_t kid = addKernel(name, src);
-  bundle::Launch l = gridStride(slice);
+  bundle::Launch l = gridStride(*this, SymExpr::constant(slice));
   l.args = {bufferArg(out), bufferArg(ib->id), bufferArg(ub->id)};
   addLaunch(kid, l, label, {out, ib->id, ub->id});
   return success();
@@ -1364,7 +1553,7 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   if (!red)
     return false;
   Value x = red->getOperand(0), result = red->getResult(0);
-  ArrayRef<int64_t> xs = shapeOf(x);
+  Dims xs = dims(x);
   if (xs.empty())
     return false;
   int64_t axis = red->getAttrOfType<IntegerAttr>("axis").getInt();
@@ -1373,7 +1562,11 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   bool softmax = isa<spd::SoftmaxOp, spd::LogSoftmaxOp>(red);
   if (softmax && axis != (int64_t)xs.size() - 1)
     return false;
-  int64_t rows = numElements(xs.take_front(axis)), cols = numElements(xs.drop_front(axis));
+  SymExpr rows = product(ArrayRef<SymExpr>(xs).take_front(axis));
+  std::optional<int64_t> rowCols = product(ArrayRef<SymExpr>(xs).drop_front(axis)).getConstant();
+  if (!rowCols)
+    return false;
+  int64_t cols = *rowCols;
   FailureOr<ElementType> xt = elementTypeOf(cast<RankedTensorType>(x.getType()).getElementType());
   if (failed(xt) || !isFloatType(*xt) || *xt == ElementType::F64)
     return false;
@@ -1381,7 +1574,7 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   SmallVector<std::pair<Value, int>> targets;
   for (Value v : outputs) {
     v = resolve(v);
-    if (numElements(shapeOf(v)) != rows * cols)
+    if (product(dims(v)) != rows * SymExpr::constant(cols))
       return false;
   }
   DenseSet<Value> seen;
@@ -1403,14 +1596,17 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
   KernelBuilder kb(*this, name);
   ExprEmitter ee(*this, kb);
-  bundle::Launch l = rowLaunch(rows, cols);
+  bundle::Launch l = rowLaunch(*this, rows, cols);
   int64_t threads = l.block[0];
   // Rows of at most kMaxRowSlots columns per thread stay in registers after the first pass: the
   // statistics and the outputs read no memory again (the producers run once per element).
   int64_t slots = (cols + threads - 1) / threads;
   bool cached = slots <= kMaxRowSlots;
   kb.line("using namespace spdc::kernels;");
-  kb.open("forEachRow(" + std::to_string(rows) + "LL, [&](index_t r)");
+  std::optional<int64_t> staticRows = rows.getConstant();
+  kb.open("forEachRow(" +
+          (staticRows ? std::to_string(*staticRows) + "LL" : "(long long)" + kb.dim(rows)) +
+          ", [&](index_t r)");
   if (cached)
     kb.line(formatv("float xs[{0}];", slots));
   std::string lin = "(idx_t)r * " + indexLiteral(cols) + " + c";
@@ -1501,11 +1697,12 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     else
       e = "(float(" + *xv + ") - " + mean + ") * " + rstd;
     auto param = [&](Value p) -> FailureOr<std::string> {
-      ArrayRef<int64_t> ps = shapeOf(p);
+      Dims ps = dims(p);
       SmallVector<std::string> pi;
       for (size_t i = 0; i < ps.size(); ++i) {
         size_t o = idx.size() - ps.size() + i;
-        pi.push_back(ps[i] == 1 && xs[o] != 1 ? std::string("0") : idx[o]);
+        pi.push_back(ps[i].getConstant() == 1 && xs[o].getConstant() != 1 ? std::string("0")
+                                                                          : idx[o]);
       }
       return ee.at(p, pi);
     };
@@ -1539,7 +1736,7 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   for (auto [v, id] : targets) {
     openColumns();
     ee.pushScope();
-    SmallVector<std::string> idx = kb.unravel(lin, shapeOf(v));
+    SmallVector<std::string> idx = kb.unravel(lin, dims(v));
     FailureOr<std::string> e = ee.at(v, idx);
     if (failed(e))
       return failure();
@@ -1556,6 +1753,7 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     l.args.push_back(bufferArg(p.id));
     ids.push_back(p.id);
   }
+  kb.appendSymbolArgs(l);
   addLaunch(k, l, label, ids);
   for (auto [v, id] : targets)
     valueBufs[v] = {id, buffers[id].type};
@@ -1615,24 +1813,90 @@ LogicalResult Generator::emitOutputs(func::FuncOp fn) {
     if (failed(b))
       return failure();
     LogicalBuffer &lb = buffers[b->id];
+    Dims shape = dims(v);
     if (lb.space == bundle::Space::Arena && !claimed.contains(b->id) && b->type == *declared &&
-        lb.bytes == (uint64_t)type.getNumElements() * bundle::elementSize(*declared)) {
+        lb.size == product(shape) * SymExpr::constant(bundle::elementSize(*declared))) {
       lb.space = bundle::Space::Output;
       lb.index = i;
       claimed.insert(b->id);
       continue;
     }
-    int out = newBuffer(type.getShape(), *declared, label);
+    int out = newBuffer(shape, *declared, label);
     buffers[out].space = bundle::Space::Output;
     buffers[out].index = i;
     if (b->type == *declared) {
-      addCopy(b->id, out, buffers[out].bytes, label);
+      addCopy(b->id, out, planInt(buffers[out].size), label);
     } else {
       kernelPrefix = "output_cast";
       if (failed(emitElementwise({{resolve(v), out}}, ret, label)))
         return failure();
     }
   }
+  return success();
+}
+
+static std::string inputShapeHint(func::FuncOp fn);
+
+LogicalResult Generator::bindSymbols(func::FuncOp fn) {
+  bool dynamic = false;
+  fn.walk([&](Operation *op) {
+    for (Value r : op->getResults())
+      if (auto rt = dyn_cast<RankedTensorType>(r.getType()); rt && !rt.hasStaticShape())
+        dynamic = true;
+  });
+  for (Type t : fn.getArgumentTypes())
+    if (auto rt = dyn_cast<RankedTensorType>(t); rt && !rt.hasStaticShape())
+      dynamic = true;
+  if (!dynamic)
+    return success();
+  shapes = std::make_unique<SymbolicShapes>(fn);
+  // The plan's symbols: the inputs' dynamic dimensions, one per class of equal ones, in order.
+  for (BlockArgument arg : fn.getArguments()) {
+    auto rt = dyn_cast<RankedTensorType>(arg.getType());
+    if (!rt || rt.hasStaticShape())
+      continue;
+    std::optional<SmallVector<SymExpr>> d = shapes->dims(arg);
+    for (size_t i = 0; d && i < d->size(); ++i)
+      if (std::optional<unsigned> sym = (*d)[i].getSymbol();
+          sym && planSymbol.try_emplace(*sym, plan.symbols.size()).second)
+        plan.symbols.push_back(shapes->symbolName(*sym));
+  }
+  // Every dynamic dimension must be a polynomial in them.
+  auto check = [&](Value v, Operation *where) -> LogicalResult {
+    auto rt = dyn_cast<RankedTensorType>(v.getType());
+    if (!rt || rt.hasStaticShape())
+      return success();
+    std::optional<SmallVector<SymExpr>> d = shapes->dims(v);
+    bool known = d.has_value();
+    for (size_t i = 0; known && i < d->size(); ++i)
+      (*d)[i].renamed([&](unsigned s) {
+        known &= planSymbol.count(s) > 0;
+        return s;
+      });
+    if (known)
+      return success();
+    return where->emitError("spdc codegen: the dimensions of ")
+           << rt << " (" << shapes->dimsString(v)
+           << ") are not known in terms of the inputs' dimensions, which code generation "
+              "needs; give static shapes with "
+           << inputShapeHint(fn);
+  };
+  WalkResult r = fn.walk([&](Operation *op) {
+    for (Value v : op->getResults())
+      if (failed(check(v, op)))
+        return WalkResult::interrupt();
+    for (Region &region : op->getRegions())
+      for (Block &b : region)
+        for (BlockArgument a : b.getArguments())
+          if (failed(check(a, op)))
+            return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  if (r.wasInterrupted())
+    return failure();
+  for (BlockArgument a : fn.getArguments())
+    if (failed(check(a, fn)))
+      return failure();
   return success();
 }
 
@@ -1665,23 +1929,24 @@ static std::string inputShapeHint(func::FuncOp fn) {
 }
 
 LogicalResult Generator::run(func::FuncOp fn) {
-  // Static shapes only in this version.
+  if (failed(bindSymbols(fn)))
+    return failure();
   for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
     auto rt = dyn_cast<RankedTensorType>(t);
     std::string name = "#" + std::to_string(i);
     if (auto n = fn.getArgAttrOfType<StringAttr>(i, "onnx.name"))
       name = n.str();
-    if (!rt || !rt.hasStaticShape())
-      return fn.emitError("spdc codegen: input '")
-             << name << "' has a dynamic shape " << t
-             << "; code generation needs static shapes: give them with "
-             << inputShapeHint(fn)
-             << " (a number for each <...>; the same name, the same number)";
+    if (!rt)
+      return fn.emitError("spdc codegen: input '") << name << "' is not a ranked tensor: " << t;
     FailureOr<ElementType> et = elementTypeOf(rt.getElementType());
     if (failed(et))
       return fn.emitError("spdc codegen: input '") << name << "' has unsupported type " << t;
-    plan.inputs.push_back({name, *et, std::vector<int64_t>(rt.getShape().begin(), rt.getShape().end())});
-    int id = newBuffer(rt.getShape(), *et, "input " + name);
+    Dims shape = dims(fn.getArgument(i));
+    bundle::TensorInfo info{name, *et, {}};
+    for (const SymExpr &d : shape)
+      info.shape.push_back(planInt(d));
+    plan.inputs.push_back(std::move(info));
+    int id = newBuffer(shape, *et, "input " + name);
     buffers[id].space = bundle::Space::Input;
     buffers[id].index = i;
     valueBufs[fn.getArgument(i)] = {id, *et};
@@ -1691,26 +1956,17 @@ LogicalResult Generator::run(func::FuncOp fn) {
     std::string name = "#" + std::to_string(i);
     if (auto n = fn.getResultAttrOfType<StringAttr>(i, "onnx.name"))
       name = n.str();
-    if (!rt || !rt.hasStaticShape())
-      return fn.emitError("spdc codegen: output '")
-             << name << "' has a dynamic shape " << t
-             << "; code generation needs static shapes: fix the inputs' with --input-shape";
+    if (!rt)
+      return fn.emitError("spdc codegen: output '") << name << "' is not a ranked tensor: " << t;
     FailureOr<ElementType> et = elementTypeOf(rt.getElementType());
     if (failed(et))
       return fn.emitError("spdc codegen: output '") << name << "' has unsupported type " << t;
-    plan.outputs.push_back({name, *et, std::vector<int64_t>(rt.getShape().begin(), rt.getShape().end())});
+    bundle::TensorInfo info{name, *et, {}};
+    auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+    for (const SymExpr &d : dims(ret.getOperand(i)))
+      info.shape.push_back(planInt(d));
+    plan.outputs.push_back(std::move(info));
   }
-  WalkResult dyn = fn.walk([&](Operation *op) {
-    for (Value r : op->getResults())
-      if (auto rt = dyn_cast<RankedTensorType>(r.getType()); rt && !rt.hasStaticShape()) {
-        op->emitError("spdc codegen: result ")
-            << rt << " has a dynamic shape; fix the model's input shapes with --input-shape";
-        return WalkResult::interrupt();
-      }
-    return WalkResult::advance();
-  });
-  if (dyn.wasInterrupted())
-    return failure();
 
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   for (Value v : ret.getOperands()) {
@@ -1738,6 +1994,8 @@ LogicalResult Generator::run(func::FuncOp fn) {
         return failure();
       for (auto [res, y] : llvm::zip(f.getResults(), yield.getValues())) {
         Buf b = lookup(y);
+        if (b.id < 0 && isShapeArithmetic(resolve(y)))
+          continue;
         if (b.id < 0)
           return f.emitError("spdc codegen: region output was not materialized");
         valueBufs[res] = b;
@@ -1816,7 +2074,18 @@ template <class T> __device__ __forceinline__ T spdc_saturate(float x) {
   plan.source = src + kernelSources;
   if (!instantiations.empty())
     plan.source += "// The template kernels the plan launches.\n" + instantiations;
-  stats.peakArenaBytes = planMemory(buffers, plan);
+  if (isDynamic()) {
+    planMemoryDynamic(buffers, *this);
+    stats.symbols = plan.symbols;
+    // The slots' sizes, summed (an upper bound of what is live at once).
+    SymExpr total = SymExpr::constant(0);
+    for (const LogicalBuffer &b : buffers)
+      if (b.space == bundle::Space::Arena && b.last >= 0)
+        total = total + b.size;
+    stats.arenaExpression = planExpr(total).str();
+  }
+  else
+    stats.peakArenaBytes = planMemory(buffers, plan);
   stats.weightBytes = plan.weights.size();
   static const char *typeNames[] = {"f32", "f16", "bf16", "f64", "i64", "i32", "i16",
                                     "i8",  "u8",  "u16",  "u32", "u64", "bool"};
@@ -1824,10 +2093,13 @@ template <class T> __device__ __forceinline__ T spdc_saturate(float x) {
     if (b.space != bundle::Space::Arena || b.last < 0)
       continue;
     std::string shape;
-    for (int64_t d : b.shape)
-      shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    for (const SymExpr &d : b.shape)
+      shape += (shape.empty() ? "" : "x") + d.str();
+    std::string offset = b.offset.isDynamic() ? "e" + std::to_string(b.offset.expr)
+                                              : std::to_string(b.offset.value);
+    std::string bytes = b.size.getConstant() ? std::to_string(b.bytes) : "(" + b.size.str() + ")";
     stats.bufferTable.push_back(formatv("arena+{0} {1} bytes {2}[{3}] steps {4}..{5}: {6}",
-                                        b.offset, b.bytes,
+                                        offset, bytes,
                                         typeNames[static_cast<uint32_t>(b.type)], shape,
                                         b.first, b.last, b.what)
                                     .str());

@@ -9,6 +9,7 @@
 #ifndef SPDC_LIB_CODEGEN_CUDA_CODEGENIMPL_H
 #define SPDC_LIB_CODEGEN_CUDA_CODEGENIMPL_H
 
+#include "spdc/Analysis/SymbolicShapes.h"
 #include "spdc/Codegen/CUDA/Codegen.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -24,6 +25,7 @@
 #include <optional>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,14 +56,21 @@ constexpr int64_t kMaxRowSlots = 16;
 constexpr uint64_t kArenaAlign = 256;
 constexpr uint64_t kWeightAlign = 64;
 
+/// The dimensions of a value: constants, or polynomials in the dynamic input dimensions.
+using Dims = llvm::SmallVector<SymExpr, 4>;
+
+/// The product of `d` (1 for a scalar).
+SymExpr product(llvm::ArrayRef<SymExpr> d);
+
 /// A buffer before memory planning.
 struct LogicalBuffer {
   bundle::Space space = bundle::Space::Arena;
   uint32_t index = 0;  ///< Input/Output index
-  uint64_t offset = 0; ///< Weights offset, or the Arena offset once planned
-  uint64_t bytes = 0;
+  bundle::Int offset = 0; ///< Weights offset, or the Arena offset once planned
+  uint64_t bytes = 0; ///< static size (0 when `size` has symbols)
+  SymExpr size;       ///< the size in bytes, as a polynomial in the symbols
   ElementType type = ElementType::F32;
-  llvm::SmallVector<int64_t> shape;
+  Dims shape;
   int first = INT_MAX, last = -1; ///< steps that use it
   std::string what;               ///< for --emit=plan
 };
@@ -113,10 +122,17 @@ public:
   std::string finish() const;
 
   /// Row-major linear index of `idx` in `shape`; reuses a known one.
-  std::string ravel(llvm::ArrayRef<std::string> idx, llvm::ArrayRef<int64_t> shape);
+  std::string ravel(llvm::ArrayRef<std::string> idx, llvm::ArrayRef<SymExpr> shape);
   /// Emits the multi-index of `linear` in `shape`.
   llvm::SmallVector<std::string> unravel(const std::string &linear,
+                                         llvm::ArrayRef<SymExpr> shape);
+  llvm::SmallVector<std::string> unravel(const std::string &linear,
                                          llvm::ArrayRef<int64_t> shape);
+  /// A dimension (or any polynomial of them) as a C++ expression: its literal when constant,
+  /// else arithmetic over the kernel's symbol parameters (`s0`, ...), which it adds.
+  std::string dim(const SymExpr &e);
+  /// Appends the symbol arguments that match the parameters finish() declares.
+  void appendSymbolArgs(bundle::Launch &l) const;
 
   Generator &gen;
   std::string name;
@@ -132,6 +148,8 @@ public:
   std::map<std::string, std::string> knownLinear;
   /// The largest index a loop of the kernel reaches besides its buffers' sizes (for idx_t).
   int64_t maxIndex = 0;
+  /// Plan symbols the kernel reads (parameters `const long long sN`, in order).
+  std::set<unsigned> symbols;
 };
 
 /// Evaluates spd values at a multi-index as C++ expressions inside one kernel: buffers are
@@ -152,6 +170,8 @@ public:
 private:
   mlir::FailureOr<std::string> emitOp(mlir::Operation *op, mlir::Value v,
                                       llvm::ArrayRef<std::string> idx);
+  /// v at idx from the symbolic shape analysis, for integer shape arithmetic it resolved.
+  std::optional<std::string> knownElement(mlir::Value v, llvm::ArrayRef<std::string> idx);
   Generator &gen;
   KernelBuilder &kb;
   std::vector<std::map<std::string, std::string>> memo;
@@ -164,6 +184,27 @@ public:
 
   mlir::LogicalResult run(mlir::func::FuncOp fn);
   bundle::Plan plan;
+
+  /// Dimensions of a ranked tensor value: from its type, or from the symbolic shape analysis
+  /// when it has dynamic ones (run() checks that every one resolves).
+  Dims dims(mlir::Value v) const;
+  /// True when the function has dynamic dimensions.
+  bool isDynamic() const { return shapes != nullptr; }
+  /// `e` with the analysis' symbols renumbered as the plan's (symbols() lists them in `used`).
+  SymExpr planExpr(const SymExpr &e, std::set<unsigned> *used = nullptr) const;
+  /// A plan integer: the constant, or an expression over the plan's symbols.
+  bundle::Int planInt(const SymExpr &e);
+  /// A plan integer from a postfix program (deduplicated).
+  bundle::Int planInt(std::vector<bundle::ExprOp> ops);
+  /// Appends the postfix program of `e` (in the plan's symbols) to `ops`.
+  void appendProgram(const SymExpr &e, std::vector<bundle::ExprOp> &ops) const;
+  /// An integer tensor of a dynamic model whose elements the analysis knows in terms of the
+  /// symbols (a reshape target): computed where it is read, never materialized.
+  bool isShapeArithmetic(mlir::Value v) const;
+  /// Fails with a message naming `op` when `values` have dynamic dimensions (code generation
+  /// of `what` needs static shapes).
+  mlir::LogicalResult requireStatic(mlir::Operation *op, mlir::ValueRange values,
+                                    llvm::StringRef what);
   CodegenStats stats;
   std::vector<LogicalBuffer> buffers;
 
@@ -175,6 +216,7 @@ public:
   /// Storage type of a new buffer for a value of MLIR element type `t`.
   mlir::FailureOr<ElementType> storageType(mlir::Type t, mlir::Operation *where);
   int newBuffer(mlir::Value v, ElementType type, llvm::StringRef what);
+  int newBuffer(llvm::ArrayRef<SymExpr> shape, ElementType type, llvm::StringRef what);
   int newBuffer(llvm::ArrayRef<int64_t> shape, ElementType type, llvm::StringRef what);
   /// Integer contents of a constant operand (slice bounds, pads, k), or failure.
   mlir::FailureOr<llvm::SmallVector<int64_t>> constantInts(mlir::Value v);
@@ -189,7 +231,7 @@ public:
   void addLaunch(uint32_t kernel, const bundle::Launch &launch, const std::string &label,
                  llvm::ArrayRef<int> bufferIds);
   void addGemm(const bundle::Gemm &gemm, const std::string &label, llvm::ArrayRef<int> ids);
-  void addCopy(int src, int dst, uint64_t bytes, const std::string &label);
+  void addCopy(int src, int dst, bundle::Int bytes, const std::string &label);
   bundle::KernelArg bufferArg(int id);
   void needHeader(llvm::StringRef h) { headers.insert(h.str()); }
 
@@ -218,6 +260,11 @@ public:
   std::string instantiations;
   int kernelCounter = 0;
   std::string kernelPrefix; ///< name stem for the next kernels (op or region kind)
+  /// The symbolic shapes of a function with dynamic dimensions (null for static ones), and the
+  /// plan's symbol of each canonical analysis symbol.
+  std::unique_ptr<SymbolicShapes> shapes;
+  std::map<unsigned, unsigned> planSymbol;
+  std::map<std::vector<std::pair<uint32_t, int64_t>>, uint32_t> exprIndex;
 
 private:
   mlir::LogicalResult processOps(llvm::ArrayRef<mlir::Operation *> ops,
@@ -225,7 +272,7 @@ private:
   mlir::LogicalResult emitMatmul(mlir::Operation *op, mlir::DenseSet<mlir::Operation *> &handled,
                                  const std::string &label);
   /// Copies `rows` rows of `cols` elements from `src` (rows `srcStride` apart) into `dst`.
-  void emitPackRows(int src, int dst, int64_t rows, int64_t cols, int64_t srcStride,
+  void emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols, int64_t srcStride,
                     const std::string &label);
   /// The buffers of an attention's Q, K, V (materialized in `type` where they are not
   /// buffers yet) and of its mask, with the mask's element strides over [b, h, q, k].
@@ -233,7 +280,7 @@ private:
     Buf q, k, v;
     std::optional<Buf> mask;
     std::string maskType = "float"; ///< the template's TMask (float when there is no mask)
-    int64_t maskStrides[4] = {0, 0, 0, 0};
+    SymExpr maskStrides[4];
   };
   mlir::FailureOr<AttentionOperands> attentionOperands(mlir::Operation *attention,
                                                        ElementType type, const std::string &label);
@@ -252,12 +299,21 @@ private:
                                      mlir::Operation *anchor, const std::string &label);
   mlir::LogicalResult emitScatterND(mlir::Operation *op, const std::string &label);
   mlir::LogicalResult emitOutputs(mlir::func::FuncOp fn);
+  /// For a function with dynamic dimensions: the symbolic shapes, the plan's symbols, and a
+  /// check that every dimension is known in terms of them.
+  mlir::LogicalResult bindSymbols(mlir::func::FuncOp fn);
   std::optional<Buf> viewSource(mlir::Value v);
 };
 
 /// Assigns arena offsets (liveness over steps, best fit, kArenaAlign) and rewrites every buffer
-/// reference of the plan. Returns the peak arena bytes.
+/// reference of the plan. Returns the peak arena bytes. With dynamic sizes, buffers whose lives
+/// do not overlap share slots sized by the largest, and offsets are expressions
+/// (planMemoryDynamic; returns 0).
 uint64_t planMemory(std::vector<LogicalBuffer> &buffers, bundle::Plan &plan);
+void planMemoryDynamic(std::vector<LogicalBuffer> &buffers, Generator &gen);
+/// Rewrites the plan's references to logical buffers into regions and offsets (`gen` builds
+/// the offset expressions of dynamic ones; null for a static plan).
+void rewriteBufferRefs(std::vector<LogicalBuffer> &buffers, bundle::Plan &plan, Generator *gen);
 
 } // namespace spdc::codegen::detail
 

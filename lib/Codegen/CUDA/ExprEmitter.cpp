@@ -28,7 +28,7 @@ using llvm::formatv;
 
 namespace {
 
-ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
+bool isOne(const SymExpr &e) { return e.getConstant() == 1; }
 
 std::string join(ArrayRef<std::string> xs, StringRef sep = ",") {
   std::string s;
@@ -41,12 +41,12 @@ std::string join(ArrayRef<std::string> xs, StringRef sep = ",") {
 }
 
 /// The index of an operand of shape `in` broadcast to an `idx` of the result's rank.
-SmallVector<std::string> broadcastIndex(ArrayRef<std::string> idx, ArrayRef<int64_t> in,
-                                        ArrayRef<int64_t> out) {
+SmallVector<std::string> broadcastIndex(ArrayRef<std::string> idx, ArrayRef<SymExpr> in,
+                                        ArrayRef<SymExpr> out) {
   SmallVector<std::string> r;
   size_t off = out.size() - in.size();
   for (size_t i = 0; i < in.size(); ++i)
-    r.push_back(in[i] == 1 && out[off + i] != 1 ? std::string("0") : idx[off + i]);
+    r.push_back(isOne(in[i]) && !isOne(out[off + i]) ? std::string("0") : idx[off + i]);
   return r;
 }
 
@@ -67,6 +67,7 @@ std::string fn(StringRef name, StringRef ctype) {
 
 FailureOr<std::string> ExprEmitter::at(Value v, ArrayRef<std::string> idx) {
   v = gen.resolve(v);
+  auto shapeOf = [&](Value x) { return gen.dims(x); };
   std::string key = std::to_string(reinterpret_cast<uintptr_t>(v.getAsOpaquePointer())) + "@" +
                     join(idx);
   for (auto it = memo.rbegin(); it != memo.rend(); ++it)
@@ -88,6 +89,8 @@ FailureOr<std::string> ExprEmitter::at(Value v, ArrayRef<std::string> idx) {
     result = *r;
   } else if (std::optional<std::string> s = gen.splatLiteral(v)) {
     result = *s;
+  } else if (std::optional<std::string> e = knownElement(v, idx)) {
+    result = *e;
   } else if (Buf b = gen.lookup(v); b.id >= 0) {
     std::string p = kb.param(b.id, false);
     std::string lin = kb.ravel(idx, shapeOf(v));
@@ -106,8 +109,26 @@ FailureOr<std::string> ExprEmitter::at(Value v, ArrayRef<std::string> idx) {
   return result;
 }
 
+std::optional<std::string> ExprEmitter::knownElement(Value v, ArrayRef<std::string> idx) {
+  // Shape arithmetic of a dynamic model (a reshape target, a range limit): its elements are
+  // polynomials in the symbols, computed in place rather than through Shape/Gather/Concat.
+  if (!gen.shapes || !isa<IntegerType>(cast<RankedTensorType>(v.getType()).getElementType()) ||
+      idx.size() > 1)
+    return std::nullopt;
+  std::optional<SmallVector<SymExpr>> e = gen.shapes->elements(v);
+  if (!e || e->empty() || llvm::all_of(*e, [](const SymExpr &x) { return x.getConstant(); }))
+    return std::nullopt;
+  std::string r = kb.dim(e->back());
+  for (size_t i = e->size() - 1; i-- > 0;)
+    r = "(" + idx[0] + " == " + lit(i) + " ? " + kb.dim((*e)[i]) + " : " + r + ")";
+  std::string name = kb.fresh();
+  kb.line(formatv("const long long {0} = {1};", name, r));
+  return name;
+}
+
 FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std::string> idx) {
-  ArrayRef<int64_t> outShape = shapeOf(v);
+  auto shapeOf = [&](Value x) { return gen.dims(x); };
+  Dims outShape = shapeOf(v);
   FailureOr<ElementType> et = elemOf(v);
   if (failed(et))
     return op->emitError("spdc codegen: unsupported element type ") << v.getType();
@@ -326,10 +347,10 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
       })
       .Case([&](spd::ExpandOp o) { return operandAt(o.getInput()); })
       .Case([&](spd::TileOp o) {
-        ArrayRef<int64_t> in = shapeOf(o.getInput());
+        Dims in = shapeOf(o.getInput());
         SmallVector<std::string> r;
         for (size_t i = 0; i < in.size(); ++i)
-          r.push_back(in[i] == outShape[i] ? idx[i] : "(" + idx[i] + " % " + lit(in[i]) + ")");
+          r.push_back(in[i] == outShape[i] ? idx[i] : "(" + idx[i] + " % " + kb.dim(in[i]) + ")");
         return at(o.getInput(), r);
       })
       .Case([&](spd::SplitOp o) {
@@ -348,15 +369,25 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         auto steps = gen.constantInts(o.getSteps());
         if (failed(starts) || failed(axes) || failed(steps))
           return o.emitError("spdc codegen: slice bounds must be constants");
-        ArrayRef<int64_t> in = shapeOf(o.getInput());
+        Dims in = shapeOf(o.getInput());
         SmallVector<std::string> r(idx.begin(), idx.end());
         for (size_t i = 0; i < axes->size(); ++i) {
           int64_t a = normAxis((*axes)[i], in.size());
-          int64_t d = in[a], st = (*starts)[i], step = (*steps)[i];
-          if (st < 0)
-            st += d;
-          st = step > 0 ? std::clamp<int64_t>(st, 0, d) : std::clamp<int64_t>(st, 0, d - 1);
-          r[a] = "(" + lit(st) + " + " + idx[a] + " * " + lit(step) + ")";
+          int64_t st = (*starts)[i], step = (*steps)[i];
+          std::string start;
+          if (std::optional<int64_t> d = in[a].getConstant()) {
+            if (st < 0)
+              st += *d;
+            st = step > 0 ? std::clamp<int64_t>(st, 0, *d) : std::clamp<int64_t>(st, 0, *d - 1);
+            start = lit(st);
+          } else if (st >= 0 && step > 0) {
+            // A start past a dynamic end leaves no elements to read.
+            start = lit(st);
+          } else {
+            return o.emitError("spdc codegen: slice of a dynamic dimension with a negative start or "
+                               "step is not supported; give static shapes with --input-shape");
+          }
+          r[a] = "(" + start + " + " + idx[a] + " * " + lit(step) + ")";
         }
         return at(o.getInput(), r);
       })
@@ -364,24 +395,24 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         int64_t axis = normAxis(o.getAxis(), outShape.size());
         std::string name = kb.fresh();
         kb.line(formatv("{0} {1};", ct, name));
-        int64_t offset = 0;
+        SymExpr offset = SymExpr::constant(0);
         auto inputs = o.getInputs();
         SmallVector<size_t> live;
         for (size_t i = 0; i < inputs.size(); ++i)
-          if (shapeOf(inputs[i])[axis] != 0)
+          if (shapeOf(inputs[i])[axis].getConstant() != 0)
             live.push_back(i);
         for (size_t n = 0; n < live.size(); ++n) {
           size_t i = live[n];
-          int64_t size = shapeOf(inputs[i])[axis];
+          SymExpr size = shapeOf(inputs[i])[axis];
           bool last = n + 1 == live.size();
           if (last && n > 0)
             kb.open("else");
           else if (last)
             kb.open("");
           else
-            kb.open(formatv("{0}if ({1} < {2})", n ? "else " : "", idx[axis], lit(offset + size)));
+            kb.open(formatv("{0}if ({1} < {2})", n ? "else " : "", idx[axis], kb.dim(offset + size)));
           SmallVector<std::string> r(idx.begin(), idx.end());
-          r[axis] = "(" + idx[axis] + " - " + lit(offset) + ")";
+          r[axis] = "(" + idx[axis] + " - " + kb.dim(offset) + ")";
           pushScope();
           FailureOr<std::string> x = at(inputs[i], r);
           popScope();
@@ -389,41 +420,43 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
             return failure();
           kb.line(formatv("{0} = {1};", name, *x));
           kb.close();
-          offset += size;
+          offset = offset + size;
         }
         return name;
       })
       .Case([&](spd::GatherOp o) -> FailureOr<std::string> {
-        ArrayRef<int64_t> data = shapeOf(o.getData());
-        ArrayRef<int64_t> ind = shapeOf(o.getIndices());
+        Dims data = shapeOf(o.getData());
+        Dims ind = shapeOf(o.getIndices());
         int64_t axis = normAxis(o.getAxis(), data.size());
         SmallVector<std::string> ii(idx.begin() + axis, idx.begin() + axis + ind.size());
         FailureOr<std::string> j = at(o.getIndices(), ii);
         if (failed(j))
           return failure();
         std::string jj = kb.fresh("j");
-        kb.line(formatv("const long long {0} = spdc_index((long long){1}, {2});", jj, *j, lit(data[axis])));
+        kb.line(formatv("const long long {0} = spdc_index((long long){1}, {2});", jj, *j, kb.dim(data[axis])));
         SmallVector<std::string> r(idx.begin(), idx.begin() + axis);
         r.push_back(jj);
         r.append(idx.begin() + axis + ind.size(), idx.end());
         return at(o.getData(), r);
       })
       .Case([&](spd::GatherElementsOp o) -> FailureOr<std::string> {
-        ArrayRef<int64_t> data = shapeOf(o.getData());
+        Dims data = shapeOf(o.getData());
         int64_t axis = normAxis(o.getAxis(), data.size());
         FailureOr<std::string> j = at(o.getIndices(), idx);
         if (failed(j))
           return failure();
         std::string jj = kb.fresh("j");
-        kb.line(formatv("const long long {0} = spdc_index((long long){1}, {2});", jj, *j, lit(data[axis])));
+        kb.line(formatv("const long long {0} = spdc_index((long long){1}, {2});", jj, *j, kb.dim(data[axis])));
         SmallVector<std::string> r(idx.begin(), idx.end());
         r[axis] = jj;
         return at(o.getData(), r);
       })
       .Case([&](spd::GatherNDOp o) -> FailureOr<std::string> {
-        ArrayRef<int64_t> data = shapeOf(o.getData());
-        ArrayRef<int64_t> ind = shapeOf(o.getIndices());
-        int64_t b = o.getBatchDims(), q = ind.back(), ir = ind.size();
+        if (failed(gen.requireStatic(o, o->getOperands(), "gather_nd")))
+          return failure();
+        Dims data = shapeOf(o.getData());
+        Dims ind = shapeOf(o.getIndices());
+        int64_t b = o.getBatchDims(), q = *ind.back().getConstant(), ir = ind.size();
         SmallVector<std::string> r(idx.begin(), idx.begin() + b);
         for (int64_t t = 0; t < q; ++t) {
           SmallVector<std::string> ii(idx.begin(), idx.begin() + ir - 1);
@@ -432,7 +465,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
           if (failed(j))
             return failure();
           std::string jj = kb.fresh("j");
-          kb.line(formatv("const long long {0} = spdc_index((long long){1}, {2});", jj, *j, lit(data[b + t])));
+          kb.line(formatv("const long long {0} = spdc_index((long long){1}, {2});", jj, *j, kb.dim(data[b + t])));
           r.push_back(jj);
         }
         r.append(idx.begin() + ir - 1, idx.end());
@@ -442,7 +475,11 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         auto pads = gen.constantInts(o.getPads());
         if (failed(pads))
           return o.emitError("spdc codegen: pads must be constants");
-        ArrayRef<int64_t> in = shapeOf(o.getInput());
+        if (failed(gen.requireStatic(o, o->getOperands(), "pad")))
+          return failure();
+        SmallVector<int64_t> in;
+        for (const SymExpr &d : shapeOf(o.getInput()))
+          in.push_back(*d.getConstant());
         size_t rank = in.size();
         StringRef mode = o.getMode();
         SmallVector<std::string> r;
@@ -515,22 +552,22 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         return unsupported();
       })
       .Case([&](spd::ShapeOp o) -> FailureOr<std::string> {
-        ArrayRef<int64_t> in = shapeOf(o.getInput());
+        Dims in = shapeOf(o.getInput());
         int64_t r = in.size();
         int64_t start = std::clamp<int64_t>(normAxis(o.getStart(), r), 0, r);
         std::string e = "0LL";
         for (int64_t i = r - 1; i >= start; --i)
-          e = "(" + idx[0] + " == " + lit(i - start) + " ? " + lit(in[i]) + " : " + e + ")";
+          e = "(" + idx[0] + " == " + lit(i - start) + " ? " + kb.dim(in[i]) + " : " + e + ")";
         return define(e);
       })
       .Case([&](spd::SizeOp o) {
-        return define(lit(cast<RankedTensorType>(o.getInput().getType()).getNumElements()));
+        return define(kb.dim(product(shapeOf(o.getInput()))));
       })
       // Quantization.
       .Case<spd::DequantizeLinearOp, spd::QuantizeLinearOp>(
           [&](auto o) -> FailureOr<std::string> {
             // The scale and zero point per tensor, per axis or per block along the axis.
-            ArrayRef<int64_t> sc = shapeOf(o.getScale());
+            Dims sc = shapeOf(o.getScale());
             int64_t axis = normAxis(o.getAxis(), outShape.size());
             SmallVector<std::string> si;
             int64_t n = cast<RankedTensorType>(o.getScale().getType()).getNumElements();
@@ -584,11 +621,11 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         if (failed(partner))
           return failure();
         auto tableAt = [&](Value t) {
-          ArrayRef<int64_t> ts = shapeOf(t);
+          Dims ts = shapeOf(t);
           SmallVector<std::string> ti;
           size_t off = r - ts.size();
           for (size_t i = 0; i < ts.size(); ++i)
-            ti.push_back(i + 1 == ts.size() ? j : (ts[i] == 1 && outShape[off + i] != 1 ? "0" : idx[off + i]));
+            ti.push_back(i + 1 == ts.size() ? j : (isOne(ts[i]) && !isOne(outShape[off + i]) ? "0" : idx[off + i]));
           return at(t, ti);
         };
         FailureOr<std::string> c = tableAt(o.getCos());
@@ -606,7 +643,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
             spd::ReduceProdOp, spd::ReduceSumSquareOp, spd::ReduceL1Op, spd::ReduceL2Op,
             spd::ReduceLogSumOp, spd::ReduceLogSumExpOp>([&](Operation *o) -> FailureOr<std::string> {
         Value in = o->getOperand(0);
-        ArrayRef<int64_t> inShape = shapeOf(in);
+        Dims inShape = shapeOf(in);
         auto axesAttr = o->getAttrOfType<DenseI64ArrayAttr>("axes");
         bool keep = true;
         if (auto k = o->getAttrOfType<BoolAttr>("keepdims"))
@@ -614,12 +651,12 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         SmallVector<bool> red(inShape.size(), false);
         for (int64_t a : axesAttr.asArrayRef())
           red[normAxis(a, inShape.size())] = true;
-        SmallVector<int64_t> redDims;
-        int64_t count = 1;
+        Dims redDims;
+        SymExpr count = SymExpr::constant(1);
         for (size_t i = 0; i < inShape.size(); ++i)
           if (red[i]) {
             redDims.push_back(inShape[i]);
-            count *= inShape[i];
+            count = count * inShape[i];
           }
         std::string acc = isFloat ? ct : std::string("long long");
         StringRef name = o->getName().stripDialect();
@@ -635,7 +672,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
           init = "spdc_highest<" + acc + ">()";
         auto loop = [&](auto &&body) -> LogicalResult {
           std::string q = kb.fresh("q");
-          kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, lit(count)));
+          kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, kb.dim(count)));
           SmallVector<std::string> qi = kb.unravel(q, redDims);
           SmallVector<std::string> ii;
           size_t oi = 0, ri = 0;
@@ -688,7 +725,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
           return failure();
         std::string fin = r;
         if (name == "reduce_mean")
-          fin = "(" + r + " / (" + acc + ")" + lit(count) + ")";
+          fin = "(" + r + " / (" + acc + ")" + kb.dim(count) + ")";
         else if (name == "reduce_l2")
           fin = "sqrt(" + r + ")";
         else if (name == "reduce_log_sum")
@@ -699,7 +736,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
       })
       .Case<spd::ArgMaxOp, spd::ArgMinOp>([&](Operation *o) -> FailureOr<std::string> {
         Value in = o->getOperand(0);
-        ArrayRef<int64_t> inShape = shapeOf(in);
+        Dims inShape = shapeOf(in);
         int64_t axis = normAxis(o->getAttrOfType<IntegerAttr>("axis").getInt(), inShape.size());
         bool keep = o->getAttrOfType<BoolAttr>("keepdims").getValue();
         bool last = o->getAttrOfType<BoolAttr>("select_last_index").getValue();
@@ -707,7 +744,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         std::string ict = computeTypeName(*elemOf(in));
         std::string best = kb.fresh("best"), bi = kb.fresh("bi"), q = kb.fresh("q");
         kb.line(formatv("{0} {1} = 0; long long {2} = -1;", ict, best, bi));
-        kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, lit(inShape[axis])));
+        kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, kb.dim(inShape[axis])));
         SmallVector<std::string> ii;
         size_t oi = 0;
         for (size_t i = 0; i < inShape.size(); ++i) {
@@ -741,7 +778,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
           hi = o.getExclusive() ? idx[axis] : "(" + idx[axis] + " + 1)";
         } else {
           lo = o.getExclusive() ? "(" + idx[axis] + " + 1)" : idx[axis];
-          hi = lit(outShape[axis]);
+          hi = kb.dim(outShape[axis]);
         }
         kb.open(formatv("for (long long {0} = {1}; {0} < {2}; ++{0})", q, lo, hi));
         SmallVector<std::string> ii(idx.begin(), idx.end());
@@ -758,18 +795,18 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
       // Contractions without a GEMM (integer matmuls, odd broadcasts): a loop over k.
       .Case<spd::MatMulOp, spd::MatMulIntegerOp>([&](Operation *o) -> FailureOr<std::string> {
         Value l = o->getOperand(0), rr = o->getOperand(1);
-        ArrayRef<int64_t> ls = shapeOf(l), rs = shapeOf(rr);
+        Dims ls = shapeOf(l), rs = shapeOf(rr);
         size_t orank = outShape.size();
         // Batch index of each operand, broadcast from the result's.
         SmallVector<std::string> li, ri;
         bool l1 = ls.size() == 1, r1 = rs.size() == 1;
         size_t ob = orank - (l1 ? 0 : 1) - (r1 ? 0 : 1); // result batch rank
-        auto batchIdx = [&](ArrayRef<int64_t> s, size_t keepTrailing) {
+        auto batchIdx = [&](ArrayRef<SymExpr> s, size_t keepTrailing) {
           SmallVector<std::string> b;
           size_t nb = s.size() - keepTrailing;
           for (size_t i = 0; i < nb; ++i) {
             size_t oi = ob - nb + i;
-            b.push_back(s[i] == 1 && outShape[oi] != 1 ? "0" : idx[oi]);
+            b.push_back(isOne(s[i]) && !isOne(outShape[oi]) ? "0" : idx[oi]);
           }
           return b;
         };
@@ -784,11 +821,11 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         ri.push_back(q);
         if (!r1)
           ri.push_back(idx[orank - 1]);
-        int64_t kdim = ls.back();
+        SymExpr kdim = ls.back();
         std::string acc = isFloat ? ct : std::string("long long");
         std::string r = kb.fresh("acc");
         kb.line(formatv("{0} {1} = 0;", acc, r));
-        kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, lit(kdim)));
+        kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, kb.dim(kdim)));
         pushScope();
         FailureOr<std::string> a = at(l, li);
         FailureOr<std::string> b = failed(a) ? FailureOr<std::string>(failure()) : at(rr, ri);
@@ -799,7 +836,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         std::string av = *a, bv = *b;
         if (auto mi = dyn_cast<spd::MatMulIntegerOp>(o)) {
           auto zp = [&](Value z, ArrayRef<std::string> full, int64_t dimIdx) -> FailureOr<std::string> {
-            ArrayRef<int64_t> zs = shapeOf(z);
+            Dims zs = shapeOf(z);
             int64_t n = cast<RankedTensorType>(z.getType()).getNumElements();
             if (n == 1)
               return at(z, SmallVector<std::string>(zs.size(), "0"));
@@ -826,6 +863,9 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         return define("(" + ct + ")" + r);
       })
       .Case([&](spd::EinsumOp o) -> FailureOr<std::string> {
+        if (failed(gen.requireStatic(o, o->getOperands(), "einsum")))
+          return failure();
+        auto shapeOf = [&](Value x) { return cast<RankedTensorType>(x.getType()).getShape(); };
         // Labels: letters 0..51, the dims under "..." 52 + i counted from the widest's left.
         std::string eq;
         for (char c : o.getEquation())
@@ -877,7 +917,7 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         }
         SmallVector<int> outLabels;
         if (explicitOut) {
-          outLabels = labelsOf(rhs, outShape.size());
+          outLabels = labelsOf(rhs, cast<RankedTensorType>(v.getType()).getRank());
         } else {
           for (int64_t e = 0; e < ellRank; ++e)
             outLabels.push_back(52 + e);
@@ -926,13 +966,11 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
       .Case([&](spd::DynamicQuantizeLinearOp o) -> FailureOr<std::string> {
         // Whole-tensor range, recomputed per element: meant for small tensors.
         Value in = o.getInput();
-        ArrayRef<int64_t> inShape = shapeOf(in);
-        int64_t n = 1;
-        for (int64_t d : inShape)
-          n *= d;
+        Dims inShape = shapeOf(in);
+        SymExpr n = product(inShape);
         std::string lo = kb.fresh("lo"), hi = kb.fresh("hi"), q = kb.fresh("q");
         kb.line(formatv("float {0} = 0.0f, {1} = 0.0f;", lo, hi));
-        kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, lit(n)));
+        kb.open(formatv("for (long long {0} = 0; {0} < {1}; ++{0})", q, kb.dim(n)));
         SmallVector<std::string> qi = kb.unravel(q, inShape);
         pushScope();
         FailureOr<std::string> x = at(in, qi);

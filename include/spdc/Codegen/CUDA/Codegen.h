@@ -32,6 +32,10 @@ struct CodegenStats {
   int64_t gemms = 0;        ///< cuBLASLt calls
   int64_t copies = 0;
   uint64_t peakArenaBytes = 0;
+  /// With dynamic dimensions: the symbols ("input_ids.0", ...) and the arena size in them
+  /// ("256*s0*s1 + ..."), which the runtime evaluates at bind time; empty for static plans.
+  std::vector<std::string> symbols;
+  std::string arenaExpression;
   uint64_t weightBytes = 0;
   /// One line per arena buffer: offset, bytes, type and shape, what it holds, live steps.
   std::vector<std::string> bufferTable;
