@@ -340,6 +340,76 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
   return {Outcome::Pass, ""};
 }
 
+/// --dynamic-shapes: one import keeping the dynamic dimensions, one bundle, every data set.
+Result runDynamic(StringRef model, ArrayRef<DataSet> sets, const driver::TestOptions &options) {
+  std::unique_ptr<MLIRContext> ctx = driver::makeContext();
+  std::string diagnostics;
+  OwningOpRef<ModuleOp> module =
+      driver::importAndOptimize(*ctx, model, options.pipeline, options.import, &diagnostics);
+  if (!module)
+    return importFailure(diagnostics);
+  auto fns = module->getOps<func::FuncOp>();
+  if (fns.empty())
+    return {Outcome::Fail, "import produced no function"};
+  func::FuncOp fn = *fns.begin();
+  auto inputsOf = [&](const DataSet &set) {
+    std::vector<Tensor> inputs;
+    for (auto [i, named] : llvm::enumerate(set.inputs)) {
+      Tensor t = named.second;
+      if (i < fn.getNumArguments())
+        t = asBf16If(t, cast<ShapedType>(fn.getArgumentTypes()[i]).getElementType().isBF16());
+      inputs.push_back(std::move(t));
+    }
+    return inputs;
+  };
+  if (options.target == "nvrtc")
+    return compileNvrtc(*module, options);
+  if (options.target != "cuda") {
+    for (const DataSet &set : sets) {
+      Expected<std::vector<Tensor>> got = runFunction(fn, inputsOf(set));
+      if (!got)
+        return {Outcome::Fail, set.name + ": " + toString(got.takeError())};
+      if (std::optional<Result> mismatch =
+              compareOutputs(*got, set.outputFiles, options, set.name))
+        return *mismatch;
+    }
+    return {Outcome::Pass, ""};
+  }
+#ifndef SPDC_HAVE_RUNTIME
+  return {Outcome::Skip, "this build has no CUDA runtime (libspdcrt)"};
+#else
+  SmallString<128> bundlePath;
+  if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
+    return {Outcome::Fail, "temporary bundle: " + ec.message()};
+  llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
+  std::string e = driver::writeModuleBundle(*module, std::string(bundlePath), options.dtype,
+                                            options.precompile ? options.arch : "");
+  if (!e.empty())
+    return {Outcome::Fail, "bundle: " + firstLine(e)};
+  Expected<std::unique_ptr<CudaSession>> session = CudaSession::load(bundlePath);
+  if (!session) {
+    std::string why = toString(session.takeError());
+    if (StringRef(why).contains("NO_DEVICE"))
+      return {Outcome::Skip, "no CUDA device"};
+    return {Outcome::Fail, "load: " + firstLine(why)};
+  }
+  // Every shape twice: the first run of a shape is eager, the second captures its CUDA graph,
+  // and going back to an earlier shape replays that shape's graph.
+  for (int round = 0; round < 2; ++round)
+    for (const DataSet &set : sets) {
+      std::string name = (set.name + (round ? " (cuda, again)" : " (cuda)"));
+      if (Error err = (*session)->bind(inputsOf(set)))
+        return {Outcome::Fail, name + ": bind: " + firstLine(toString(std::move(err)))};
+      Expected<std::vector<Tensor>> got = (*session)->run();
+      if (!got)
+        return {Outcome::Fail, name + ": run: " + firstLine(toString(got.takeError()))};
+      if (std::optional<Result> mismatch = compareOutputs(*got, set.outputFiles, options, name))
+        return *mismatch;
+    }
+  return {Outcome::Pass, ""};
+#endif
+}
+
 Result runOne(StringRef dir, const driver::TestOptions &options) {
   SmallString<256> model(dir);
   path::append(model, "model.onnx");
@@ -352,6 +422,7 @@ Result runOne(StringRef dir, const driver::TestOptions &options) {
   if (setDirs.empty())
     return {Outcome::Fail, "no test_data_set_N folder"};
 
+  std::vector<DataSet> sets;
   for (const std::string &setDir : setDirs) {
     DataSet set;
     set.name = path::filename(setDir).str();
@@ -363,6 +434,11 @@ Result runOne(StringRef dir, const driver::TestOptions &options) {
       set.inputs.emplace_back(name, std::move(*t));
     }
     set.outputFiles = driver::numberedFiles(setDir, "output_");
+    sets.push_back(std::move(set));
+  }
+  if (options.dynamicShapes)
+    return runDynamic(model, sets, options);
+  for (const DataSet &set : sets) {
     Result r = runDataSet(model, set, options, /*bindSmallInputs=*/false);
     // Axes, sizes and the like that the model takes as inputs: spd needs them at compile time,
     // so specialize the model on this data set's values.

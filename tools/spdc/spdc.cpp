@@ -73,6 +73,12 @@ static cl::opt<std::string>
                            "(spd-fuse-attention); implies --remarks"),
                   cl::sub(cl::SubCommand::getTopLevel()));
 
+static cl::opt<bool> testDynamicShapes(
+    "dynamic-shapes",
+    cl::desc("Compile each model once with its dynamic dimensions and run every data set on that "
+             "bundle (else each data set's shapes are fixed at compile time)"),
+    cl::sub(testCmd));
+
 // spdc run
 static cl::opt<std::string> runModel(cl::Positional, cl::desc("<model.onnx>"), cl::Required,
                                      cl::sub(runCmd));
@@ -152,6 +158,7 @@ int main(int argc, char **argv) {
       options.precompile = true; // with --target=cuda; nvrtc compiles for `arch` anyway
     }
     options.import = import;
+    options.dynamicShapes = testDynamicShapes;
     if (!pipeline.empty())
       options.pipeline = pipeline;
     return spdc::driver::test(testPaths, options, llvm::outs());

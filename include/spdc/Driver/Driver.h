@@ -102,6 +102,10 @@ struct TestOptions {
   bool precompile = false;
   /// With cuda: storage type of float weights and activations (f32, bf16, f16).
   std::string dtype = "f32";
+  /// Keep the model's dynamic dimensions: compile each folder once and run every data set,
+  /// whatever its shapes, on that one bundle (with cuda: one loaded model), instead of
+  /// specializing the model on each data set's shapes.
+  bool dynamicShapes = false;
   OnnxImportOptions import;
 };
 
