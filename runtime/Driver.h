@@ -31,6 +31,7 @@ struct Driver {
   X(primaryCtxRetain, cuDevicePrimaryCtxRetain)                                                    \
   X(primaryCtxRelease, cuDevicePrimaryCtxRelease)                                                  \
   X(ctxSetCurrent, cuCtxSetCurrent)                                                                \
+  X(ctxSynchronize, cuCtxSynchronize)                                                              \
   X(moduleLoadData, cuModuleLoadData)                                                              \
   X(moduleUnload, cuModuleUnload)                                                                  \
   X(moduleGetFunction, cuModuleGetFunction)                                                        \

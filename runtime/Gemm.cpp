@@ -62,16 +62,28 @@ std::string cublasError(cublasStatus_t s, const char *step) {
          ")";
 }
 
+static void destroyDescriptors(const GemmPlan &p) {
+  if (p.desc)
+    cublasLtMatmulDescDestroy(p.desc);
+  for (cublasLtMatrixLayout_t l : {p.layoutA, p.layoutB, p.layoutC, p.layoutD})
+    if (l)
+      cublasLtMatrixLayoutDestroy(l);
+}
+
 GemmRunner::~GemmRunner() {
-  for (GemmPlan &p : owned) {
-    if (p.desc)
-      cublasLtMatmulDescDestroy(p.desc);
-    for (cublasLtMatrixLayout_t l : {p.layoutA, p.layoutB, p.layoutC, p.layoutD})
-      if (l)
-        cublasLtMatrixLayoutDestroy(l);
-  }
+  for (GemmPlan &p : owned)
+    destroyDescriptors(p);
   if (handle)
     cublasLtDestroy(handle);
+}
+
+void GemmRunner::release(const GemmPlan &plan) {
+  auto it = std::find_if(owned.begin(), owned.end(),
+                         [&](const GemmPlan &p) { return p.desc && p.desc == plan.desc; });
+  if (it == owned.end())
+    return;
+  destroyDescriptors(*it);
+  owned.erase(it);
 }
 
 std::string GemmRunner::init(size_t workspace) {

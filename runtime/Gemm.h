@@ -71,6 +71,10 @@ public:
                    CUdeviceptr b, CUdeviceptr c, CUdeviceptr dst, CUdeviceptr bias,
                    CUdeviceptr workspace, CUstream stream);
 
+  /// Destroys the descriptors of a plan from prepare() (a model dropping the plans of a shape it
+  /// no longer keeps); the algorithm caches stay. The plan must not be used afterwards.
+  void release(const GemmPlan &plan);
+
   size_t workspaceSize() const { return workspaceBytes; }
 
 private:

@@ -77,11 +77,36 @@ uint32_t alignmentOf(uint64_t offset, uint64_t base) {
   return uint32_t(std::min<uint64_t>(base, offset & (~offset + 1)));
 }
 
+/// Bytes of a tensor of `type` and `dims`; false on overflow or a negative dimension.
+bool bytesOf(bundle::ElementType type, const std::vector<int64_t> &dims, uint64_t &bytes) {
+  bytes = bundle::elementSize(type);
+  for (int64_t d : dims)
+    if (d < 0 || __builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+      return false;
+  return true;
+}
+
+bool isStatic(const bundle::TensorInfo &t) {
+  return std::none_of(t.shape.begin(), t.shape.end(),
+                      [](const bundle::Int &d) { return d.isDynamic(); });
+}
+
+/// Bytes of a tensor of static shape (every tensor of an instantiated plan; validated, so no
+/// overflow); 0 for one with dynamic dimensions.
 uint64_t tensorBytes(const bundle::TensorInfo &t) {
+  if (!isStatic(t))
+    return 0;
   uint64_t n = bundle::elementSize(t.type);
   for (int64_t d : t.shape)
     n *= uint64_t(d);
   return n;
+}
+
+std::string shapeString(const std::vector<int64_t> &dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? "x" : "") + std::to_string(dims[i]);
+  return s + "]";
 }
 
 std::string tensorName(const char *what, size_t i, const bundle::TensorInfo &t) {
@@ -310,6 +335,23 @@ struct Binding {
   const void *host = nullptr; ///< input read by each run (SPDC_MEMORY_HOST)
   void *hostOut = nullptr;    ///< output written by each run (SPDC_MEMORY_HOST)
   CUdeviceptr device = 0;
+  uint64_t bytes = 0; ///< as bound; a run checks it against the current shape
+};
+
+// Distinct shapes (symbol values) a model keeps ready: a server that alternates between a few
+// batch sizes or sequence buckets finds their instances, cuBLASLt plans and graphs warm; one
+// evicted costs an instantiation, a GEMM tuning and a graph capture when it comes back.
+constexpr size_t kMaxShapeStates = 8;
+
+/// What a model keeps per distinct set of symbol values (a plan of static shapes has one): the
+/// plan instantiated for them, its cuBLASLt plans (tuned on the first eager run) and its graph.
+struct ShapeState {
+  std::vector<int64_t> symbols;
+  bundle::Plan plan;
+  std::vector<GemmPlan> gemmPlans;
+  CUgraphExec graph = nullptr;
+  std::vector<CUdeviceptr> graphKey; ///< the input/output addresses `graph` was captured with
+  std::vector<CUdeviceptr> warmKey;  ///< those of the last eager run (captured on the next)
 };
 
 } // namespace
@@ -318,28 +360,35 @@ struct spdc_model_t {
   std::atomic<int> refs{1};
   spdc_context_t *ctx = nullptr;
   const Driver *d = nullptr;
+  /// The plan as loaded (with its symbols and expressions when it has dynamic dimensions);
+  /// runs use the instance of the current shape (`cur->plan`).
   bundle::Plan plan;
+  bool dynamic = false; ///< the plan has symbols or expressions
   std::string path;
+  uint64_t weightsSize = 0;
 
   CUmodule module = nullptr;
   std::vector<CUfunction> functions;
   CUdeviceptr arena = 0, weights = 0, staging = 0, workspace = 0;
-  std::vector<uint64_t> inputSlot, outputSlot; ///< offsets in `staging`
+  uint64_t arenaCapacity = 0, stagingCapacity = 0; ///< bytes allocated (grown, never shrunk)
+  std::vector<uint64_t> inputSlot, outputSlot;     ///< offsets in `staging`, for `cur`'s shapes
   std::vector<Binding> inputs, outputs;
+  /// The current input shapes (spdc_model_set_input_shape; static inputs are set at load).
+  std::vector<std::vector<int64_t>> inputShapes;
+  std::vector<bool> shapeSet;
   std::unique_ptr<GemmRunner> gemm;
-  std::vector<GemmPlan> gemmPlans;
+  /// Most recently used first; `cur` is the one the last run selected.
+  std::vector<std::unique_ptr<ShapeState>> states;
+  ShapeState *cur = nullptr;
   CUstream stream = nullptr;
-  CUgraphExec graph = nullptr;
-  std::vector<CUdeviceptr> graphKey; ///< the input/output addresses `graph` was captured with
-  std::vector<CUdeviceptr> warmKey;  ///< those of the last eager run (captured on the next)
   std::vector<std::string> stepNames;
   /// The symbol of each kernel in the module: its name, or the lowered name of a C++ name
   /// expression. Precompiled cubins must use extern "C" names.
-  std::vector<std::string> symbols;
+  std::vector<std::string> kernelSymbols;
   std::string codeOrigin = "none"; ///< spdc_model_code_origin
   /// The declared shapes for spdc_tensor_info_t (-1 for a dynamic dimension).
   std::vector<std::vector<int64_t>> inputDims, outputDims;
-  bool capturing = false;          ///< steps are being captured into a graph (nothing runs)
+  bool capturing = false; ///< steps are being captured into a graph (nothing runs)
 
   ~spdc_model_t() {
     if (!ctx)
@@ -348,8 +397,9 @@ struct spdc_model_t {
     d->ctxSetCurrent(ctx->context);
     if (stream)
       d->streamSynchronize(stream);
-    if (graph)
-      d->graphExecDestroy(graph);
+    for (const std::unique_ptr<ShapeState> &st : states)
+      if (st->graph)
+        d->graphExecDestroy(st->graph);
     gemm.reset();
     if (stream)
       d->streamDestroy(stream);
@@ -385,16 +435,18 @@ struct spdc_model_t {
     return outputs[i].memory == SPDC_MEMORY_DEVICE ? outputs[i].device : staging + outputSlot[i];
   }
 
+  /// The address of a reference of an instantiated plan (offsets are constants).
   CUdeviceptr resolve(const bundle::BufferRef &r) const {
+    uint64_t offset = uint64_t(int64_t(r.offset));
     switch (r.space) {
     case bundle::Space::Arena:
-      return arena + r.offset;
+      return arena + offset;
     case bundle::Space::Weights:
-      return weights + r.offset;
+      return weights + offset;
     case bundle::Space::Input:
-      return inputAddress(r.index) + r.offset;
+      return inputAddress(r.index) + offset;
     case bundle::Space::Output:
-      return outputAddress(r.index) + r.offset;
+      return outputAddress(r.index) + offset;
     }
     return 0;
   }
@@ -402,11 +454,19 @@ struct spdc_model_t {
   /// Guaranteed alignment of a reference's address, for cuBLASLt's heuristics.
   static uint32_t alignment(const bundle::BufferRef &r) {
     bool bound = r.space == bundle::Space::Input || r.space == bundle::Space::Output;
-    return alignmentOf(r.offset, bound ? kBoundAlign : kDeviceAlign);
+    return alignmentOf(uint64_t(int64_t(r.offset)), bound ? kBoundAlign : kDeviceAlign);
   }
 
   spdc_status_t load();
   spdc_status_t loadModule();
+  spdc_status_t symbolValues(const char *fn, std::vector<int64_t> &values) const;
+  spdc_status_t outputShape(const char *fn, size_t index, std::vector<int64_t> &dims) const;
+  spdc_status_t selectState(const char *fn);
+  spdc_status_t prepareGemms(ShapeState &st);
+  void dropState(ShapeState &st);
+  void dropGraphs();
+  spdc_status_t grow(CUdeviceptr &ptr, uint64_t &capacity, uint64_t bytes, const char *what);
+  spdc_status_t prepareRun(const char *fn);
   spdc_status_t enqueueStep(size_t i, CUstream s);
   spdc_status_t enqueueSteps(CUstream s, const std::vector<CUevent> *events);
   spdc_status_t checkBound() const;
@@ -417,7 +477,7 @@ struct spdc_model_t {
 };
 
 spdc_status_t spdc_model_t::loadModule() {
-  symbols = plan.kernelNames;
+  kernelSymbols = plan.kernelNames;
   if (plan.kernelNames.empty())
     return SPDC_STATUS_OK; // only matmuls and copies: nothing to compile
   const std::string &target = ctx->target;
@@ -468,7 +528,7 @@ spdc_status_t spdc_model_t::loadModule() {
     return fail(SPDC_STATUS_INTERNAL, where() + error);
   }
   for (size_t i = 0, j = 0; i < plan.kernelNames.size(); ++i)
-    symbols[i] =
+    kernelSymbols[i] =
         isCIdentifier(plan.kernelNames[i]) ? plan.kernelNames[i] : result.loweredNames[j++];
   codeOrigin = (result.cacheHit ? "JIT cache " : "NVRTC ") + target;
   CUresult r = d->moduleLoadData(&module, result.code.data());
@@ -482,17 +542,26 @@ spdc_status_t spdc_model_t::loadModule() {
 }
 
 spdc_status_t spdc_model_t::load() {
-  for (auto [list, dims] : {std::pair(&plan.inputs, &inputDims), std::pair(&plan.outputs, &outputDims)})
+  dynamic = !plan.symbols.empty() || !plan.exprs.empty();
+  for (auto [list, dims] :
+       {std::pair(&plan.inputs, &inputDims), std::pair(&plan.outputs, &outputDims)})
     for (const bundle::TensorInfo &t : *list) {
       dims->emplace_back();
       for (const bundle::Int &d : t.shape)
         dims->back().push_back(d.isDynamic() ? -1 : d.value);
     }
+  // Static inputs have their shape from the start; dynamic ones wait for
+  // spdc_model_set_input_shape.
+  for (size_t i = 0; i < plan.inputs.size(); ++i) {
+    bool known = isStatic(plan.inputs[i]);
+    inputShapes.push_back(known ? inputDims[i] : std::vector<int64_t>());
+    shapeSet.push_back(known);
+  }
   if (spdc_status_t s = loadModule())
     return s;
   for (size_t i = 0; i < plan.kernelNames.size(); ++i) {
     CUfunction f = nullptr;
-    if (CUresult r = d->moduleGetFunction(&f, module, symbols[i].c_str()); r != CUDA_SUCCESS)
+    if (CUresult r = d->moduleGetFunction(&f, module, kernelSymbols[i].c_str()); r != CUDA_SUCCESS)
       return cudaFail(r, "cuModuleGetFunction('" + plan.kernelNames[i] + "')");
     functions.push_back(f);
   }
@@ -506,55 +575,197 @@ spdc_status_t spdc_model_t::load() {
           r != CUDA_SUCCESS)
         return cudaFail(r, "cuFuncSetAttribute('" + plan.kernelNames[i] + "', " +
                                std::to_string(shared[i]) + " bytes of dynamic shared memory)");
+  // The module is loaded: instances need neither the source nor the cubins.
+  plan.source = std::string();
+  plan.binaries.clear();
 
-  uint64_t stagingBytes = 0;
-  for (const bundle::TensorInfo &t : plan.inputs) {
-    inputSlot.push_back(stagingBytes);
-    stagingBytes += alignUp(tensorBytes(t), kDeviceAlign);
-  }
-  for (const bundle::TensorInfo &t : plan.outputs) {
-    outputSlot.push_back(stagingBytes);
-    stagingBytes += alignUp(tensorBytes(t), kDeviceAlign);
-  }
-  if (spdc_status_t s = allocate(arena, plan.arenaBytes, "arena"))
-    return s;
-  if (spdc_status_t s = allocate(staging, stagingBytes, "input/output staging"))
-    return s;
   if (!plan.gemms.empty())
     if (spdc_status_t s = allocate(workspace, kGemmWorkspaceBytes, "cuBLASLt workspace"))
       return s;
   if (CUresult r = d->streamCreate(&stream, CU_STREAM_NON_BLOCKING); r != CUDA_SUCCESS)
     return cudaFail(r, "cuStreamCreate");
-
   gemm = std::make_unique<GemmRunner>();
-  if (!plan.gemms.empty()) {
+  if (!plan.gemms.empty())
     if (std::string e = gemm->init(kGemmWorkspaceBytes); !e.empty())
       return fail(SPDC_STATUS_CUDA_ERROR, where() + e);
-    for (size_t i = 0; i < plan.gemms.size(); ++i) {
-      const bundle::Gemm &g = plan.gemms[i];
-      GemmPlan p;
-      if (std::string e =
-              gemm->prepare(g, alignment(g.a), alignment(g.b), alignment(g.c), alignment(g.d), p);
-          !e.empty())
-        return fail(SPDC_STATUS_CUDA_ERROR,
-                    where() + "gemm " + std::to_string(i) + " (m=" + std::to_string(g.m) +
-                        " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
-                        " batch=" + std::to_string(g.batch) + "): " + e);
-      gemmPlans.push_back(p);
-    }
-  }
 
   inputs.resize(plan.inputs.size());
   outputs.resize(plan.outputs.size());
+  inputSlot.resize(plan.inputs.size());
+  outputSlot.resize(plan.outputs.size());
   for (const bundle::Step &s : plan.steps)
     stepNames.push_back(s.kind == bundle::Step::Kind::Launch
                             ? plan.kernelNames[plan.launches[s.index].kernel]
                         : s.kind == bundle::Step::Kind::Gemm ? "cublasLt"
                                                              : "memcpy");
+  // A static plan gets its one instance, arena, staging and cuBLASLt plans now, as it always
+  // has (failures show at load); a dynamic one on the first run of each shape.
+  if (!dynamic)
+    if (spdc_status_t s = selectState("spdc_model_load"))
+      return s;
   return SPDC_STATUS_OK;
 }
 
+/// The symbol values of the current input shapes (none for a static plan). Fails with
+/// SPDC_STATUS_INVALID_ARGUMENT, naming the input, while a dynamic input has no shape, and
+/// with bindSymbols' message when the shapes disagree.
+spdc_status_t spdc_model_t::symbolValues(const char *fn, std::vector<int64_t> &values) const {
+  values.clear();
+  for (size_t i = 0; i < plan.inputs.size(); ++i)
+    if (!shapeSet[i])
+      return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                  std::string(fn) + ": " + where() + tensorName("input", i, plan.inputs[i]) +
+                      " has dynamic dimensions and no shape: call spdc_model_set_input_shape");
+  if (!dynamic)
+    return SPDC_STATUS_OK;
+  if (std::string e = bundle::bindSymbols(plan, inputShapes, values); !e.empty())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + where() + e);
+  return SPDC_STATUS_OK;
+}
+
+/// The shape output `index` has for the current input shapes.
+spdc_status_t spdc_model_t::outputShape(const char *fn, size_t index,
+                                        std::vector<int64_t> &dims) const {
+  const bundle::TensorInfo &t = plan.outputs[index];
+  dims = outputDims[index];
+  if (isStatic(t))
+    return SPDC_STATUS_OK;
+  std::vector<int64_t> symbols, values;
+  if (spdc_status_t s = symbolValues(fn, symbols))
+    return s;
+  if (cur && cur->symbols == symbols) { // the shapes of the last run: evaluated already
+    for (size_t i = 0; i < dims.size(); ++i)
+      dims[i] = cur->plan.outputs[index].shape[i];
+    return SPDC_STATUS_OK;
+  }
+  if (std::string e = bundle::evaluateExprs(plan, symbols, values); !e.empty())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + where() + e);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (!t.shape[i].isDynamic())
+      continue;
+    dims[i] = values[size_t(t.shape[i].expr)];
+    if (dims[i] < 0)
+      return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                  std::string(fn) + ": " + where() + tensorName("output", index, t) +
+                      " dimension " + std::to_string(i) + " is " + std::to_string(dims[i]) +
+                      " for these input shapes");
+  }
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_t::prepareGemms(ShapeState &st) {
+  for (size_t i = 0; i < st.plan.gemms.size(); ++i) {
+    const bundle::Gemm &g = st.plan.gemms[i];
+    GemmPlan p;
+    std::string e =
+        gemm->prepare(g, alignment(g.a), alignment(g.b), alignment(g.c), alignment(g.d), p);
+    if (!e.empty()) {
+      gemm->release(p);
+      return fail(SPDC_STATUS_CUDA_ERROR,
+                  where() + "gemm " + std::to_string(i) + " (m=" + std::to_string(g.m) +
+                      " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) +
+                      " batch=" + std::to_string(g.batch) + "): " + e);
+    }
+    st.gemmPlans.push_back(p);
+  }
+  return SPDC_STATUS_OK;
+}
+
+void spdc_model_t::dropState(ShapeState &st) {
+  if (st.graph)
+    d->graphExecDestroy(st.graph);
+  st.graph = nullptr;
+  for (const GemmPlan &p : st.gemmPlans)
+    gemm->release(p);
+  st.gemmPlans.clear();
+}
+
+/// Forgets every captured graph (they hold arena and staging addresses that are about to
+/// change); each shape captures again after an eager run.
+void spdc_model_t::dropGraphs() {
+  for (const std::unique_ptr<ShapeState> &st : states) {
+    if (st->graph)
+      d->graphExecDestroy(st->graph);
+    st->graph = nullptr;
+    st->graphKey.clear();
+    st->warmKey.clear();
+  }
+}
+
+/// Makes `ptr` hold at least `bytes`: one allocation, replaced by a larger one when a shape
+/// needs more (after the device finishes what may still use the old one).
+spdc_status_t spdc_model_t::grow(CUdeviceptr &ptr, uint64_t &capacity, uint64_t bytes,
+                                 const char *what) {
+  if (bytes <= capacity)
+    return SPDC_STATUS_OK;
+  if (ptr) {
+    if (CUresult r = d->ctxSynchronize(); r != CUDA_SUCCESS)
+      return cudaFail(r, std::string("cuCtxSynchronize (before growing the ") + what + ")");
+    dropGraphs();
+    d->memFree(ptr);
+    ptr = 0;
+    capacity = 0;
+  }
+  if (spdc_status_t s = allocate(ptr, bytes, what))
+    return s;
+  capacity = bytes;
+  return SPDC_STATUS_OK;
+}
+
+/// Makes the instance of the current input shapes current: found among the kept ones, or
+/// instantiated (validated, cuBLASLt plans prepared), evicting the least recently used beyond
+/// kMaxShapeStates; then the arena and the staging buffer fit it. The context must be current.
+spdc_status_t spdc_model_t::selectState(const char *fn) {
+  std::vector<int64_t> values;
+  if (spdc_status_t s = symbolValues(fn, values))
+    return s;
+  auto it = std::find_if(states.begin(), states.end(), [&](const std::unique_ptr<ShapeState> &st) {
+    return st->symbols == values;
+  });
+  if (it != states.end()) {
+    std::rotate(states.begin(), it, it + 1);
+  } else {
+    auto st = std::make_unique<ShapeState>();
+    st->symbols = values;
+    if (std::string e = bundle::instantiatePlan(plan, values, weightsSize, st->plan); !e.empty())
+      return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + where() + e);
+    if (spdc_status_t s = prepareGemms(*st)) {
+      dropState(*st);
+      return s;
+    }
+    states.insert(states.begin(), std::move(st));
+    while (states.size() > kMaxShapeStates) {
+      dropState(*states.back());
+      states.pop_back();
+    }
+  }
+  cur = states.front().get();
+  if (spdc_status_t s =
+          grow(arena, arenaCapacity, uint64_t(int64_t(cur->plan.arenaBytes)), "arena"))
+    return s;
+  uint64_t stagingBytes = 0;
+  for (size_t i = 0; i < cur->plan.inputs.size(); ++i) {
+    inputSlot[i] = stagingBytes;
+    stagingBytes += alignUp(tensorBytes(cur->plan.inputs[i]), kDeviceAlign);
+  }
+  for (size_t i = 0; i < cur->plan.outputs.size(); ++i) {
+    outputSlot[i] = stagingBytes;
+    stagingBytes += alignUp(tensorBytes(cur->plan.outputs[i]), kDeviceAlign);
+  }
+  return grow(staging, stagingCapacity, stagingBytes, "input/output staging");
+}
+
+/// What every run does first: the instance of the current shapes, and bindings that fit it.
+spdc_status_t spdc_model_t::prepareRun(const char *fn) {
+  if (spdc_status_t s = ctx->makeCurrent())
+    return s;
+  if (spdc_status_t s = selectState(fn))
+    return s;
+  return checkBound();
+}
+
 spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
+  const bundle::Plan &plan = cur->plan;
   const bundle::Step &step = plan.steps[i];
   auto stepFail = [&](spdc_status_t status, const std::string &what) {
     return fail(status, where() + "step " + std::to_string(i) + " ('" + step.label + "'): " + what);
@@ -571,17 +782,21 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
       case bundle::KernelArg::Kind::Buffer:
         values[a] = resolve(arg.buffer);
         break;
-      case bundle::KernelArg::Kind::I64:
-        std::memcpy(&values[a], &arg.i64, 8);
+      case bundle::KernelArg::Kind::I64: {
+        int64_t v = arg.i64;
+        std::memcpy(&values[a], &v, 8);
         break;
+      }
       case bundle::KernelArg::Kind::F32:
         std::memcpy(&values[a], &arg.f32, 4);
         break;
       }
       params[a] = &values[a];
     }
-    CUresult r = d->launchKernel(functions[l.kernel], l.grid[0], l.grid[1], l.grid[2], l.block[0],
-                                 l.block[1], l.block[2], l.sharedBytes, s,
+    // Grid dimensions are constants of the instance, validated to fit 32 bits.
+    CUresult r = d->launchKernel(functions[l.kernel], unsigned(int64_t(l.grid[0])),
+                                 unsigned(int64_t(l.grid[1])), unsigned(int64_t(l.grid[2])),
+                                 l.block[0], l.block[1], l.block[2], l.sharedBytes, s,
                                  params.empty() ? nullptr : params.data(), nullptr);
     if (r != CUDA_SUCCESS)
       return stepFail(
@@ -591,7 +806,7 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
   }
   case bundle::Step::Kind::Gemm: {
     const bundle::Gemm &g = plan.gemms[step.index];
-    GemmPlan &gp = gemmPlans[step.index];
+    GemmPlan &gp = cur->gemmPlans[step.index];
     if (!gp.tuned && !capturing) {
       // The first eager run times cuBLASLt's candidates on the real operands (once per shape).
       std::string e = gemm->tune(*d, g, gp, resolve(g.a), resolve(g.b), resolve(g.c),
@@ -607,9 +822,10 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
   }
   case bundle::Step::Kind::Copy: {
     const bundle::Copy &c = plan.copies[step.index];
-    if (c.bytes == 0)
+    uint64_t bytes = uint64_t(int64_t(c.bytes));
+    if (bytes == 0)
       return SPDC_STATUS_OK;
-    if (CUresult r = d->memcpyDtoDAsync(resolve(c.dst), resolve(c.src), c.bytes, s);
+    if (CUresult r = d->memcpyDtoDAsync(resolve(c.dst), resolve(c.src), bytes, s);
         r != CUDA_SUCCESS)
       return stepFail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuMemcpyDtoDAsync"));
     return SPDC_STATUS_OK;
@@ -619,7 +835,7 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
 }
 
 spdc_status_t spdc_model_t::enqueueSteps(CUstream s, const std::vector<CUevent> *events) {
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
+  for (size_t i = 0; i < cur->plan.steps.size(); ++i) {
     if (events)
       if (CUresult r = d->eventRecord((*events)[i], s); r != CUDA_SUCCESS)
         return cudaFail(r, "cuEventRecord");
@@ -632,19 +848,30 @@ spdc_status_t spdc_model_t::enqueueSteps(CUstream s, const std::vector<CUevent> 
   return SPDC_STATUS_OK;
 }
 
+/// Every input and output bound, to as many bytes as the current shapes take (a binding made
+/// before the shapes changed must be made again).
 spdc_status_t spdc_model_t::checkBound() const {
-  for (size_t i = 0; i < inputs.size(); ++i)
-    if (!inputs[i].bound)
-      return fail(SPDC_STATUS_FAILED_PRECONDITION,
-                  where() + tensorName("input", i, plan.inputs[i]) + " is not bound");
-  for (size_t i = 0; i < outputs.size(); ++i)
-    if (!outputs[i].bound)
-      return fail(SPDC_STATUS_FAILED_PRECONDITION,
-                  where() + tensorName("output", i, plan.outputs[i]) + " is not bound");
+  for (bool input : {true, false}) {
+    const std::vector<Binding> &bindings = input ? inputs : outputs;
+    const std::vector<bundle::TensorInfo> &ts = input ? cur->plan.inputs : cur->plan.outputs;
+    for (size_t i = 0; i < bindings.size(); ++i) {
+      std::string name = tensorName(input ? "input" : "output", i, ts[i]);
+      if (!bindings[i].bound)
+        return fail(SPDC_STATUS_FAILED_PRECONDITION, where() + name + " is not bound");
+      if (uint64_t want = tensorBytes(ts[i]); bindings[i].bytes != want) {
+        std::vector<int64_t> dims(ts[i].shape.begin(), ts[i].shape.end());
+        return fail(SPDC_STATUS_FAILED_PRECONDITION,
+                    where() + name + " is bound to " + std::to_string(bindings[i].bytes) +
+                        " bytes, its current shape " + shapeString(dims) + " takes " +
+                        std::to_string(want) + ": bind it again");
+      }
+    }
+  }
   return SPDC_STATUS_OK;
 }
 
 spdc_status_t spdc_model_t::copyInputs(CUstream s) {
+  const bundle::Plan &plan = cur->plan;
   for (size_t i = 0; i < inputs.size(); ++i) {
     uint64_t bytes = tensorBytes(plan.inputs[i]);
     if (inputs[i].memory != SPDC_MEMORY_HOST || bytes == 0)
@@ -657,6 +884,7 @@ spdc_status_t spdc_model_t::copyInputs(CUstream s) {
 }
 
 spdc_status_t spdc_model_t::copyOutputs(CUstream s) {
+  const bundle::Plan &plan = cur->plan;
   for (size_t i = 0; i < outputs.size(); ++i) {
     uint64_t bytes = tensorBytes(plan.outputs[i]);
     if (outputs[i].memory != SPDC_MEMORY_HOST || bytes == 0)
@@ -679,22 +907,24 @@ spdc_status_t spdc_model_t::issue(CUstream s) {
       key.push_back(inputAddress(i));
     for (uint32_t i = 0; i < outputs.size(); ++i)
       key.push_back(outputAddress(i));
-    if (graph && key == graphKey) {
-      if (CUresult r = d->graphLaunch(graph, s); r != CUDA_SUCCESS)
+    // Per shape: its own graph, captured on the second run with the same addresses.
+    if (cur->graph && key == cur->graphKey) {
+      if (CUresult r = d->graphLaunch(cur->graph, s); r != CUDA_SUCCESS)
         return cudaFail(r, "cuGraphLaunch");
-    } else if (key == warmKey) {
+    } else if (key == cur->warmKey) {
       // Second run with these addresses: capture, then replay from now on. (The first ran
-      // eagerly, so lazy module loading and cuBLASLt's first-call setup happen outside capture.)
-      graphKey.clear();
+      // eagerly, so lazy module loading and cuBLASLt's first-call setup and tuning happen
+      // outside capture.)
+      cur->graphKey.clear();
       if (spdc_status_t st = capture())
         return st;
-      graphKey = std::move(key);
-      if (CUresult r = d->graphLaunch(graph, s); r != CUDA_SUCCESS)
+      cur->graphKey = std::move(key);
+      if (CUresult r = d->graphLaunch(cur->graph, s); r != CUDA_SUCCESS)
         return cudaFail(r, "cuGraphLaunch");
     } else {
       if (spdc_status_t st = enqueueSteps(s, nullptr))
         return st;
-      warmKey = std::move(key);
+      cur->warmKey = std::move(key);
     }
   } else if (spdc_status_t st = enqueueSteps(s, nullptr)) {
     return st;
@@ -707,9 +937,9 @@ spdc_status_t spdc_model_t::issue(CUstream s) {
 /// Captures the steps into a graph on the model's own stream (nothing executes during capture);
 /// the graph is then launched on whatever stream the run uses.
 spdc_status_t spdc_model_t::capture() {
-  if (graph) {
-    d->graphExecDestroy(graph);
-    graph = nullptr;
+  if (cur->graph) {
+    d->graphExecDestroy(cur->graph);
+    cur->graph = nullptr;
   }
   if (CUresult r = d->streamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
       r != CUDA_SUCCESS)
@@ -726,10 +956,10 @@ spdc_status_t spdc_model_t::capture() {
   }
   if (r != CUDA_SUCCESS)
     return cudaFail(r, "cuStreamEndCapture");
-  r = d->graphInstantiate(&graph, g, 0);
+  r = d->graphInstantiate(&cur->graph, g, 0);
   d->graphDestroy(g);
   if (r != CUDA_SUCCESS) {
-    graph = nullptr;
+    cur->graph = nullptr;
     return cudaFail(r, "cuGraphInstantiate");
   }
   return SPDC_STATUS_OK;
@@ -777,6 +1007,7 @@ spdc_status_t spdc_model_load(spdc_context_t *context, const char *bundle_path,
     model->d = context->driver;
     model->path = bundle_path;
     model->plan = std::move(loaded.plan);
+    model->weightsSize = loaded.weightsSize;
     if (spdc_status_t s = model->load())
       return s;
     // Weights: uploaded once, synchronously, straight from the mapped file; the mapping is
@@ -863,11 +1094,24 @@ static spdc_status_t bind(const char *fn, spdc_model_t *model, bool input, size_
   if (memory != SPDC_MEMORY_HOST && memory != SPDC_MEMORY_DEVICE)
     return fail(SPDC_STATUS_INVALID_ARGUMENT,
                 std::string(fn) + ": " + name + ": unknown memory kind " + std::to_string(memory));
-  uint64_t expected = tensorBytes(list[index]);
+  // The size of the current shape: an input's as set, an output's as the inputs' imply.
+  std::vector<int64_t> dims;
+  if (input && !model->shapeSet[index])
+    return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(fn) + ": " + name +
+                    " has dynamic dimensions: set its shape with spdc_model_set_input_shape first");
+  if (input)
+    dims = model->inputShapes[index];
+  else if (spdc_status_t s = model->outputShape(fn, index, dims))
+    return s;
+  uint64_t expected = 0;
+  if (!bytesOf(list[index].type, dims, expected))
+    return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(fn) + ": " + name + " of shape " + shapeString(dims) + " is too large");
   if (bytes != expected)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + " is " +
-                                                  std::to_string(expected) + " bytes, got " +
-                                                  std::to_string(bytes));
+    return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(fn) + ": " + name + " " + shapeString(dims) + " is " +
+                    std::to_string(expected) + " bytes, got " + std::to_string(bytes));
   if (!data && bytes)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + ": data is NULL");
   if (memory == SPDC_MEMORY_DEVICE && reinterpret_cast<uintptr_t>(data) % kBoundAlign)
@@ -880,7 +1124,48 @@ static spdc_status_t bind(const char *fn, spdc_model_t *model, bool input, size_
   b.host = memory == SPDC_MEMORY_HOST ? data : nullptr;
   b.hostOut = memory == SPDC_MEMORY_HOST ? const_cast<void *>(data) : nullptr;
   b.device = memory == SPDC_MEMORY_DEVICE ? CUdeviceptr(reinterpret_cast<uintptr_t>(data)) : 0;
+  b.bytes = bytes;
   return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_set_input_shape(spdc_model_t *model, size_t index, const int64_t *dims,
+                                         size_t rank) {
+  const char *fn = "spdc_model_set_input_shape";
+  if (!model)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": model is NULL");
+  if (index >= model->plan.inputs.size())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": index " + std::to_string(index) +
+                                                  " out of range (" +
+                                                  std::to_string(model->plan.inputs.size()) + ")");
+  if (rank && !dims)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": dims is NULL");
+  return guarded(fn, [&] {
+    const bundle::TensorInfo &t = model->plan.inputs[index];
+    std::string name = tensorName("input", index, t);
+    if (rank != t.shape.size())
+      return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + " has rank " +
+                                                    std::to_string(t.shape.size()) + ", got " +
+                                                    std::to_string(rank));
+    std::vector<int64_t> shape(dims, dims + rank);
+    for (size_t i = 0; i < rank; ++i) {
+      if (shape[i] < 0)
+        return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + " dimension " +
+                                                      std::to_string(i) + " is " +
+                                                      std::to_string(shape[i]));
+      if (!t.shape[i].isDynamic() && shape[i] != t.shape[i].value)
+        return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                    std::string(fn) + ": " + name + " dimension " + std::to_string(i) + " is " +
+                        std::to_string(t.shape[i].value) + " in the model, got " +
+                        std::to_string(shape[i]));
+    }
+    uint64_t bytes = 0;
+    if (!bytesOf(t.type, shape, bytes))
+      return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + " of shape " +
+                                                    shapeString(shape) + " is too large");
+    model->inputShapes[index] = std::move(shape);
+    model->shapeSet[index] = true;
+    return SPDC_STATUS_OK;
+  });
 }
 
 spdc_status_t spdc_model_bind_input(spdc_model_t *model, size_t index, const void *data,
@@ -897,9 +1182,7 @@ spdc_status_t spdc_model_run(spdc_model_t *model, spdc_cuda_stream_t stream) {
   if (!model)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_run: model is NULL");
   return guarded("spdc_model_run", [&] {
-    if (spdc_status_t s = model->checkBound())
-      return s;
-    if (spdc_status_t s = model->ctx->makeCurrent())
+    if (spdc_status_t s = model->prepareRun("spdc_model_run"))
       return s;
     CUstream s = stream ? reinterpret_cast<CUstream>(stream) : model->stream;
     if (spdc_status_t st = model->issue(s))
@@ -924,11 +1207,15 @@ spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t index, i
                                                   std::to_string(model->plan.outputs.size()) + ")");
   if (capacity && !dims)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_output_shape: dims is NULL");
-  const std::vector<int64_t> &shape = model->outputDims[index];
-  for (size_t i = 0; i < shape.size() && i < capacity; ++i)
-    dims[i] = shape[i];
-  *out_rank = shape.size();
-  return SPDC_STATUS_OK;
+  return guarded("spdc_model_output_shape", [&] {
+    std::vector<int64_t> shape;
+    if (spdc_status_t s = model->outputShape("spdc_model_output_shape", index, shape))
+      return s;
+    for (size_t i = 0; i < shape.size() && i < capacity; ++i)
+      dims[i] = shape[i];
+    *out_rank = shape.size();
+    return SPDC_STATUS_OK;
+  });
 }
 
 spdc_status_t spdc_model_step_count(const spdc_model_t *model, size_t *out_count) {
@@ -944,9 +1231,7 @@ spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms
   if (!out_ms)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: out_ms is NULL");
   return guarded("spdc_model_time", [&] {
-    if (spdc_status_t s = model->checkBound())
-      return s;
-    if (spdc_status_t s = model->ctx->makeCurrent())
+    if (spdc_status_t s = model->prepareRun("spdc_model_time"))
       return s;
     const Driver *d = model->d;
     std::vector<CUevent> events(size_t(iterations) + 1, nullptr);
@@ -991,9 +1276,7 @@ spdc_status_t spdc_model_profile(spdc_model_t *model, int iterations, spdc_profi
   if (capacity && !entries)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_profile: entries is NULL");
   return guarded("spdc_model_profile", [&] {
-    if (spdc_status_t s = model->checkBound())
-      return s;
-    if (spdc_status_t s = model->ctx->makeCurrent())
+    if (spdc_status_t s = model->prepareRun("spdc_model_profile"))
       return s;
     const Driver *d = model->d;
     size_t steps = model->plan.steps.size();

@@ -15,6 +15,13 @@
  * concurrently on different threads. One model is not thread-safe: bind and run it from one
  * thread at a time (or serialize the calls yourself).
  *
+ * Dynamic dimensions: a bundle compiled from a model with dynamic input dimensions (batch,
+ * sequence length) runs for any shape without recompiling. Give each input with dynamic
+ * dimensions its shape (spdc_model_set_input_shape), then bind inputs and outputs of the sizes
+ * those shapes imply (spdc_model_output_shape gives the outputs'). The model keeps what it
+ * prepares per shape (the plan's sizes, tuned matmuls, a CUDA graph) for the few shapes used
+ * most recently, and one device arena grown to the largest shape run so far.
+ *
  *===----------------------------------------------------------------------===*/
 
 #ifndef SPDC_RUNTIME_H
@@ -156,8 +163,10 @@ typedef struct spdc_tensor_info_t {
   const char *name; /* owned by the model */
   spdc_dtype_t dtype;
   size_t rank;
-  const int64_t *dims; /* `rank` entries, owned by the model */
-  size_t bytes;        /* total size */
+  const int64_t *dims; /* `rank` entries as declared, -1 for a dynamic dimension; owned by the
+                          model */
+  size_t bytes;        /* total size; 0 when a dimension is dynamic (the size then follows the
+                          current shape: spdc_model_set_input_shape, spdc_model_output_shape) */
 } spdc_tensor_info_t;
 
 /* Where the model's kernels came from, for logs and start-up diagnostics: "bundle cubin sm_90a"
@@ -175,34 +184,56 @@ SPDC_API spdc_status_t spdc_model_input_info(const spdc_model_t *model, size_t i
 SPDC_API spdc_status_t spdc_model_output_info(const spdc_model_t *model, size_t index,
                                               spdc_tensor_info_t *out_info);
 
-/* Binds input `index` to `data` (`bytes` must equal the input's size). Host data is read by each
- * run (the caller keeps it valid until the run has consumed it: until spdc_model_run returns for
- * a synchronous run, until the stream reaches the run otherwise); device data is read in place.
- * The model does not own `data`. Device pointers must be 16-byte aligned. One thread per model. */
+/* Sets the shape of input `index` for the next runs: `rank` dims (the declared rank), each >= 0,
+ * the static ones equal to the declared ones. Required before binding an input with dynamic
+ * dimensions (spdc_tensor_info_t dims of -1); for a static input it is accepted when it repeats
+ * the declared shape. Inputs that share a dynamic dimension (the batch of input_ids and of
+ * attention_mask) must agree: that is checked when the shapes are used (spdc_model_output_shape,
+ * binding an output, a run), so the shapes may be changed one input after the other. Changing
+ * a shape leaves the bindings as they are; a run refuses (SPDC_STATUS_FAILED_PRECONDITION) a
+ * binding whose size no longer fits. Copies `dims`. One thread per model. */
+SPDC_API spdc_status_t spdc_model_set_input_shape(spdc_model_t *model, size_t index,
+                                                  const int64_t *dims, size_t rank);
+
+/* Binds input `index` to `data` (`bytes` must equal the input's size for its current shape: an
+ * input with dynamic dimensions needs spdc_model_set_input_shape first). Host data is read by
+ * each run (the caller keeps it valid until the run has consumed it: until spdc_model_run
+ * returns for a synchronous run, until the stream reaches the run otherwise); device data is read
+ * in place. The model does not own `data`. Device pointers must be 16-byte aligned. One thread
+ * per model. */
 SPDC_API spdc_status_t spdc_model_bind_input(spdc_model_t *model, size_t index, const void *data,
                                              spdc_memory_t memory, size_t bytes);
 
-/* Binds output `index` to `data` (`bytes` must equal the output's size); written by each run. */
+/* Binds output `index` to `data` (`bytes` must equal the output's size for the current input
+ * shapes, see spdc_model_output_shape); written by each run. */
 SPDC_API spdc_status_t spdc_model_bind_output(spdc_model_t *model, size_t index, void *data,
                                               spdc_memory_t memory, size_t bytes);
 
-/* Runs the plan once with the bound inputs and outputs. stream == NULL: synchronous, outputs are
- * ready on return. Otherwise the work is queued on `stream` (a CUstream of the context's device)
- * and the call returns without waiting; synchronize the stream before reading outputs. Runs of
- * one model share its buffers: do not let runs on different streams overlap. With
- * use_cuda_graphs, the first run with a given set of bound device addresses runs eagerly, the
- * second captures a CUDA graph, and later ones replay it. One thread per model. */
+/* Runs the plan once with the bound inputs and outputs, for the current input shapes. stream ==
+ * NULL: synchronous, outputs are ready on return. Otherwise the work is queued on `stream` (a
+ * CUstream of the context's device) and the call returns without waiting; synchronize the stream
+ * before reading outputs. Runs of one model share its buffers: do not let runs on different
+ * streams overlap. With use_cuda_graphs, the first run of a shape with a given set of bound
+ * device addresses runs eagerly (and tunes the shape's matmuls), the second captures a CUDA
+ * graph, and later ones replay it; each of the 8 most recently run shapes keeps its graph. A
+ * shape that needs a larger arena than any before reallocates it (after waiting for the device)
+ * and captures again. Fails with SPDC_STATUS_INVALID_ARGUMENT when an input with dynamic
+ * dimensions has no shape (the message names it) or the input shapes disagree. One thread per
+ * model. */
 SPDC_API spdc_status_t spdc_model_run(spdc_model_t *model, spdc_cuda_stream_t stream);
 
-/* Shape of output `index` as of the last run (static in this bundle version: its declared shape).
- * Writes up to `capacity` dims and the rank to *out_rank. Thread-safe. */
+/* Shape of output `index` for the current input shapes (its declared shape when static).
+ * Writes up to `capacity` dims and the rank to *out_rank. Fails with
+ * SPDC_STATUS_INVALID_ARGUMENT when the output has dynamic dimensions and an input with dynamic
+ * dimensions has no shape yet, or the input shapes disagree. Thread-safe, but not concurrently
+ * with spdc_model_set_input_shape or a run of the same model. */
 SPDC_API spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t index,
                                                int64_t *dims, size_t capacity, size_t *out_rank);
 
 /*===--- profiling (spdc bench) ------------------------------------------===*/
 
-/* Times `iterations` runs issued back to back on the model's stream, exactly as spdc_model_run
- * issues them (input/output copies of host bindings and CUDA graph replay included), with an
+/* Times `iterations` runs of the current input shapes issued back to back on the model's stream,
+ * exactly as spdc_model_run issues them (input/output copies of host bindings and CUDA graph replay included), with an
  * event before and after each run and one synchronization at the end: out_ms[i] gets run i's
  * device time in milliseconds (`iterations` entries). Run the model at least twice first when
  * the timings should be of graph replays. One thread per model. */
@@ -220,10 +251,10 @@ typedef struct spdc_profile_entry_t {
 /* Number of steps in the plan (= entries a profile fills). Thread-safe. */
 SPDC_API spdc_status_t spdc_model_step_count(const spdc_model_t *model, size_t *out_count);
 
-/* Runs the bound plan `iterations` times without graphs, timing every step with CUDA events, and
- * fills entries[0 .. min(capacity, steps)) (entries may be NULL when capacity is 0). *out_total_ms
- * (optional) gets the median time of one whole run. Synchronizes the device. One thread per model.
- */
+/* Runs the bound plan (for the current input shapes) `iterations` times without graphs, timing
+ * every step with CUDA events, and fills entries[0 .. min(capacity, steps)) (entries may be NULL
+ * when capacity is 0). *out_total_ms (optional) gets the median time of one whole run.
+ * Synchronizes the device. One thread per model. */
 SPDC_API spdc_status_t spdc_model_profile(spdc_model_t *model, int iterations,
                                           spdc_profile_entry_t *entries, size_t capacity,
                                           double *out_total_ms);

@@ -127,8 +127,8 @@ extern "C" __global__ void add_scalar(const float *in, float *out, long long n, 
   return p;
 }
 
-void reference(const float *x, float *y, float *y2, float *z) {
-  for (int i = 0; i < M; ++i) {
+void reference(const float *x, float *y, float *y2, float *z, int rows = M) {
+  for (int i = 0; i < rows; ++i) {
     for (int k = 0; k < K; ++k)
       z[i * K + k] = x[i * K + k] + 1;
     for (int j = 0; j < N; ++j) {
@@ -181,6 +181,10 @@ TEST(CApi, NullArgumentsAreRefused) {
   EXPECT_EQ(spdc_model_bind_output(nullptr, 0, data, SPDC_MEMORY_HOST, sizeof data),
             SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(spdc_model_run(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  const int64_t shape[2] = {2, 3};
+  EXPECT_EQ(spdc_model_set_input_shape(nullptr, 0, shape, 2), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_STREQ(spdc_last_error(), "spdc_model_set_input_shape: model is NULL");
+  EXPECT_EQ(spdc_model_set_input_shape(nullptr, 0, nullptr, 0), SPDC_STATUS_INVALID_ARGUMENT);
   size_t rank = 9;
   int64_t dims[4];
   EXPECT_EQ(spdc_model_output_shape(nullptr, 0, dims, 4, &rank), SPDC_STATUS_INVALID_ARGUMENT);
@@ -584,3 +588,157 @@ TEST(GpuCApi, BatchedBf16MatmulWithBiasGelu) {
   spdc_context_release(ctx);
   std::remove(path.c_str());
 }
+
+//===--- dynamic dimensions -------------------------------------------------===//
+
+namespace {
+
+ExprOp op(ExprOp::Code code, int64_t operand = 0) {
+  ExprOp o;
+  o.code = code;
+  o.operand = operand;
+  return o;
+}
+
+/// smallPlan() with a dynamic row count: x [n, K] -> y, y2 [n, N], z [n, K]. Every size that
+/// depends on n is an expression: the kernel's grid and element count, the matmuls' m, the
+/// copy's bytes, the arena.
+Plan dynamicSmallPlan() {
+  using C = ExprOp::Code;
+  Plan p = smallPlan();
+  p.symbols = {"x.0"};
+  enum : uint32_t { kRows, kElems, kBytes, kGrid };
+  p.exprs = {{{op(C::Symbol, 0)}},
+             {{op(C::Ref, kRows), op(C::Const, K), op(C::Mul)}},
+             {{op(C::Ref, kElems), op(C::Const, 4), op(C::Mul)}},
+             {{op(C::Ref, kElems), op(C::Const, 32), op(C::CeilDiv)}}};
+  Int rows = Int::dynamic(kRows);
+  p.inputs[0].shape[0] = rows;
+  for (TensorInfo &t : p.outputs)
+    t.shape[0] = rows;
+  p.arenaBytes = Int::dynamic(kBytes);
+  p.launches[0].grid[0] = Int::dynamic(kGrid);
+  p.launches[0].args[2].i64 = Int::dynamic(kElems);
+  for (Gemm &g : p.gemms)
+    g.m = rows;
+  p.copies[0].bytes = Int::dynamic(kBytes);
+  return p;
+}
+
+std::string lastError() { return spdc_last_error(); }
+
+} // namespace
+
+TEST(CApi, DynamicPlanIsValidAtTheSampleShape) {
+  EXPECT_EQ(validatePlan(dynamicSmallPlan(), 256), "");
+}
+
+class GpuDynamic : public ::testing::TestWithParam<bool> {};
+
+TEST_P(GpuDynamic, ShapesChangeWithoutReloading) {
+  spdc_context_t *ctx = gpuContext(GetParam());
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  std::string path = tempPath("dynamic.spdc");
+  ASSERT_EQ(writeBundle(dynamicSmallPlan(), path), "");
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << lastError();
+  spdc_context_release(ctx);
+
+  spdc_tensor_info_t info;
+  ASSERT_EQ(spdc_model_input_info(model, 0, &info), SPDC_STATUS_OK);
+  EXPECT_EQ(info.dims[0], -1);
+  EXPECT_EQ(info.dims[1], K);
+  EXPECT_EQ(info.bytes, 0u);
+  ASSERT_EQ(spdc_model_output_info(model, 0, &info), SPDC_STATUS_OK);
+  EXPECT_EQ(info.dims[0], -1);
+
+  // Nothing works before the dynamic input has a shape, and every refusal names it.
+  std::vector<float> x(8 * K), y(8 * N), y2(8 * N), z(8 * K);
+  EXPECT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, 2 * K * 4),
+            SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("set its shape with spdc_model_set_input_shape"), std::string::npos)
+      << lastError();
+  int64_t dims[3] = {};
+  size_t rank = 0;
+  EXPECT_EQ(spdc_model_output_shape(model, 0, dims, 3, &rank), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("input 0 ('x') has dynamic dimensions and no shape"),
+            std::string::npos)
+      << lastError();
+  EXPECT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("input 0 ('x')"), std::string::npos) << lastError();
+  const int64_t badRank[3] = {2, K, 1}, badDim[2] = {2, K + 1}, negative[2] = {-2, K};
+  EXPECT_EQ(spdc_model_set_input_shape(model, 0, badRank, 3), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("has rank 2, got 3"), std::string::npos) << lastError();
+  EXPECT_EQ(spdc_model_set_input_shape(model, 0, badDim, 2), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("dimension 1 is 3 in the model, got 4"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(spdc_model_set_input_shape(model, 0, negative, 2), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_model_set_input_shape(model, 1, badDim, 2), SPDC_STATUS_INVALID_ARGUMENT);
+
+  // More distinct shapes than the model keeps, then the first ones again: each run of each
+  // shape (eager, captured, replayed) matches the reference.
+  for (int rows : {2, 5, 2, 7, 1, 3, 4, 6, 8, 5, 2, 8}) {
+    const int64_t shape[2] = {rows, K};
+    ASSERT_EQ(spdc_model_set_input_shape(model, 0, shape, 2), SPDC_STATUS_OK) << lastError();
+    ASSERT_EQ(spdc_model_output_shape(model, 1, dims, 3, &rank), SPDC_STATUS_OK) << lastError();
+    ASSERT_EQ(rank, 2u);
+    EXPECT_EQ(dims[0], rows);
+    EXPECT_EQ(dims[1], N);
+    size_t in = size_t(rows) * K * 4, out = size_t(rows) * N * 4;
+    EXPECT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, in + 4),
+              SPDC_STATUS_INVALID_ARGUMENT);
+    ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, in), SPDC_STATUS_OK);
+    ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, out), SPDC_STATUS_OK);
+    ASSERT_EQ(spdc_model_bind_output(model, 1, y2.data(), SPDC_MEMORY_HOST, out), SPDC_STATUS_OK);
+    ASSERT_EQ(spdc_model_bind_output(model, 2, z.data(), SPDC_MEMORY_HOST, in), SPDC_STATUS_OK);
+    for (int run = 0; run < 3; ++run) {
+      for (int i = 0; i < rows * K; ++i)
+        x[size_t(i)] = float(i % 7) * 0.5f - float(run) + float(rows);
+      ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << lastError();
+      std::vector<float> ry(size_t(rows) * N), ry2(size_t(rows) * N), rz(size_t(rows) * K);
+      reference(x.data(), ry.data(), ry2.data(), rz.data(), rows);
+      for (int i = 0; i < rows * N; ++i) {
+        EXPECT_NEAR(y[size_t(i)], ry[size_t(i)], 1e-4f) << rows << " rows, run " << run;
+        EXPECT_NEAR(y2[size_t(i)], ry2[size_t(i)], 1e-4f) << rows << " rows, run " << run;
+      }
+      for (int i = 0; i < rows * K; ++i)
+        EXPECT_EQ(z[size_t(i)], rz[size_t(i)]) << rows << " rows, run " << run;
+    }
+  }
+  // A new shape with the old bindings: refused until they are made again.
+  const int64_t three[2] = {3, K};
+  ASSERT_EQ(spdc_model_set_input_shape(model, 0, three, 2), SPDC_STATUS_OK);
+  EXPECT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_FAILED_PRECONDITION);
+  EXPECT_NE(lastError().find("input 0 ('x') is bound to 96 bytes, its current shape [3x3] "
+                             "takes 36: bind it again"),
+            std::string::npos)
+      << lastError();
+  // Timing and profiling run the current shape.
+  ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, 36), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, 48), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 1, y2.data(), SPDC_MEMORY_HOST, 48), SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 2, z.data(), SPDC_MEMORY_HOST, 36), SPDC_STATUS_OK);
+  float ms[4] = {};
+  ASSERT_EQ(spdc_model_time(model, 4, ms), SPDC_STATUS_OK) << lastError();
+  for (float t : ms)
+    EXPECT_GT(t, 0.0f);
+  spdc_profile_entry_t entries[4];
+  double total = 0;
+  ASSERT_EQ(spdc_model_profile(model, 3, entries, 4, &total), SPDC_STATUS_OK) << lastError();
+  EXPECT_STREQ(entries[3].kind, "copy");
+  std::vector<float> ry(3 * N), ry2(3 * N), rz(3 * K);
+  reference(x.data(), ry.data(), ry2.data(), rz.data(), 3);
+  for (int i = 0; i < 3 * N; ++i)
+    EXPECT_NEAR(y[size_t(i)], ry[size_t(i)], 1e-4f) << "after profiling";
+  // Zero rows make a zero grid: the instance is refused, naming the symbol's value.
+  const int64_t none[2] = {0, K};
+  ASSERT_EQ(spdc_model_set_input_shape(model, 0, none, 2), SPDC_STATUS_OK);
+  EXPECT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(lastError().find("for x.0 = 0: launch 0: zero grid"), std::string::npos) << lastError();
+  spdc_model_release(model);
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Graphs, GpuDynamic, ::testing::Bool(),
+                         [](const auto &info) { return info.param ? "graphs" : "no_graphs"; });
