@@ -139,21 +139,25 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
   spdc_model_output_count(model, &outCount);
   if (inputs.size() != inCount)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "the model takes " + std::to_string(inCount) +
-                                       " inputs, got " + std::to_string(inputs.size()));
+                                   "the model takes " + std::to_string(inCount) + " inputs, got " +
+                                       std::to_string(inputs.size()));
   impl->inputs.assign(inputs.begin(), inputs.end());
   for (size_t i = 0; i < inCount; ++i) {
     spdc_tensor_info_t info;
     spdc_model_input_info(model, i, &info);
     const Tensor &t = impl->inputs[i];
     std::optional<DType> want = toDType(info.dtype);
-    llvm::ArrayRef<int64_t> dims(info.dims, info.rank);
-    if (!want || *want != t.dtype() || dims != t.shape())
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "input " + std::to_string(i) + " ('" + info.name + "') is " + t.typeString() +
-              ", the bundle expects " + (want ? dtypeName(*want).str() : "?") + " of rank " +
-              std::to_string(info.rank));
+    if (!want || *want != t.dtype() || int64_t(info.rank) != t.rank())
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "input " + std::to_string(i) + " ('" + info.name + "') is " +
+                                         t.typeString() + ", the bundle expects " +
+                                         (want ? dtypeName(*want).str() : "?") + " of rank " +
+                                         std::to_string(info.rank));
+    // The shape of the data binds the bundle's dynamic dimensions (and must repeat the static
+    // ones, which the runtime checks).
+    if (spdc_status_t s = spdc_model_set_input_shape(model, i, t.shape().data(), t.shape().size()))
+      return apiError(s, "input " + std::to_string(i) + " ('" + info.name + "') of shape " +
+                             t.typeString());
     const void *data = t.raw();
     spdc_memory_t memory = SPDC_MEMORY_HOST;
     if (deviceResident && t.byteSize()) {
@@ -177,7 +181,12 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
     std::optional<DType> type = toDType(info.dtype);
     if (!type)
       return llvm::createStringError(llvm::inconvertibleErrorCode(), "unknown output dtype");
-    Expected<Tensor> t = Tensor::allocate(*type, llvm::ArrayRef<int64_t>(info.dims, info.rank));
+    // Sized for the input shapes just set (the declared shape has -1 where it is dynamic).
+    std::vector<int64_t> dims(info.rank);
+    size_t rank = 0;
+    if (spdc_status_t s = spdc_model_output_shape(model, i, dims.data(), dims.size(), &rank))
+      return apiError(s, "shape of output " + std::to_string(i) + " ('" + info.name + "')");
+    Expected<Tensor> t = Tensor::allocate(*type, dims);
     if (!t)
       return t.takeError();
     impl->outputs.push_back(std::move(*t));

@@ -40,10 +40,13 @@ public:
   std::string codeOrigin() const;
   /// Whether a CUDA device can be used; `why` gets the runtime's message when not.
   static bool deviceAvailable(std::string &why);
-  /// Names, types and shapes of the inputs (tensors without data).
+  /// Names, types and declared shapes of the inputs (tensors without data); a dynamic
+  /// dimension is -1.
   std::vector<std::pair<std::string, Tensor>> inputDescriptions() const;
   std::vector<std::string> outputNames() const;
-  /// Binds the inputs (kept alive by the session) and allocates the outputs. With
+  /// Sets each input's shape from its tensor (spdc_model_set_input_shape: that is what binds a
+  /// bundle's dynamic dimensions), binds the inputs (kept alive by the session) and allocates
+  /// the outputs at the shapes that follow (spdc_model_output_shape). With
   /// `deviceResident`, both live in device memory (inputs uploaded once here, outputs
   /// downloaded by run()), so that runs move no data between host and device.
   llvm::Error bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident = false);

@@ -216,13 +216,14 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
   return 1;
 #else
   std::unique_ptr<CudaSession> session =
-      loadSession(options.bundlePath, OnnxImportOptions(), options.useCudaGraphs, err);
+      loadSession(options.bundlePath, options.import, options.useCudaGraphs, err);
   if (!session)
     return 1;
   std::vector<Tensor> inputs;
+  std::vector<std::pair<std::string, Tensor>> descriptions = session->inputDescriptions();
   if (!options.inputDir.empty()) {
     std::vector<std::string> names;
-    for (auto &[name, t] : session->inputDescriptions())
+    for (auto &[name, t] : descriptions)
       names.push_back(name);
     std::optional<std::vector<Tensor>> read = readInputs(names, options.inputDir, {}, err);
     if (!read)
@@ -233,7 +234,40 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
     // token ids spread over a small range every vocabulary has, masks all ones, floats in
     // [-1, 1).
     constexpr int64_t kTokenRange = 97;
-    for (auto &[name, shapeOnly] : session->inputDescriptions()) {
+    // Dynamic dimensions (-1) take the shapes of --input-shape; a bundle's static shapes need
+    // none (the runtime checks that a given one repeats them).
+    std::string missing;
+    for (auto &[name, shapeOnly] : descriptions) {
+      auto given = options.import.inputShapes.find(name);
+      if (given != options.import.inputShapes.end()) {
+        if (llvm::is_contained(given->second, ShapedType::kDynamic)) {
+          err << "spdc bench: --input-shape for '" << name
+              << "': give every dimension as a number, not '?'\n";
+          return 1;
+        }
+        shapeOnly = Tensor::view(shapeOnly.dtype(), given->second, nullptr, nullptr);
+      } else if (llvm::is_contained(shapeOnly.shape(), -1)) {
+        std::string dims;
+        for (int64_t d : shapeOnly.shape())
+          dims += (dims.empty() ? "" : "x") + (d < 0 ? std::string("?") : std::to_string(d));
+        missing += (missing.empty() ? "" : ", ") + ("'" + name + "' [" + dims + "]");
+      }
+    }
+    for (const auto &entry : options.import.inputShapes)
+      if (!llvm::any_of(descriptions, [&](const auto &d) { return d.first == entry.getKey(); })) {
+        err << "spdc bench: --input-shape names '" << entry.getKey() << "', which is no input of "
+            << options.bundlePath << "\n";
+        return 1;
+      }
+    if (!missing.empty()) {
+      err << "spdc bench: " << options.bundlePath
+          << " has inputs with dynamic dimensions: " << missing
+          << "; give their shapes with --input-shape=NAME:D0xD1x... (e.g. "
+          << "--input-shape=" << descriptions.front().first << ":1x128), or real inputs with "
+          << "--input-dir\n";
+      return 1;
+    }
+    for (auto &[name, shapeOnly] : descriptions) {
       Expected<Tensor> t = Tensor::allocate(shapeOnly.dtype(), shapeOnly.shape());
       if (!t) {
         err << "spdc bench: " << toString(t.takeError()) << "\n";

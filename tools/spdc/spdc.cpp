@@ -6,7 +6,7 @@
 //   spdc run model.onnx|model.spdc (--input NAME=FILE.pb ... | --input-dir DIR)
 //            [--output-dir D] [--target=interp|cuda]
 //   spdc bench model.spdc [--iters N] [--trace=trace.json] [--input-dir DIR] [--host-io]
-//              [--json=result.json]
+//              [--json=result.json] [--input-shape=NAME:D0xD1 ...]
 //   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
 //                     [--target=interp|nvrtc] [--arch=sm_90]
 //
@@ -35,9 +35,12 @@ static cl::SubCommandGroup allCmds({&cl::SubCommand::getTopLevel(), &runCmd, &te
 static cl::SubCommandGroup compileAndTestCmds({&cl::SubCommand::getTopLevel(), &testCmd});
 static cl::opt<std::string> pipeline("pipeline", cl::desc("Pass pipeline: default or none"),
                                      cl::init(""), cl::sub(allCmds));
-static cl::list<std::string> inputShapes(
-    "input-shape", cl::desc("Fix an input's shape, e.g. input_ids:2x16 (repeatable)"),
-    cl::sub(allCmds));
+// bench takes it too: the shapes of its made-up inputs where a bundle's are dynamic.
+static cl::SubCommandGroup shapeCmds({&cl::SubCommand::getTopLevel(), &runCmd, &testCmd,
+                                      &benchCmd});
+static cl::list<std::string>
+    inputShapes("input-shape", cl::desc("Fix an input's shape, e.g. input_ids:2x16 (repeatable)"),
+                cl::sub(shapeCmds));
 
 // spdc model.onnx
 static cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx>"),
@@ -172,6 +175,7 @@ int main(int argc, char **argv) {
     options.useCudaGraphs = !benchNoGraphs;
     options.hostIO = benchHostIO;
     options.jsonPath = benchJson;
+    options.import = import;
     return spdc::driver::bench(options, llvm::outs(), llvm::errs());
   }
   if (runCmd) {

@@ -79,6 +79,9 @@ struct BenchOptions {
   bool hostIO = false;
   /// Also write the result as JSON here ({"median_ms", "min_ms", "iters", "device", ...}).
   std::string jsonPath;
+  /// --input-shape: the shapes of made-up inputs where the bundle's are dynamic (required for
+  /// those), and the shapes an ONNX model is compiled for.
+  OnnxImportOptions import;
 };
 
 /// `spdc bench model.spdc`: median / min latency over `iterations` runs and a per-kernel table.
