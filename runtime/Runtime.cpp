@@ -1,9 +1,9 @@
 //===- Runtime.cpp - the C API of libspdcrt --------------------------------===//
 //
 // Contexts (a device and its primary CUDA context), models (a loaded bundle: module, arena,
-// weights, bindings, cuBLASLt plans, the captured CUDA graph) and the plan executor. Every entry
-// point catches C++ exceptions, so none crosses the C API; every CUDA call is checked and its
-// failure names the step.
+// weights, bindings, and per input shape the instantiated plan, its cuBLASLt plans and its
+// captured CUDA graph) and the plan executor. Every entry point catches C++ exceptions, so none
+// crosses the C API; every CUDA call is checked and its failure names the step.
 //
 //===----------------------------------------------------------------------===//
 
