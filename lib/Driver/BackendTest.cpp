@@ -442,8 +442,10 @@ Result runOne(StringRef dir, const driver::TestOptions &options) {
     Result r = runDataSet(model, set, options, /*bindSmallInputs=*/false);
     // Axes, sizes and the like that the model takes as inputs: spd needs them at compile time,
     // so specialize the model on this data set's values.
-    if (r.outcome == Outcome::Fail && (StringRef(r.why).contains("must be a constant") ||
-                                       StringRef(r.why).contains("has a dynamic shape")))
+    if (r.outcome == Outcome::Fail &&
+        (StringRef(r.why).contains("must be a constant") ||
+         StringRef(r.why).contains("has a dynamic shape") ||
+         StringRef(r.why).contains("not known in terms of the inputs' dimensions")))
       r = runDataSet(model, set, options, /*bindSmallInputs=*/true);
     if (r.outcome != Outcome::Pass)
       return r;
