@@ -968,6 +968,22 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
     g.ldc = padded;
     if (gemmBatch.getConstant() != 1)
       g.strideC = planInt(gemmM * SymExpr::constant(padded));
+    // The row length of D is only half of it: cuBLASLt picks its fast kernels when n itself is
+    // a 16-byte multiple. A constant B shared by the batch (a language-model head) gets a copy
+    // with zero columns up to `padded`, so the GEMM computes the padded rows whole (the pack
+    // drops the zeros); the unpadded weight leaves the bundle when nothing else reads it.
+    std::optional<int64_t> depth = K.getConstant();
+    if (depth && buffers[b->id].space == bundle::Space::Weights && g.strideB == 0 &&
+        g.epilogue == bundle::Gemm::Epilogue::None) {
+      int64_t bRows = tb ? *cols : *depth, bCols = tb ? *depth : *cols;
+      int pb = paddedWeight(b->id, bRows, bCols, tb ? padded : bRows, tb ? bCols : padded,
+                            "padded " + buffers[b->id].what);
+      b->id = pb;
+      g.b = bufferArg(pb).buffer;
+      g.n = padded;
+      if (!tb)
+        g.ldb = padded;
+    }
   }
   g.d = bufferArg(d).buffer;
   g.c = g.d;
@@ -985,6 +1001,64 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
   if (packInto >= 0)
     emitPackRows(d, packInto, rows, *cols, padded, label);
   return success();
+}
+
+int Generator::paddedWeight(int id, int64_t rows, int64_t cols, int64_t newRows,
+                            int64_t newCols, StringRef what) {
+  ElementType type = buffers[id].type;
+  uint32_t esize = bundle::elementSize(type);
+  uint64_t from = buffers[id].offset;
+  size_t off = (plan.weights.size() + kWeightAlign - 1) / kWeightAlign * kWeightAlign;
+  plan.weights.resize(off + uint64_t(newRows) * newCols * esize, 0);
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(plan.weights.data() + off + uint64_t(r) * newCols * esize,
+                plan.weights.data() + from + uint64_t(r) * cols * esize, uint64_t(cols) * esize);
+  int pb = newBuffer(ArrayRef<int64_t>{newRows, newCols}, type, what);
+  buffers[pb].space = bundle::Space::Weights;
+  buffers[pb].offset = off;
+  return pb;
+}
+
+void Generator::compactWeights() {
+  // Weights no step reads (a constant replaced by its padded copy) leave the section.
+  std::vector<bool> used(buffers.size(), false);
+  auto mark = [&](const bundle::BufferRef &r) { used[r.index] = true; };
+  for (const bundle::Launch &l : plan.launches)
+    for (const bundle::KernelArg &a : l.args)
+      if (a.kind == bundle::KernelArg::Kind::Buffer)
+        mark(a.buffer);
+  for (const bundle::Gemm &g : plan.gemms) {
+    mark(g.a);
+    mark(g.b);
+    mark(g.c);
+    mark(g.d);
+    mark(g.bias);
+  }
+  for (const bundle::Copy &c : plan.copies) {
+    mark(c.src);
+    mark(c.dst);
+  }
+  std::vector<int> weights;
+  bool unused = false;
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].space == bundle::Space::Weights) {
+      if (used[i])
+        weights.push_back(i);
+      else
+        unused = true;
+    }
+  if (!unused)
+    return;
+  llvm::sort(weights, [&](int x, int y) { return buffers[x].offset.value < buffers[y].offset.value; });
+  std::vector<uint8_t> packed;
+  for (int id : weights) {
+    size_t off = (packed.size() + kWeightAlign - 1) / kWeightAlign * kWeightAlign;
+    packed.resize(off);
+    const uint8_t *src = plan.weights.data() + buffers[id].offset.value;
+    packed.insert(packed.end(), src, src + buffers[id].bytes);
+    buffers[id].offset = off;
+  }
+  plan.weights = std::move(packed);
 }
 
 void Generator::emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols,
@@ -2074,6 +2148,7 @@ template <class T> __device__ __forceinline__ T spdc_saturate(float x) {
   plan.source = src + kernelSources;
   if (!instantiations.empty())
     plan.source += "// The template kernels the plan launches.\n" + instantiations;
+  compactWeights();
   if (isDynamic()) {
     planMemoryDynamic(buffers, *this);
     stats.symbols = plan.symbols;

@@ -274,6 +274,13 @@ private:
   /// Copies `rows` rows of `cols` elements from `src` (rows `srcStride` apart) into `dst`.
   void emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols, int64_t srcStride,
                     const std::string &label);
+  /// A copy of weight `id` ([rows, cols]) as [newRows, newCols] with zeros in the new rows
+  /// and columns, appended to the weights section.
+  int paddedWeight(int id, int64_t rows, int64_t cols, int64_t newRows, int64_t newCols,
+                   llvm::StringRef what);
+  /// Drops the weights no step reads from the weights section (before memory planning, while
+  /// plan references still name logical buffers).
+  void compactWeights();
   /// The buffers of an attention's Q, K, V (materialized in `type` where they are not
   /// buffers yet) and of its mask, with the mask's element strides over [b, h, q, k].
   struct AttentionOperands {
