@@ -319,6 +319,62 @@ void KernelBuilder::appendSymbolArgs(bundle::Launch &l) const {
   }
 }
 
+std::optional<std::string> KernelBuilder::vectorLoad(int id, ArrayRef<std::string> idx,
+                                                    ArrayRef<SymExpr> shape) {
+  // Only loads every lane makes (not under a branch or in a loop of the lane body): a hoisted
+  // load must not read what a lane would not have read.
+  if (idx.empty() || depth != preloadDepth + 1 ||
+      shape.back().getConstant().value_or(1) % lanes != 0)
+    return std::nullopt;
+  // The last index: a lane-aligned variable plus the lane (c0 + k, a rotation's partner), or
+  // the lane index shifted by a multiple of `lanes` (a slice).
+  StringRef last = idx.back();
+  int64_t shift = 0;
+  std::string laneBase = "c0";
+  if (StringRef name = last; name.consume_front("(") && name.consume_back(" + k)") &&
+      outerNames.count(name.str())) {
+    laneBase = name.str();
+  } else if (!last.consume_front("(") || !last.consume_back(" + (c0 + k) * 1)") ||
+             last.getAsInteger(10, shift) || shift % lanes != 0) {
+    return std::nullopt;
+  }
+  // The other indices: variables defined before the lane loop.
+  SmallVector<std::string> outer(idx.begin(), idx.end());
+  outer.back() = "0";
+  for (const std::string &i : ArrayRef<std::string>(outer).drop_back()) {
+    StringRef rest = i;
+    while (!rest.empty()) {
+      size_t start = rest.find_first_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+      if (start == StringRef::npos)
+        break;
+      size_t end = rest.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", start);
+      StringRef name = rest.slice(start, end);
+      unsigned sym;
+      bool symbol = name.starts_with("sym") && !name.drop_front(3).getAsInteger(10, sym);
+      if (!symbol && !outerNames.count(name.str()))
+        return std::nullopt;
+      rest = end == StringRef::npos ? StringRef() : rest.drop_front(end);
+    }
+  }
+  std::string p = param(id, false);
+  std::string base = "(" + ravel(outer, shape) + ") + " + laneBase + " + " + indexLiteral(shift);
+  std::string key = p + "@" + base;
+  auto [it, inserted] = preloaded.try_emplace(key, "");
+  if (inserted) {
+    it->second = fresh("vec");
+    preload(formatv("const auto {0} = spdc_load_vec<{1}>({2} + {3});", it->second, lanes, p, base)
+                .str());
+  }
+  return it->second + ".v[k]";
+}
+
+void KernelBuilder::preload(const std::string &line) {
+  std::string text = std::string(preloadDepth * 2, ' ') + line + "\n";
+  body.insert(preloadAt, text);
+  preloadAt += text.size();
+}
+
 std::string KernelBuilder::ravel(ArrayRef<std::string> idx, ArrayRef<SymExpr> shape) {
   std::string key;
   for (const std::string &i : idx)
@@ -661,9 +717,89 @@ std::string sanitize(StringRef s) {
 // Elementwise kernels
 //===----------------------------------------------------------------------===//
 
+/// Elements per thread of the vectorized elementwise kernel: 16 bytes of the narrowest output
+/// when every target has one shape whose last dimension they divide; 0 otherwise.
+static int64_t vectorLanes(const Generator &gen, ArrayRef<std::pair<Value, int>> targets) {
+  const Dims &shape = gen.buffers[targets.front().second].shape;
+  uint32_t narrowest = 16;
+  for (auto [v, id] : targets) {
+    if (gen.buffers[id].shape != shape)
+      return 0;
+    narrowest = std::min(narrowest, bundle::elementSize(gen.buffers[id].type));
+  }
+  int64_t lanes = std::min<int64_t>(16 / narrowest, kMaxVectorLanes);
+  std::optional<int64_t> last = shape.empty() ? std::nullopt : shape.back().getConstant();
+  if (lanes < 2 || !last || *last % lanes != 0)
+    return 0;
+  return lanes;
+}
+
+LogicalResult Generator::emitVectorElementwise(ArrayRef<std::pair<Value, int>> targets,
+                                               int64_t lanes, const std::string &name,
+                                               const std::string &label) {
+  // Each thread computes `lanes` consecutive elements of a row: reads that follow the row are
+  // then consecutive addresses from a 16-byte aligned base (every buffer is: the arena and
+  // weights by construction, bound tensors by the runtime's contract), which NVVM's load/store
+  // vectorizer turns into 16-byte accesses.
+  KernelBuilder kb(*this, name);
+  Dims vshape = buffers[targets.front().second].shape;
+  vshape.back() = SymExpr::constant(*vshape.back().getConstant() / lanes);
+  SymExpr n = product(vshape);
+  bundle::Launch l = gridStride(*this, n);
+  if (std::optional<int64_t> c = n.getConstant())
+    kb.maxIndex = (*c + int64_t(l.grid[0]) * kElementwiseBlock) * lanes;
+  std::string count = kb.dim(n);
+  kb.line("using namespace spdc::kernels;");
+  kb.open(formatv("for (idx_t vi = (idx_t)blockIdx.x * {0} + threadIdx.x; vi < {1}; "
+                  "vi += (idx_t)gridDim.x * {0})",
+                  kElementwiseBlock, count));
+  SmallVector<std::string> idx = kb.unravel("vi", vshape);
+  kb.line(formatv("const idx_t c0 = {0} * {1};", idx.back(), lanes));
+  for (const std::string &i : idx)
+    kb.outerNames.insert(i);
+  kb.outerNames.insert("c0");
+  idx.back() = "(c0 + k)";
+  SmallVector<std::string> results;
+  for (auto [v, id] : targets) {
+    results.push_back(kb.fresh("r"));
+    kb.line(formatv("spdc_vec<{0}, {1}> {2};", cTypeName(buffers[id].type), lanes,
+                    results.back()));
+  }
+  kb.lanes = lanes;
+  kb.preloadAt = kb.body.size();
+  kb.preloadDepth = kb.depth;
+  kb.line("#pragma unroll");
+  kb.open(formatv("for (int k = 0; k < {0}; ++k)", lanes));
+  ExprEmitter ee(*this, kb);
+  for (auto [t, target] : llvm::enumerate(targets)) {
+    FailureOr<std::string> x = ee.at(target.first, idx);
+    if (failed(x))
+      return failure();
+    kb.line(formatv("{0}.v[k] = convert<{1}>({2});", results[t],
+                    cTypeName(buffers[target.second].type), *x));
+  }
+  kb.close();
+  kb.lanes = 0;
+  for (auto [t, target] : llvm::enumerate(targets))
+    kb.line(formatv("spdc_store_vec({0} + vi * {1}, {2});", kb.param(target.second, true), lanes,
+                    results[t]));
+  kb.close();
+  uint32_t k = addKernel(name, kb.finish());
+  SmallVector<int> ids;
+  for (const KernelBuilder::Param &p : kb.params) {
+    l.args.push_back(bufferArg(p.id));
+    ids.push_back(p.id);
+  }
+  kb.appendSymbolArgs(l);
+  addLaunch(k, l, label, ids);
+  return success();
+}
+
 LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets,
                                          Operation *anchor, const std::string &label) {
   std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
+  if (int64_t lanes = vectorLanes(*this, targets))
+    return emitVectorElementwise(targets, lanes, name, label);
   KernelBuilder kb(*this, name);
   SymExpr n = product(buffers[targets.front().second].shape);
   // Each thread computes kElementwiseUnroll elements a block apart (every load still coalesced
@@ -2133,6 +2269,43 @@ template <class T> __device__ __forceinline__ T spdc_ipow(T a, long long e) {
   T r = T(1);
   for (; e > 0; --e) r *= a;
   return r;
+}
+// N consecutive elements from a pointer aligned to min(16, N * sizeof(T)) bytes, in 16-byte
+// (or 8- or 4-byte) accesses: the vectorized elementwise kernels' loads.
+template <class T, int N> struct alignas(16) spdc_vec { T v[N]; };
+template <int N, class T> __device__ __forceinline__ spdc_vec<T, N> spdc_load_vec(const T *p) {
+  spdc_vec<T, N> r;
+  constexpr int bytes = N * int(sizeof(T));
+  if constexpr (bytes % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < bytes / 16; ++i)
+      reinterpret_cast<uint4 *>(&r)[i] = reinterpret_cast<const uint4 *>(p)[i];
+  } else if constexpr (bytes == 8) {
+    *reinterpret_cast<uint2 *>(&r) = *reinterpret_cast<const uint2 *>(p);
+  } else if constexpr (bytes == 4) {
+    *reinterpret_cast<unsigned *>(&r) = *reinterpret_cast<const unsigned *>(p);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      r.v[i] = p[i];
+  }
+  return r;
+}
+template <int N, class T> __device__ __forceinline__ void spdc_store_vec(T *p, const spdc_vec<T, N> &r) {
+  constexpr int bytes = N * int(sizeof(T));
+  if constexpr (bytes % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < bytes / 16; ++i)
+      reinterpret_cast<uint4 *>(p)[i] = reinterpret_cast<const uint4 *>(&r)[i];
+  } else if constexpr (bytes == 8) {
+    *reinterpret_cast<uint2 *>(p) = *reinterpret_cast<const uint2 *>(&r);
+  } else if constexpr (bytes == 4) {
+    *reinterpret_cast<unsigned *>(p) = *reinterpret_cast<const unsigned *>(&r);
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      p[i] = r.v[i];
+  }
 }
 // Out-of-range and negative indices: negative counts from the end, the rest clamps.
 __device__ __forceinline__ long long spdc_index(long long i, long long n) {

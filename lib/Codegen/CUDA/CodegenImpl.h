@@ -39,6 +39,8 @@ using bundle::ElementType;
 constexpr int kElementwiseBlock = 256;
 /// Elements per thread of the generated elementwise kernels (independent loads in flight).
 constexpr int kElementwiseUnroll = 4;
+/// Most elements per thread of the vectorized elementwise kernel (16 bytes of 2-byte types).
+constexpr int64_t kMaxVectorLanes = 8;
 /// GEMMs whose output rows are not 16-byte multiples write padded rows (then packed) from
 /// this many columns on (a language-model head); narrower ones are not worth the copy.
 constexpr int64_t kMinPaddedGemmColumns = 1024;
@@ -150,6 +152,20 @@ public:
   int64_t maxIndex = 0;
   /// Plan symbols the kernel reads (parameters `const long long sN`, in order).
   std::set<unsigned> symbols;
+  /// Vectorized elementwise kernels: loads of `lanes` consecutive elements along the lane index
+  /// `(c0 + k)` are hoisted before the lane loop (inserted at body offset `preloadAt`) as one
+  /// 16-byte-aligned vector load; `outerNames` are the variables defined before that loop.
+  int64_t lanes = 0;
+  size_t preloadAt = 0;
+  int preloadDepth = 0;
+  std::set<std::string> outerNames;
+  std::map<std::string, std::string> preloaded;
+  /// The lane array element for a load of buffer `id` at `idx`, or nothing when the load is
+  /// not a whole aligned vector.
+  std::optional<std::string> vectorLoad(int id, llvm::ArrayRef<std::string> idx,
+                                        llvm::ArrayRef<SymExpr> shape);
+  /// Inserts `line` before the lane loop of a vectorized kernel.
+  void preload(const std::string &line);
 };
 
 /// Evaluates spd values at a multi-index as C++ expressions inside one kernel: buffers are
@@ -239,6 +255,11 @@ public:
   /// element count) into its buffer.
   mlir::LogicalResult emitElementwise(llvm::ArrayRef<std::pair<mlir::Value, int>> targets,
                                       mlir::Operation *anchor, const std::string &label);
+  /// emitElementwise for targets of one shape whose last dimension `lanes` divides: each thread
+  /// computes `lanes` consecutive elements (16-byte accesses).
+  mlir::LogicalResult emitVectorElementwise(llvm::ArrayRef<std::pair<mlir::Value, int>> targets,
+                                            int64_t lanes, const std::string &name,
+                                            const std::string &label);
   /// Materializes each value (grouped by shape into kernels) into a new buffer.
   mlir::LogicalResult materialize(llvm::ArrayRef<mlir::Value> values, mlir::Operation *anchor,
                                   const std::string &label);

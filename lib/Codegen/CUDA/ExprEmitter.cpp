@@ -91,7 +91,15 @@ FailureOr<std::string> ExprEmitter::at(Value v, ArrayRef<std::string> idx) {
     result = *s;
   } else if (std::optional<std::string> e = knownElement(v, idx)) {
     result = *e;
-  } else if (Buf b = gen.lookup(v); b.id >= 0) {
+  } else if (Buf b = gen.lookup(v); b.id >= 0 && kb.lanes) {
+    std::optional<std::string> lane = kb.vectorLoad(b.id, idx, shapeOf(v));
+    if (!lane) {
+      std::string p = kb.param(b.id, false);
+      lane = p + "[" + kb.ravel(idx, shapeOf(v)) + "]";
+    }
+    result = kb.fresh();
+    kb.line(formatv("const {0} {1} = convert<{0}>({2});", ctype, result, *lane));
+  } else if (b.id >= 0) {
     std::string p = kb.param(b.id, false);
     std::string lin = kb.ravel(idx, shapeOf(v));
     result = kb.fresh();
@@ -605,7 +613,11 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
           return failure();
         std::string name = kb.fresh();
         kb.line(formatv("{0} {1} = {2};", ct, name, *x));
-        kb.open(formatv("if ({0} < {1})", j, lit(rot)));
+        // Rotating the whole head dimension needs no branch (and keeps the table reads
+        // unconditional, so that vectorized kernels load them 16 bytes at a time).
+        bool partial = outShape[r - 1].getConstant() != rot;
+        if (partial)
+          kb.open(formatv("if ({0} < {1})", j, lit(rot)));
         pushScope();
         SmallVector<std::string> pi(idx.begin(), idx.end());
         std::string sign = kb.fresh("s");
@@ -615,6 +627,14 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         } else {
           int64_t half = rot / 2;
           pi[r - 1] = "(" + j + " < " + lit(half) + " ? " + j + " + " + lit(half) + " : " + j + " - " + lit(half) + ")";
+          // A vectorized kernel's lanes never straddle the half: their partners are as
+          // consecutive as they are, from a lane-aligned base.
+          if (kb.lanes && j == "(c0 + k)" && half % kb.lanes == 0 && !partial) {
+            std::string cp = kb.fresh("cp");
+            kb.preload(formatv("const idx_t {0} = c0 < {1} ? c0 + {1} : c0 - {1};", cp, lit(half)).str());
+            kb.outerNames.insert(cp);
+            pi[r - 1] = "(" + cp + " + k)";
+          }
           kb.line(formatv("const float {0} = {1} < {2} ? -1.0f : 1.0f;", sign, j, lit(half)));
         }
         FailureOr<std::string> partner = at(o.getInput(), pi);
@@ -635,7 +655,8 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
         kb.line(formatv("{0} = ({1})(float({2}) * float({3}) + {4} * float({5}) * float({6}));", name, ct,
                         *x, *c, sign, *partner, *s));
         popScope();
-        kb.close();
+        if (partial)
+          kb.close();
         return name;
       })
       // Reductions: one loop over the reduced elements per output element.
