@@ -239,10 +239,19 @@ std::optional<Result> compareOutputs(ArrayRef<Tensor> got, ArrayRef<std::string>
   return std::nullopt;
 }
 
-/// Generates the bundle of `module`, runs it on the GPU with `inputs` and compares the outputs
-/// with the reference files.
-Result runCuda(ModuleOp module, ArrayRef<Tensor> inputs, ArrayRef<std::string> outputFiles,
-               StringRef setName, const driver::TestOptions &options) {
+/// One run of a bundle: its inputs and the reference files of its outputs.
+struct CudaRun {
+  std::vector<Tensor> inputs;
+  ArrayRef<std::string> outputFiles;
+  std::string name;
+};
+
+/// Generates the bundle of `module`, loads it once on the GPU, and runs it with each run's inputs
+/// `rounds` times over, comparing the outputs with the reference files. A second round runs each
+/// shape again: the first run of a shape is eager, the next captures its CUDA graph, and going
+/// back to an earlier shape replays that shape's graph.
+Result runCuda(ModuleOp module, ArrayRef<CudaRun> runs, const driver::TestOptions &options,
+               int rounds = 1) {
 #ifndef SPDC_HAVE_RUNTIME
   return {Outcome::Skip, "this build has no CUDA runtime (libspdcrt)"};
 #else
@@ -273,14 +282,17 @@ Result runCuda(ModuleOp module, ArrayRef<Tensor> inputs, ArrayRef<std::string> o
                                  " was not used (kernels from: " + origin + ")"};
     }
   }
-  if (Error err = (*session)->bind(inputs))
-    return {Outcome::Fail, "bind: " + toString(std::move(err))};
-  Expected<std::vector<Tensor>> got = (*session)->run();
-  if (!got)
-    return {Outcome::Fail, "run: " + firstLine(toString(got.takeError()))};
-  if (std::optional<Result> mismatch =
-          compareOutputs(*got, outputFiles, options, (setName + " (cuda)").str()))
-    return *mismatch;
+  for (int round = 0; round < rounds; ++round)
+    for (const CudaRun &run : runs) {
+      std::string name = run.name + (round ? " (cuda, again)" : " (cuda)");
+      if (Error err = (*session)->bind(run.inputs))
+        return {Outcome::Fail, name + ": bind: " + firstLine(toString(std::move(err)))};
+      Expected<std::vector<Tensor>> got = (*session)->run();
+      if (!got)
+        return {Outcome::Fail, name + ": run: " + firstLine(toString(got.takeError()))};
+      if (std::optional<Result> mismatch = compareOutputs(*got, run.outputFiles, options, name))
+        return *mismatch;
+    }
   return {Outcome::Pass, ""};
 #endif
 }
@@ -324,7 +336,7 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
   // On the GPU the references are the oracle; the interpreter is not run (it would dominate the
   // time of a billion-parameter model).
   if (options.target == "cuda")
-    return runCuda(*module, inputs, set.outputFiles, set.name, options);
+    return runCuda(*module, {CudaRun{inputs, set.outputFiles, set.name}}, options);
 
   Expected<std::vector<Tensor>> got = runFunction(fn, inputs);
   if (!got)
@@ -375,39 +387,11 @@ Result runDynamic(StringRef model, ArrayRef<DataSet> sets, const driver::TestOpt
     }
     return {Outcome::Pass, ""};
   }
-#ifndef SPDC_HAVE_RUNTIME
-  return {Outcome::Skip, "this build has no CUDA runtime (libspdcrt)"};
-#else
-  SmallString<128> bundlePath;
-  if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
-    return {Outcome::Fail, "temporary bundle: " + ec.message()};
-  llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
-  std::string e = driver::writeModuleBundle(*module, std::string(bundlePath), options.dtype,
-                                            options.precompile ? options.arch : "");
-  if (!e.empty())
-    return {Outcome::Fail, "bundle: " + firstLine(e)};
-  Expected<std::unique_ptr<CudaSession>> session = CudaSession::load(bundlePath);
-  if (!session) {
-    std::string why = toString(session.takeError());
-    if (StringRef(why).contains("NO_DEVICE"))
-      return {Outcome::Skip, "no CUDA device"};
-    return {Outcome::Fail, "load: " + firstLine(why)};
-  }
-  // Every shape twice: the first run of a shape is eager, the second captures its CUDA graph,
-  // and going back to an earlier shape replays that shape's graph.
-  for (int round = 0; round < 2; ++round)
-    for (const DataSet &set : sets) {
-      std::string name = (set.name + (round ? " (cuda, again)" : " (cuda)"));
-      if (Error err = (*session)->bind(inputsOf(set)))
-        return {Outcome::Fail, name + ": bind: " + firstLine(toString(std::move(err)))};
-      Expected<std::vector<Tensor>> got = (*session)->run();
-      if (!got)
-        return {Outcome::Fail, name + ": run: " + firstLine(toString(got.takeError()))};
-      if (std::optional<Result> mismatch = compareOutputs(*got, set.outputFiles, options, name))
-        return *mismatch;
-    }
-  return {Outcome::Pass, ""};
-#endif
+  // Every shape twice, on one loaded bundle.
+  std::vector<CudaRun> runs;
+  for (const DataSet &set : sets)
+    runs.push_back({inputsOf(set), set.outputFiles, set.name});
+  return runCuda(*module, runs, options, /*rounds=*/2);
 }
 
 Result runOne(StringRef dir, const driver::TestOptions &options) {

@@ -648,6 +648,18 @@ void Generator::addLaunch(uint32_t kernel, const bundle::Launch &launch, const s
   ++stats.kernels;
 }
 
+void Generator::launchGenerated(const KernelBuilder &kb, bundle::Launch l,
+                                const std::string &label) {
+  uint32_t k = addKernel(kb.name, kb.finish());
+  SmallVector<int> ids;
+  for (const KernelBuilder::Param &p : kb.params) {
+    l.args.push_back(bufferArg(p.id));
+    ids.push_back(p.id);
+  }
+  kb.appendSymbolArgs(l);
+  addLaunch(k, l, label, ids);
+}
+
 void Generator::addGemm(const bundle::Gemm &gemm, const std::string &label, ArrayRef<int> ids) {
   int step = plan.steps.size();
   for (int id : ids) {
@@ -784,14 +796,7 @@ LogicalResult Generator::emitVectorElementwise(ArrayRef<std::pair<Value, int>> t
     kb.line(formatv("spdc_store_vec({0} + vi * {1}, {2});", kb.param(target.second, true), lanes,
                     results[t]));
   kb.close();
-  uint32_t k = addKernel(name, kb.finish());
-  SmallVector<int> ids;
-  for (const KernelBuilder::Param &p : kb.params) {
-    l.args.push_back(bufferArg(p.id));
-    ids.push_back(p.id);
-  }
-  kb.appendSymbolArgs(l);
-  addLaunch(k, l, label, ids);
+  launchGenerated(kb, l, label);
   return success();
 }
 
@@ -849,15 +854,7 @@ LogicalResult Generator::emitElementwise(ArrayRef<std::pair<Value, int>> targets
   kb.close();
   kb.close();
   kb.close();
-  std::string src = kb.finish();
-  uint32_t k = addKernel(name, src);
-  SmallVector<int> ids;
-  for (const KernelBuilder::Param &p : kb.params) {
-    l.args.push_back(bufferArg(p.id));
-    ids.push_back(p.id);
-  }
-  kb.appendSymbolArgs(l);
-  addLaunch(k, l, label, ids);
+  launchGenerated(kb, l, label);
   return success();
 }
 
@@ -1229,11 +1226,7 @@ void Generator::emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols
     kb.close();
   }
   kb.close();
-  uint32_t k = addKernel(name, kb.finish());
-  for (const KernelBuilder::Param &p : kb.params)
-    l.args.push_back(bufferArg(p.id));
-  kb.appendSymbolArgs(l);
-  addLaunch(k, l, label, {src, dst});
+  launchGenerated(kb, l, label);
 }
 
 //===--- decode attention: split KV (attention_decode.cuh) ---===//
@@ -1536,15 +1529,7 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
       return failure();
     kb.line(formatv("{0}[i] = convert<{1}>({2});", kb.param(id, true), cTypeName(*st), *e));
     kb.close();
-    uint32_t k = addKernel(kb.name, kb.finish());
-    bundle::Launch l = gridStride(*this, SymExpr::constant(cols));
-    SmallVector<int> ids;
-    for (auto &pp : kb.params) {
-      l.args.push_back(bufferArg(pp.id));
-      ids.push_back(pp.id);
-    }
-    kb.appendSymbolArgs(l);
-    addLaunch(k, l, label, ids);
+    launchGenerated(kb, gridStride(*this, SymExpr::constant(cols)), label);
     return Buf{id, *st};
   };
   std::optional<Buf> sb, bb;
@@ -1957,14 +1942,7 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   }
   --kb.depth;
   kb.line("});");
-  uint32_t k = addKernel(name, kb.finish());
-  SmallVector<int> ids;
-  for (const KernelBuilder::Param &p : kb.params) {
-    l.args.push_back(bufferArg(p.id));
-    ids.push_back(p.id);
-  }
-  kb.appendSymbolArgs(l);
-  addLaunch(k, l, label, ids);
+  launchGenerated(kb, l, label);
   for (auto [v, id] : targets)
     valueBufs[v] = {id, buffers[id].type};
   return true;

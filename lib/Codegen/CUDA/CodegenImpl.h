@@ -246,6 +246,9 @@ public:
                      const std::string &templateParams = "");
   void addLaunch(uint32_t kernel, const bundle::Launch &launch, const std::string &label,
                  llvm::ArrayRef<int> bufferIds);
+  /// Adds the kernel `kb` built and one launch of it with `l`'s grid: its buffer parameters,
+  /// then its symbols, as arguments.
+  void launchGenerated(const KernelBuilder &kb, bundle::Launch l, const std::string &label);
   void addGemm(const bundle::Gemm &gemm, const std::string &label, llvm::ArrayRef<int> ids);
   void addCopy(int src, int dst, bundle::Int bytes, const std::string &label);
   bundle::KernelArg bufferArg(int id);
