@@ -19,14 +19,20 @@ using namespace spdc::codegen::detail;
 
 static uint64_t alignUp(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-uint64_t spdc::codegen::detail::planMemory(std::vector<LogicalBuffer> &buffers,
-                                           bundle::Plan &plan) {
+/// The arena buffers some step uses, in order of their first step.
+static std::vector<int> arenaOrder(const std::vector<LogicalBuffer> &buffers) {
   std::vector<int> order;
   for (size_t i = 0; i < buffers.size(); ++i)
     if (buffers[i].space == bundle::Space::Arena && buffers[i].last >= 0)
       order.push_back(i);
   std::stable_sort(order.begin(), order.end(),
                    [&](int a, int b) { return buffers[a].first < buffers[b].first; });
+  return order;
+}
+
+uint64_t spdc::codegen::detail::planMemory(std::vector<LogicalBuffer> &buffers,
+                                           bundle::Plan &plan) {
+  std::vector<int> order = arenaOrder(buffers);
   struct Live {
     uint64_t offset, size;
     int last;
@@ -98,12 +104,7 @@ void spdc::codegen::detail::rewriteBufferRefs(std::vector<LogicalBuffer> &buffer
 void spdc::codegen::detail::planMemoryDynamic(std::vector<LogicalBuffer> &buffers,
                                               Generator &gen) {
   using Code = bundle::ExprOp::Code;
-  std::vector<int> order;
-  for (size_t i = 0; i < buffers.size(); ++i)
-    if (buffers[i].space == bundle::Space::Arena && buffers[i].last >= 0)
-      order.push_back(i);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return buffers[a].first < buffers[b].first; });
+  std::vector<int> order = arenaOrder(buffers);
   // Sizes are only known at bind time, so buffers whose lives do not overlap share a slot as
   // large as the largest of them; a buffer prefers a free slot that already holds its size.
   struct Slot {
