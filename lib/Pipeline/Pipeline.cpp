@@ -22,6 +22,7 @@ void spdc::buildDefaultPipeline(OpPassManager &pm) {
   fn.addPass(createSpdFuseAttention());
   fn.addPass(createCanonicalizerPass());
   fn.addPass(createCSEPass());
+  fn.addPass(createSpdMergeSiblingMatmuls());
   fn.addPass(createSpdFormFusionRegions());
 }
 

@@ -53,6 +53,17 @@ def SpdFuseAttention : Pass<"spd-fuse-attention", "mlir::func::FuncOp"> {
   }];
 }
 
+def SpdMergeSiblingMatmuls : Pass<"spd-merge-sibling-matmuls", "mlir::func::FuncOp"> {
+  let summary = "Merge matmuls of one input by constant weights into one matmul and a split";
+  let description = [{
+    A layer's Q, K and V projections (or an MLP's gate and up) multiply the same activation by
+    different constant [K, N] weights. They become one matmul by the weights concatenated along
+    N, then a `spd.split` of its result: one GEMM with a wider N keeps more of the GPU busy than
+    several narrow ones, and the consumers read their part through the split in place. A product
+    whose only user is an add stays alone (cuBLASLt's bias or residual epilogue takes the add).
+  }];
+}
+
 def SpdFormFusionRegions : Pass<"spd-form-fusion-regions", "mlir::func::FuncOp"> {
   let summary = "Group ops into spd.fusion regions, one per future kernel";
   let description = [{
