@@ -297,6 +297,28 @@ Result runCuda(ModuleOp module, ArrayRef<CudaRun> runs, const driver::TestOption
 #endif
 }
 
+/// Imports and optimizes `model` into `module` and its function `fn`; the failure otherwise.
+std::optional<Result> importModel(MLIRContext &ctx, StringRef model, StringRef pipeline,
+                                  const OnnxImportOptions &importOptions,
+                                  OwningOpRef<ModuleOp> &module, func::FuncOp &fn) {
+  std::string diagnostics;
+  module = driver::importAndOptimize(ctx, model, pipeline, importOptions, &diagnostics);
+  if (!module)
+    return importFailure(diagnostics);
+  auto fns = module->getOps<func::FuncOp>();
+  if (fns.empty())
+    return Result{Outcome::Fail, "import produced no function"};
+  fn = *fns.begin();
+  return std::nullopt;
+}
+
+/// Inputs in the types `fn` takes (bf16 read from older data's uint16 bit patterns).
+void adaptInputs(func::FuncOp fn, MutableArrayRef<Tensor> inputs) {
+  for (auto [i, t] : llvm::enumerate(inputs))
+    if (i < fn.getNumArguments())
+      t = asBf16If(t, cast<ShapedType>(fn.getArgumentTypes()[i]).getElementType().isBF16());
+}
+
 struct DataSet {
   std::string name;
   std::vector<std::pair<std::string, Tensor>> inputs;
@@ -321,18 +343,12 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
     else
       inputs.push_back(t);
   }
-  std::string diagnostics;
-  OwningOpRef<ModuleOp> module =
-      driver::importAndOptimize(*ctx, model, options.pipeline, importOptions, &diagnostics);
-  if (!module)
-    return importFailure(diagnostics);
-  auto fns = module->getOps<func::FuncOp>();
-  if (fns.empty())
-    return {Outcome::Fail, "import produced no function"};
-  func::FuncOp fn = *fns.begin();
-  for (auto [i, t] : llvm::enumerate(inputs))
-    if (i < fn.getNumArguments())
-      t = asBf16If(t, cast<ShapedType>(fn.getArgumentTypes()[i]).getElementType().isBF16());
+  OwningOpRef<ModuleOp> module;
+  func::FuncOp fn;
+  if (std::optional<Result> failure =
+          importModel(*ctx, model, options.pipeline, importOptions, module, fn))
+    return *failure;
+  adaptInputs(fn, inputs);
   // On the GPU the references are the oracle; the interpreter is not run (it would dominate the
   // time of a billion-parameter model).
   if (options.target == "cuda")
@@ -355,23 +371,16 @@ Result runDataSet(StringRef model, const DataSet &set, const driver::TestOptions
 /// --dynamic-shapes: one import keeping the dynamic dimensions, one bundle, every data set.
 Result runDynamic(StringRef model, ArrayRef<DataSet> sets, const driver::TestOptions &options) {
   std::unique_ptr<MLIRContext> ctx = driver::makeContext();
-  std::string diagnostics;
-  OwningOpRef<ModuleOp> module =
-      driver::importAndOptimize(*ctx, model, options.pipeline, options.import, &diagnostics);
-  if (!module)
-    return importFailure(diagnostics);
-  auto fns = module->getOps<func::FuncOp>();
-  if (fns.empty())
-    return {Outcome::Fail, "import produced no function"};
-  func::FuncOp fn = *fns.begin();
+  OwningOpRef<ModuleOp> module;
+  func::FuncOp fn;
+  if (std::optional<Result> failure =
+          importModel(*ctx, model, options.pipeline, options.import, module, fn))
+    return *failure;
   auto inputsOf = [&](const DataSet &set) {
     std::vector<Tensor> inputs;
-    for (auto [i, named] : llvm::enumerate(set.inputs)) {
-      Tensor t = named.second;
-      if (i < fn.getNumArguments())
-        t = asBf16If(t, cast<ShapedType>(fn.getArgumentTypes()[i]).getElementType().isBF16());
-      inputs.push_back(std::move(t));
-    }
+    for (const auto &named : set.inputs)
+      inputs.push_back(named.second);
+    adaptInputs(fn, inputs);
     return inputs;
   };
   if (options.target == "nvrtc")
