@@ -2,6 +2,7 @@
 
 #include "bundle/Bundle.h"
 #include "bundle/Hash.h"
+#include "PlanTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -352,12 +353,7 @@ TEST(Bundle, PlanOfOnlyMatmulsRoundTrips) {
 
 namespace {
 
-ExprOp op(ExprOp::Code code, int64_t operand = 0) {
-  ExprOp o;
-  o.code = code;
-  o.operand = operand;
-  return o;
-}
+using spdc::bundle::test::op;
 
 using C = ExprOp::Code;
 

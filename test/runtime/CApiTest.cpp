@@ -10,6 +10,7 @@
 #include "spdc/runtime.h"
 
 #include "bundle/Bundle.h"
+#include "PlanTestSupport.h"
 
 #include <gtest/gtest.h>
 
@@ -593,12 +594,7 @@ TEST(GpuCApi, BatchedBf16MatmulWithBiasGelu) {
 
 namespace {
 
-ExprOp op(ExprOp::Code code, int64_t operand = 0) {
-  ExprOp o;
-  o.code = code;
-  o.operand = operand;
-  return o;
-}
+using spdc::bundle::test::op;
 
 /// smallPlan() with a dynamic row count: x [n, K] -> y, y2 [n, N], z [n, K]. Every size that
 /// depends on n is an expression: the kernel's grid and element count, the matmuls' m, the
