@@ -235,13 +235,18 @@ bundle::Int Generator::planInt(const SymExpr &e) {
   return planInt(std::move(ops));
 }
 
+std::optional<SmallVector<SymExpr>> Generator::symbolicElements(Value v) const {
+  if (!shapes || !isa<IntegerType>(cast<RankedTensorType>(v.getType()).getElementType()))
+    return std::nullopt;
+  std::optional<SmallVector<SymExpr>> e = shapes->elements(v);
+  if (!e || llvm::all_of(*e, [](const SymExpr &x) { return x.getConstant().has_value(); }))
+    return std::nullopt;
+  return e;
+}
+
 bool Generator::isShapeArithmetic(Value v) const {
   // Kernels evaluate these in place (ExprEmitter::knownElement): no buffer, no kernel.
-  if (!shapes || graphOutputs.contains(v) ||
-      !isa<IntegerType>(cast<RankedTensorType>(v.getType()).getElementType()))
-    return false;
-  std::optional<SmallVector<SymExpr>> e = shapes->elements(v);
-  return e && !llvm::all_of(*e, [](const SymExpr &x) { return x.getConstant().has_value(); });
+  return !graphOutputs.contains(v) && symbolicElements(v).has_value();
 }
 
 LogicalResult Generator::requireStatic(Operation *op, ValueRange values, StringRef what) {

@@ -217,6 +217,9 @@ public:
   /// An integer tensor of a dynamic model whose elements the analysis knows in terms of the
   /// symbols (a reshape target): computed where it is read, never materialized.
   bool isShapeArithmetic(mlir::Value v) const;
+  /// The elements of an integer value of a dynamic model as polynomials, when the analysis
+  /// knows them and some are not constants.
+  std::optional<llvm::SmallVector<SymExpr>> symbolicElements(mlir::Value v) const;
   /// Fails with a message naming `op` when `values` have dynamic dimensions (code generation
   /// of `what` needs static shapes).
   mlir::LogicalResult requireStatic(mlir::Operation *op, mlir::ValueRange values,

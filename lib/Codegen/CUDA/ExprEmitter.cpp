@@ -120,11 +120,10 @@ FailureOr<std::string> ExprEmitter::at(Value v, ArrayRef<std::string> idx) {
 std::optional<std::string> ExprEmitter::knownElement(Value v, ArrayRef<std::string> idx) {
   // Shape arithmetic of a dynamic model (a reshape target, a range limit): its elements are
   // polynomials in the symbols, computed in place rather than through Shape/Gather/Concat.
-  if (!gen.shapes || !isa<IntegerType>(cast<RankedTensorType>(v.getType()).getElementType()) ||
-      idx.size() > 1)
+  if (idx.size() > 1)
     return std::nullopt;
-  std::optional<SmallVector<SymExpr>> e = gen.shapes->elements(v);
-  if (!e || e->empty() || llvm::all_of(*e, [](const SymExpr &x) { return x.getConstant(); }))
+  std::optional<SmallVector<SymExpr>> e = gen.symbolicElements(v);
+  if (!e)
     return std::nullopt;
   std::string r = kb.dim(e->back());
   for (size_t i = e->size() - 1; i-- > 0;)
