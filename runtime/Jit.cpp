@@ -167,6 +167,21 @@ std::vector<std::string> nvrtcOptions(const std::string &target,
     if (isDir(cudaIncludeDir + "/cccl"))
       o.push_back("-I" + cudaIncludeDir + "/cccl");
   }
+  // SPDC_NVRTC_OPTIONS: extra options, space-separated (they are part of the cache key).
+  if (const char *extra = std::getenv("SPDC_NVRTC_OPTIONS")) {
+    std::string word;
+    for (const char *c = extra;; ++c) {
+      if (*c && *c != ' ') {
+        word += *c;
+        continue;
+      }
+      if (!word.empty())
+        o.push_back(word);
+      word.clear();
+      if (!*c)
+        break;
+    }
+  }
   return o;
 }
 

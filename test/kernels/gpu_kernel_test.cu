@@ -520,6 +520,38 @@ void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mas
   }
 }
 
+// The tensor-core decode kernel with its contract's launch (AttentionDecodeMmaConfig), plus the
+// combine kernel when it splits; chunkKeys 0 = AttentionDecodeMmaConfig::chunkKeysFor.
+template <class T, class M, int D, int DV, int S = AttentionDecodeMmaConfig::kStages,
+          int PF = AttentionDecodeMmaConfig::kL2Prefetch,
+          bool Co = AttentionDecodeMmaConfig::kCoalesced>
+void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask, T *out,
+                              float *oPart, float *lse, int batch, int hq, int hkv, long long sq,
+                              long long skv, float scale, bool causal, long long msB,
+                              long long msH, long long msQ, long long msK,
+                              long long chunkKeys = 0) {
+  using Cfg = AttentionDecodeMmaConfig;
+  const long long groupRows = (long long)(hq / hkv) * sq;
+  const long long rowTiles = (groupRows + Cfg::kRows - 1) / Cfg::kRows;
+  if (chunkKeys <= 0)
+    chunkKeys = Cfg::chunkKeysFor(skv, (long long)batch * hkv * rowTiles, D, DV, S);
+  const long long chunks = std::max(1LL, (skv + chunkKeys - 1) / chunkKeys);
+  const long long outRows = (long long)batch * hq * sq;
+  constexpr int smem = Cfg::smemBytes(D, DV, S);
+  auto kernel = attention_decode_mma_kernel<T, M, D, DV, S, PF, Co>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  kernel<<<dim3(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles)), Cfg::kThreads,
+           smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
+                   chunkKeys, scale, causal, msB, msH, msQ, msK);
+  CUDA_CHECK(cudaGetLastError());
+  if (chunks > 1) {
+    attention_decode_combine_kernel<T>
+        <<<unsigned(std::min(outRows, 65535LL)), AttentionDecodeSplitConfig::kCombineThreads>>>(
+            oPart, lse, out, outRows, int(chunks), DV);
+    CUDA_CHECK(cudaGetLastError());
+  }
+}
+
 // Scratch floats for the partial outputs: the most chunks any launch above can use.
 size_t decodeScratchFloats(int batch, int hq, long long sq, long long skv, int dv) {
   return size_t(AttentionDecodeSplitConfig::kMaxChunks > skv ? skv : AttentionDecodeSplitConfig::kMaxChunks) *
@@ -529,15 +561,39 @@ size_t decodeScratchFloats(int batch, int hq, long long sq, long long skv, int d
 // The decode kernels keep P in f32 (the output's one rounding to T dominates for f16 / bf16):
 // the forward kernels' bounds (attentionL2Bound) hold for them too.
 
+// Relative L2 error of a decode output against the float64 reference.
+template <class T>
+void checkDecode(const char *name, const std::vector<T> &got, const std::vector<double> &ref) {
+  double err2 = 0, ref2 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = hostTo(got[i]) - ref[i];
+    err2 += d * d;
+    ref2 += ref[i] * ref[i];
+  }
+  const double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+  if (!(rel <= attentionL2Bound<T>())) { // NaN (an unwritten output) fails too
+    ++gFailures;
+    std::printf("FAIL %s: relative L2 error %.3g > %.3g\n", name, rel, attentionL2Bound<T>());
+  } else {
+    ++gPasses;
+    std::printf("ok   %s: relative L2 error %.3g\n", name, rel);
+  }
+}
+
 // Mask kinds as in testAttention; perHead: the mask has its own slice per query head
 // ([batch, hq, sq, skv]) instead of broadcasting over heads.
 template <class T, int D, int DV>
 void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
-                         MaskKind maskKind, long long chunkKeys = 0, bool perHead = false) {
+                         MaskKind maskKind, long long chunkKeys = 0, bool perHead = false,
+                         bool misaligned = false) {
   std::vector<double> rq, rk, rv;
   auto q = randomT<T>(size_t(batch) * hq * sq * D, rq);
   auto k = randomT<T>(size_t(batch) * hkv * skv * D, rk);
   auto v = randomT<T>(size_t(batch) * hkv * skv * DV, rv);
+  if (misaligned) { // K and V one element into their buffers: the kernels' element-wise loads
+    k.insert(k.begin(), hostFrom<T>(0.0f));
+    v.insert(v.begin(), hostFrom<T>(0.0f));
+  }
   const float scale = 1.0f / std::sqrt(float(D));
   const int mh = perHead ? hq : 1;
   std::vector<unsigned char> keep(size_t(batch) * mh * sq * skv);
@@ -558,39 +614,49 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
   DevBuf<float> dadd(add);
   const size_t scratch = decodeScratchFloats(batch, hq, sq, skv, DV);
   DevBuf<float> oPart(scratch), lse(scratch / DV);
-  auto launch = [&](auto *mask) {
-    using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
-    launchAttentionDecodeSplit<T, M, D, DV>(dq.ptr, dk.ptr, dv.ptr, mask, dout.ptr, oPart.ptr,
-                                            lse.ptr, batch, hq, hkv, sq, skv, scale, causal, msB,
-                                            msH, msQ, msK, chunkKeys);
-  };
-  if (maskKind == MaskKind::Keep)
-    launch(static_cast<const unsigned char *>(dkeep.ptr));
-  else if (maskKind == MaskKind::Additive)
-    launch(static_cast<const float *>(dadd.ptr));
-  else
-    launch(static_cast<const float *>(nullptr));
-  char name[200];
-  std::snprintf(name, sizeof name,
-                "attention_decode_split %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s chunk%lld",
-                Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV, causal ? " causal" : "",
-                maskKind == MaskKind::Keep ? " keep-mask"
-                                           : (maskKind == MaskKind::Additive ? " add-mask" : ""),
-                perHead ? " per-head" : "", chunkKeys);
-  std::vector<T> got = dout.get();
-  double err2 = 0, ref2 = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = hostTo(got[i]) - ref[i];
-    err2 += d * d;
-    ref2 += ref[i] * ref[i];
-  }
-  const double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-  if (!(rel <= attentionL2Bound<T>())) { // NaN (an unwritten output) fails too
-    ++gFailures;
-    std::printf("FAIL %s: relative L2 error %.3g > %.3g\n", name, rel, attentionL2Bound<T>());
-  } else {
-    ++gPasses;
-    std::printf("ok   %s: relative L2 error %.3g\n", name, rel);
+  const T *kp = dk.ptr + (misaligned ? 1 : 0), *vp = dv.ptr + (misaligned ? 1 : 0);
+  constexpr bool kHasMma = IsHalfLike<T>::value && AttentionDecodeMmaConfig::supports(D, DV);
+  for (int variant : {0, 1, 2}) { // CUDA cores; tensor cores with per-lane copies; the default
+    const bool mma = variant > 0;
+    if (mma && !kHasMma)
+      continue;
+    CUDA_CHECK(cudaMemset(dout.ptr, 0xff, dout.n * sizeof(T)));
+    auto launch = [&](auto *mask) {
+      using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
+      if constexpr (kHasMma)
+        if (mma) {
+          // The contract's configuration, and per-lane copies without prefetch hints.
+          auto go = [&](auto co) {
+            constexpr bool Co = decltype(co)::value;
+            launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
+                                     Co ? AttentionDecodeMmaConfig::kL2Prefetch : 0, Co>(dq.ptr, kp, vp, mask, dout.ptr,
+                                                          oPart.ptr, lse.ptr, batch, hq, hkv, sq,
+                                                          skv, scale, causal, msB, msH, msQ, msK,
+                                                          chunkKeys);
+          };
+          if (variant == 2)
+            return go(std::true_type());
+          return go(std::false_type());
+        }
+      launchAttentionDecodeSplit<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr,
+                                              batch, hq, hkv, sq, skv, scale, causal, msB, msH,
+                                              msQ, msK, chunkKeys);
+    };
+    if (maskKind == MaskKind::Keep)
+      launch(static_cast<const unsigned char *>(dkeep.ptr));
+    else if (maskKind == MaskKind::Additive)
+      launch(static_cast<const float *>(dadd.ptr));
+    else
+      launch(static_cast<const float *>(nullptr));
+    char name[200];
+    std::snprintf(name, sizeof name,
+                  "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",
+                  variant == 2 ? "mma" : (mma ? "mma-per-lane" : "split"), Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
+                  causal ? " causal" : "",
+                  maskKind == MaskKind::Keep ? " keep-mask"
+                                             : (maskKind == MaskKind::Additive ? " add-mask" : ""),
+                  perHead ? " per-head" : "", misaligned ? " misaligned" : "", chunkKeys);
+    checkDecode(name, dout.get(), ref);
   }
 }
 
@@ -614,6 +680,12 @@ template <class T> void testAttentionDecodeSuite() {
   testAttentionDecode<T, 256, 256>(1, 8, 1, 1, 600, true, MaskKind::None, 128);
   testAttentionDecode<T, 96, 48>(1, 2, 1, 2, 130, false, MaskKind::Additive, 64);
   testAttentionDecode<T, 100, 100>(1, 2, 2, 1, 90, false, MaskKind::None, 32);
+  // The tensor-core kernel's own edges: 24 rows over two 16-row tiles, K and V not 16-byte
+  // aligned, mixed head dims, keys not a multiple of its 16-key step.
+  testAttentionDecode<T, 128, 128>(1, 16, 2, 3, 333, true, MaskKind::Keep, 0, true);
+  testAttentionDecode<T, 128, 128>(2, 8, 2, 1, 1000, false, MaskKind::None, 0, false, true);
+  testAttentionDecode<T, 64, 128>(1, 4, 1, 1, 500, true, MaskKind::Additive, 128);
+  testAttentionDecode<T, 128, 64>(2, 8, 4, 2, 203, false, MaskKind::None, 64);
 }
 
 //===--- elementwise ---===//
@@ -945,48 +1017,73 @@ template <class T> void bench() {
 
 // Decode benchmark (--bench-decode): b8 hq32 hkv8 qLen 1 kvLen 8192 d128 bf16 (the project's
 // benchmark row); GB/s counts K + V read once. Both kernels together, then variants.
-template <int KPG, bool PF> float benchDecodeOnce(int B, int HQ, int HKV, long long S, long long chunkKeys) {
+// The benchmark row's tensors, made once for every variant.
+struct DecodeBenchData {
   using T = __nv_bfloat16;
-  constexpr int D = 128;
+  static constexpr int B = 8, HQ = 32, HKV = 8, D = 128;
+  static constexpr long long S = 8192;
   std::vector<double> unused;
-  DevBuf<T> q(randomT<T>(size_t(B) * HQ * D, unused)),
-      k(randomT<T>(size_t(B) * HKV * S * D, unused)), v(randomT<T>(size_t(B) * HKV * S * D, unused)),
-      o(size_t(B) * HQ * D);
-  const size_t scratch = decodeScratchFloats(B, HQ, 1, S, D);
-  DevBuf<float> oPart(scratch), lse(scratch / D);
+  DevBuf<T> q{randomT<T>(size_t(B) * HQ * D, unused)};
+  DevBuf<T> k{randomT<T>(size_t(B) * HKV * S * D, unused)};
+  DevBuf<T> v{randomT<T>(size_t(B) * HKV * S * D, unused)};
+  DevBuf<T> o{size_t(B) * HQ * D};
+  DevBuf<float> oPart{decodeScratchFloats(B, HQ, 1, S, D)};
+  DevBuf<float> lse{decodeScratchFloats(B, HQ, 1, S, D) / D};
   const float scale = 1.0f / std::sqrt(float(D));
-  return medianMs([&] {
-    launchAttentionDecodeSplit<T, float, D, D, KPG, PF>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr,
-                                                    oPart.ptr, lse.ptr, B, HQ, HKV, 1, S, scale,
-                                                    false, 0, 0, 0, 0, chunkKeys);
+  void print(const char *what, long long chunk, float ms) const {
+    const double bytes = 2.0 * B * HKV * S * D * 2;
+    std::printf("bench attention_decode bf16 b%d hq%d hkv%d s%lld d%d %-18s chunk %5lld: %.4f ms, "
+                "%.0f GB/s\n",
+                B, HQ, HKV, S, D, what, chunk, ms, bytes / ms / 1e6);
+    std::fflush(stdout);
+  }
+};
+
+template <int KPG, bool PF> void benchDecodeSplit(DecodeBenchData &d, const char *what, long long chunkKeys) {
+  using T = __nv_bfloat16;
+  using X = DecodeBenchData;
+  const float ms = medianMs([&] {
+    launchAttentionDecodeSplit<T, float, X::D, X::D, KPG, PF>(
+        d.q.ptr, d.k.ptr, d.v.ptr, nullptr, d.o.ptr, d.oPart.ptr, d.lse.ptr, X::B, X::HQ, X::HKV, 1,
+        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys);
   }, 20);
+  d.print(what, chunkKeys ? chunkKeys : AttentionDecodeSplitConfig::chunkKeysFor(X::S, X::B * X::HKV), ms);
 }
 
+template <int Stages, int PF, bool Co>
+void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys) {
+  using T = __nv_bfloat16;
+  using X = DecodeBenchData;
+  if (!chunkKeys)
+    chunkKeys = AttentionDecodeMmaConfig::chunkKeysFor(X::S, X::B * X::HKV, X::D, X::D, Stages);
+  const float ms = medianMs([&] {
+    launchAttentionDecodeMma<T, float, X::D, X::D, Stages, PF, Co>(
+        d.q.ptr, d.k.ptr, d.v.ptr, nullptr, d.o.ptr, d.oPart.ptr, d.lse.ptr, X::B, X::HQ, X::HKV, 1,
+        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys);
+  }, 20);
+  d.print(what, chunkKeys, ms);
+}
+
+// Decode benchmark (--bench-decode): b8 hq32 hkv8 qLen 1 kvLen 8192 d128 bf16 (the project's
+// benchmark row); GB/s counts K + V read once. Each line prints as it is measured. The
+// tensor-core kernel's variants: ring depth (s), L2 prefetch hint, coalesced copies (co), each
+// at its one-wave chunk (chunk 0 = the contract's).
 void benchAttentionDecode() {
-  const int B = 8, HQ = 32, HKV = 8, D = 128;
-  const long long S = 8192;
-  const double bytes = 2.0 * B * HKV * S * D * 2;
-  const long long autoChunk = AttentionDecodeSplitConfig::chunkKeysFor(S, B * HKV);
-  struct Row {
-    const char *what;
-    long long chunk;
-    float ms;
-  };
-  std::vector<Row> rows;
-  rows.push_back({"default", autoChunk, benchDecodeOnce<0, true>(B, HQ, HKV, S, 0)});
-  rows.push_back({"kpg4 prefetch", autoChunk, benchDecodeOnce<4, true>(B, HQ, HKV, S, 0)});
-  rows.push_back({"kpg2 prefetch", autoChunk, benchDecodeOnce<2, true>(B, HQ, HKV, S, 0)});
-  rows.push_back({"kpg4 no-pref", autoChunk, benchDecodeOnce<4, false>(B, HQ, HKV, S, 0)});
-  rows.push_back({"kpg2 no-pref", autoChunk, benchDecodeOnce<2, false>(B, HQ, HKV, S, 0)});
-  for (long long c : {256LL, 1024LL, 2048LL}) {
-    rows.push_back({"kpg4 prefetch", c, benchDecodeOnce<4, true>(B, HQ, HKV, S, c)});
-    rows.push_back({"kpg2 prefetch", c, benchDecodeOnce<2, true>(B, HQ, HKV, S, c)});
-  }
-  rows.push_back({"default again", autoChunk, benchDecodeOnce<0, true>(B, HQ, HKV, S, 0)});
-  for (const Row &r : rows)
-    std::printf("bench attention_decode bf16 b%d hq%d hkv%d s%lld d%d %-14s chunk %5lld: %.4f ms, "
-                "%.0f GB/s\n",
-                B, HQ, HKV, S, D, r.what, r.chunk, r.ms, bytes / r.ms / 1e6);
+  DecodeBenchData d;
+  benchDecodeSplit<0, true>(d, "cuda-core default", 0);
+  benchDecodeMma<3, 0, false>(d, "mma per-lane s3", 0);
+  benchDecodeMma<3, 0, true>(d, "mma-co s3", 0);
+  benchDecodeMma<3, 0, false>(d, "mma s3", 4096);
+  benchDecodeMma<2, 0, false>(d, "mma s2", 0);
+  benchDecodeMma<4, 0, false>(d, "mma s4", 0);
+  benchDecodeMma<2, 0, true>(d, "mma-co s2", 0);
+  benchDecodeMma<4, 0, true>(d, "mma-co s4", 0);
+  benchDecodeMma<3, 256, false>(d, "mma s3 L2:256", 0);
+  benchDecodeMma<3, 256, true>(d, "mma-co s3 L2:256", 0);
+  benchDecodeMma<2, 256, true>(d, "mma-co s2 L2:256", 0);
+  benchDecodeMma<6, 0, false>(d, "mma s6", 0);
+  using C = AttentionDecodeMmaConfig;
+  benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default", 0);
 }
 
 } // namespace

@@ -21,8 +21,8 @@
 
 namespace {
 
-const char *kHeaders[] = {"common",      "norm",  "softmax", "rope", "attention", "attention_decode",
-                          "elementwise", "reduce"};
+const char *kHeaders[] = {"common",           "mma",         "norm",  "softmax", "rope", "attention",
+                          "attention_decode", "elementwise", "reduce"};
 
 struct TypeName {
   const char *cpp;
@@ -102,6 +102,12 @@ std::vector<std::string> nameExpressions() {
         for (int rows : {1, 2, 4, 8})
           add("attention_decode_split_kernel<" + T + ", " + mask + ", " + std::to_string(d) +
               ", " + std::to_string(d) + ", " + std::to_string(rows) + ">");
+    // The tensor-core split kernel: half types, every head-dim pair it takes.
+    if (T != "float")
+      for (const std::string &mask : {std::string("float"), std::string("bool"), T})
+        for (auto [d, dv] : {std::pair{64, 64}, {128, 128}, {64, 128}, {128, 64}})
+          add("attention_decode_mma_kernel<" + T + ", " + mask + ", " + std::to_string(d) + ", " +
+              std::to_string(dv) + ">");
     for (auto [d, dv, rows] : {std::tuple{256, 256, 4}, {256, 256, 1}, {80, 80, 8}, {96, 48, 2},
                                {100, 100, 4}, {32, 32, 8}}) {
       add("attention_decode_split_kernel<" + T + ", unsigned char, " + std::to_string(d) + ", " +

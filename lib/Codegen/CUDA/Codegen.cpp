@@ -1270,6 +1270,33 @@ int64_t chunkKeysFor(int64_t kvLen, int64_t slices) {
   keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
   return keys > 0 ? keys : kChunkAlign;
 }
+
+/// Mirror of AttentionDecodeMmaConfig: the tensor-core split kernel for f16/bf16 at head dims
+/// 64 and 128 (16 query rows per block, per-warp cp.async rings in dynamic shared memory).
+namespace mma {
+constexpr int kThreads = 128;
+constexpr int kWarps = 4;
+constexpr int kRows = 16;
+constexpr int kKeys = 16;
+constexpr int kStages = 3;
+constexpr int64_t kSms = 132;
+bool supports(int64_t headDim, int64_t headDimV) {
+  return (headDim == 64 || headDim == 128) && (headDimV == 64 || headDimV == 128);
+}
+int64_t smemBytes(int64_t headDim, int64_t headDimV) {
+  return int64_t(kWarps) * kStages * kKeys * (headDim + headDimV) * 2;
+}
+int64_t chunkKeysFor(int64_t kvLen, int64_t slices, int64_t headDim, int64_t headDimV) {
+  const int64_t resident =
+      std::clamp<int64_t>((227 * 1024) / (smemBytes(headDim, headDimV) + 1024), 1, 4);
+  int64_t want = kSms * resident / slices; // one wave
+  want = std::min({want, (kvLen + kMinChunkKeys - 1) / kMinChunkKeys, kMaxChunks});
+  want = std::max<int64_t>(want, 1);
+  int64_t keys = (kvLen + want - 1) / want;
+  keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+  return keys > 0 ? keys : kChunkAlign;
+}
+} // namespace mma
 } // namespace decode_launch
 
 FailureOr<Generator::AttentionOperands>
@@ -1346,9 +1373,14 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
 
   const int64_t batch = qs[0], qHeads = qs[1], kvHeads = ks[1], qLen = qs[2], kvLen = ks[2];
   const int64_t groupRows = qHeads / kvHeads * qLen;
-  const int rows = decode_launch::rowsFor(groupRows, D, DV);
+  // f16/bf16 at head dims 64 and 128 run on tensor cores; the rest on the CUDA-core kernel.
+  const bool useMma = (*st == ElementType::F16 || *st == ElementType::BF16) &&
+                      decode_launch::mma::supports(D, DV);
+  const int rows = useMma ? decode_launch::mma::kRows : decode_launch::rowsFor(groupRows, D, DV);
   const int64_t rowTiles = (groupRows + rows - 1) / rows;
-  const int64_t chunkKeys = decode_launch::chunkKeysFor(kvLen, batch * kvHeads * rowTiles);
+  const int64_t slices = batch * kvHeads * rowTiles;
+  const int64_t chunkKeys = useMma ? decode_launch::mma::chunkKeysFor(kvLen, slices, D, DV)
+                                   : decode_launch::chunkKeysFor(kvLen, slices);
   const int64_t chunks = (kvLen + chunkKeys - 1) / chunkKeys;
   const int64_t outRows = batch * qHeads * qLen;
 
@@ -1361,9 +1393,13 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
   }
   needHeader("attention_decode.cuh");
   std::string t = cTypeName(*st);
-  std::string name = formatv("spdc::kernels::attention_decode_split_kernel<{0}, {1}, {2}, {3}, {4}>",
-                             t, maskType, D, DV, rows)
-                         .str();
+  std::string name =
+      useMma ? formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}>", t,
+                       maskType, D, DV)
+                   .str()
+             : formatv("spdc::kernels::attention_decode_split_kernel<{0}, {1}, {2}, {3}, {4}>", t,
+                       maskType, D, DV, rows)
+                   .str();
   uint32_t kid = addKernel(name, "",
                            formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, "
                                    "float *, float *, int, int, int, long long, long long, "
@@ -1374,7 +1410,9 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
   l.grid[0] = chunks;
   l.grid[1] = batch * kvHeads;
   l.grid[2] = rowTiles;
-  l.block[0] = decode_launch::kThreads;
+  l.block[0] = useMma ? decode_launch::mma::kThreads : decode_launch::kThreads;
+  if (useMma)
+    l.sharedBytes = uint32_t(decode_launch::mma::smemBytes(D, DV));
   l.args = {bufferArg(qb->id), bufferArg(kb->id), bufferArg(vb->id),
             mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
             oPart >= 0 ? bufferArg(oPart) : i64Arg(0), lse >= 0 ? bufferArg(lse) : i64Arg(0),

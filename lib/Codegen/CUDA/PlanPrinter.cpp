@@ -197,7 +197,10 @@ void spdc::codegen::printPlan(const bundle::Plan &plan, llvm::raw_ostream &os) {
       const bundle::Launch &l = plan.launches[step.index];
       os << "launch " << plan.kernelNames[l.kernel] << " grid(" << num(l.grid[0]) << ","
          << num(l.grid[1]) << "," << num(l.grid[2]) << ") block(" << l.block[0] << "," << l.block[1]
-         << "," << l.block[2] << ") args(";
+         << "," << l.block[2] << ")";
+      if (l.sharedBytes)
+        os << " smem(" << l.sharedBytes << ")";
+      os << " args(";
       for (size_t a = 0; a < l.args.size(); ++a) {
         if (a)
           os << ", ";

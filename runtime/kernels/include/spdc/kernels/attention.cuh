@@ -57,6 +57,7 @@
 #pragma once
 
 #include "spdc/kernels/common.cuh"
+#include "spdc/kernels/mma.cuh"
 
 namespace spdc {
 namespace kernels {
@@ -288,33 +289,6 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 }
 
 //===--- tensor-core path: mma.sync m16n8k16, f16 / bf16 inputs, f32 accumulators ---===//
-
-template <class T>
-__device__ __forceinline__ void mma16816(float (&c)[4], const unsigned (&a)[4],
-                                         unsigned b0, unsigned b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (IsSame<T, __half>::value)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
-}
-
-// Two 8x8 b16 matrices, transposed: rows addressed by lanes 0-15.
-__device__ __forceinline__ void ldmatrixX2Trans(unsigned &r0, unsigned &r1, const void *smem) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
-               : "=r"(r0), "=r"(r1)
-               : "r"(addr));
-#endif
-}
 
 template <class T> __device__ __forceinline__ unsigned packPair(float lo, float hi) {
   T two[2] = {convert<T>(lo), convert<T>(hi)};
@@ -548,33 +522,9 @@ template <int HeadDim, int HeadDimV> struct AttentionFwdConfig {
   static_assert(kSmemBytes <= 99 * 1024, "attention tiles exceed 99 KiB of shared memory");
 };
 
-__device__ __forceinline__ unsigned smemAddr(const void *p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
 // Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile of Rows rows.
 template <int Rows> __device__ __forceinline__ unsigned swizzledOffset(int row, int chunk) {
   return unsigned((chunk >> 3) * (Rows * 128) + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
-}
-
-// 16 bytes global -> shared, asynchronously; srcBytes 0 writes zeros and reads nothing.
-__device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, unsigned srcBytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(srcBytes)
-               : "memory");
-#endif
-}
-__device__ __forceinline__ void cpAsyncCommit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-// Waits until at most N of this thread's committed groups are still in flight.
-template <int N> __device__ __forceinline__ void cpAsyncWait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-#endif
 }
 
 // Rows [row0, row0 + Rows) of a [nRows, Cols] matrix into a swizzled tile; rows past nRows are
@@ -601,40 +551,6 @@ __device__ __forceinline__ void loadTileSwizzled(unsigned char *dst, const T *sr
       memcpy(dst + off, vals, 16);
     }
   }
-}
-
-__device__ __forceinline__ void ldmatrixX4(unsigned (&r)[4], unsigned addr) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-#endif
-}
-__device__ __forceinline__ void ldmatrixX4Trans(unsigned (&r)[4], unsigned addr) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-#endif
-}
-
-__device__ __forceinline__ float fastExp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// Two floats rounded to one register of two T (the A-operand element pair).
-template <class T> __device__ __forceinline__ unsigned packHalf2(float lo, float hi) {
-  unsigned r;
-  if constexpr (IsSame<T, __half>::value) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    memcpy(&r, &h, 4);
-  } else {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    memcpy(&r, &h, 4);
-  }
-  return r;
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)

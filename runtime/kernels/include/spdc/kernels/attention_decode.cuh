@@ -44,6 +44,15 @@
 //     Launch: grid (min(rows, 65535), 1, 1) (blocks loop over rows), block (kCombineThreads =
 //     128, 1, 1), dynamic shared memory 0; chunks <= kMaxChunks.
 //
+//   template <class T, class TMask, int HeadDim, int HeadDimV>
+//   __global__ void attention_decode_mma_kernel(... same parameters as the split kernel ...);
+//     The tensor-core split kernel: T __half / __nv_bfloat16, HeadDim and HeadDimV 64 or 128,
+//     sm_80+. Same outputs (out, or oPart / lsePart per chunk, merged by the combine kernel).
+//     Launch: grid (chunks, batch * kvHeads, rowTiles) with rowTiles = ceil((qHeads / kvHeads)
+//     * qLen / 16) and chunks from AttentionDecodeMmaConfig::chunkKeysFor; block (kThreads =
+//     128, 1, 1); dynamic shared memory AttentionDecodeMmaConfig::smemBytes(HeadDim, HeadDimV)
+//     (96 KiB at 128/128, under the 99 KiB every sm_80+ GPU allows).
+//
 // The launch numbers (kThreads, kCombineThreads, chunkKeysFor, rowsFor) are mirrored by
 // lib/Codegen/CUDA/Codegen.cpp (emitAttentionDecode), which includes no CUDA header: change
 // both together.
@@ -52,6 +61,7 @@
 #pragma once
 
 #include "spdc/kernels/common.cuh"
+#include "spdc/kernels/mma.cuh"
 
 namespace spdc {
 namespace kernels {
@@ -87,6 +97,62 @@ struct AttentionDecodeSplitConfig {
   // Keys per chunk for kvLen keys and `slices` = batch * kvHeads * rowTiles blocks per chunk.
   __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices) {
     long long want = (kTargetBlocks + slices - 1) / slices;
+    const long long most = (kvLen + kMinChunkKeys - 1) / kMinChunkKeys;
+    want = want < most ? want : most;
+    want = want < kMaxChunks ? want : kMaxChunks;
+    want = want > 1 ? want : 1;
+    long long keys = (kvLen + want - 1) / want;
+    keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+    return keys > 0 ? keys : kChunkAlign;
+  }
+};
+
+
+// The tensor-core split kernel (attention_decode_mma_kernel). The query rows of a GQA group
+// (padded to 16) are the A operand of mma.sync m16n8k16; each warp streams its own 16-key steps
+// of K and V through a private cp.async ring, so no barrier is needed until the final merge.
+struct AttentionDecodeMmaConfig {
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kRows = 16;  // query rows per block: one m16 tile
+  static constexpr int kKeys = 16;  // keys per warp step
+  static constexpr int kStages = 3; // per-warp ring depth: two steps in flight while one computes
+  // Copies: 512 contiguous bytes per warp instruction with a 256-byte L2 prefetch hint. On the
+  // H100 (bench/notes/decode.md) per-lane copies of each lane's own fragments ran at 2.1 TB/s,
+  // these at 2.5 TB/s. (Four stages measured 2.6 TB/s but take 128 KiB of shared memory, more
+  // than the 99 KiB sm_86/sm_89 give one block.)
+  static constexpr int kL2Prefetch = 256;
+  static constexpr bool kCoalesced = true;
+  static constexpr long long kMinChunkKeys = 256;
+  static constexpr long long kChunkAlign = 64;
+  static constexpr long long kMaxChunks = AttentionDecodeSplitConfig::kMaxChunks;
+  // SMs to fill: chunks are sized so that one wave of resident blocks covers an H100's 132.
+  static constexpr long long kSms = 132;
+
+  __host__ __device__ static constexpr bool supports(int headDim, int headDimV) {
+    return (headDim == 64 || headDim == 128) && (headDimV == 64 || headDimV == 128);
+  }
+  __host__ __device__ static constexpr int stageBytes(int headDim, int headDimV) {
+    return kKeys * (headDim + headDimV) * 2;
+  }
+  __host__ __device__ static constexpr int smemBytes(int headDim, int headDimV,
+                                                     int stages = kStages) {
+    return kWarps * stages * stageBytes(headDim, headDimV);
+  }
+  // Blocks resident per SM: shared memory bound (227 KiB usable), at most 4.
+  __host__ __device__ static constexpr long long residentBlocks(int headDim, int headDimV,
+                                                               int stages = kStages) {
+    const long long b = (227 * 1024) / (smemBytes(headDim, headDimV, stages) + 1024);
+    return b < 1 ? 1 : (b > 4 ? 4 : b);
+  }
+  // Keys per chunk for kvLen keys and `slices` = batch * kvHeads * rowTiles blocks per chunk:
+  // as many chunks as fit one wave of resident blocks (a second, partial wave would double the
+  // time of the blocks in it), but chunks of at least kMinChunkKeys.
+  __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices,
+                                                             int headDim, int headDimV,
+                                                             int stages = kStages) {
+    const long long target = kSms * residentBlocks(headDim, headDimV, stages);
+    long long want = target / slices;
     const long long most = (kvLen + kMinChunkKeys - 1) / kMinChunkKeys;
     want = want < most ? want : most;
     want = want < kMaxChunks ? want : kMaxChunks;
@@ -404,6 +470,347 @@ __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kThreads)
       out[outRow * DV + d] = fromFloat<T>(val);
     }
   }
+}
+
+// Query rows of a block: row r of the tile is group row t = row0 + r, i.e. query head
+// kvh * headsPerKv + t / qLen at position t % qLen.
+struct DecodeRow {
+  bool valid;
+  int head;
+  index_t qi;
+};
+__device__ __forceinline__ DecodeRow decodeRow(index_t t, index_t groupRows, int kvh,
+                                               int headsPerKv, index_t qLen) {
+  DecodeRow r;
+  r.valid = t < groupRows;
+  r.head = r.valid ? kvh * headsPerKv + int(t / qLen) : 0;
+  r.qi = r.valid ? t % qLen : 0;
+  return r;
+}
+
+template <class T, class TMask, int HeadDim, int HeadDimV,
+          int Stages = AttentionDecodeMmaConfig::kStages,
+          int L2Prefetch = AttentionDecodeMmaConfig::kL2Prefetch,
+          bool Coalesced = AttentionDecodeMmaConfig::kCoalesced>
+__global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
+    attention_decode_mma_kernel(const T *__restrict__ q, const T *__restrict__ k,
+                                const T *__restrict__ v, const TMask *__restrict__ mask,
+                                T *__restrict__ out, float *__restrict__ oPart,
+                                float *__restrict__ lsePart, int batch, int qHeads, int kvHeads,
+                                long long qLen, long long kvLen, long long chunkKeys,
+                                float scale, bool causal, long long maskStrideB,
+                                long long maskStrideH, long long maskStrideQ,
+                                long long maskStrideK) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using Cfg = AttentionDecodeMmaConfig;
+  constexpr int D = HeadDim, DV = HeadDimV, W = Cfg::kWarps, S = Stages;
+  static_assert(S >= 2, "at least one step in flight while one computes");
+  static_assert(IsHalfLike<T>::value, "the tensor-core decode kernel takes f16 / bf16");
+  static_assert(Cfg::supports(D, DV), "head dims 64 or 128");
+  // Per lane and step: K rows g and g + 8 of the step in 16-byte pieces at d = c * 32 + t * 8
+  // (KC per row), V rows 2t, 2t + 1, 2t + 8, 2t + 9 in pieces at d = c * 64 + g * 8 (VC per
+  // row). The d order inside the pieces is the mma's k (for K) and n (for V) order: a dot
+  // product does not care which d pairs with which k, as long as Q uses the same pairing.
+  constexpr int KC = D / 32, VC = DV / 64, KS = D / 16, NT = DV / 8;
+  constexpr int kPieces = 2 * KC + 4 * VC;
+  const float ninf = -NumericLimits<float>::infinity();
+  extern __shared__ uint4 decodeMmaSmem[]; // [warp][stage][piece][lane]
+  __shared__ float sM[W][Cfg::kRows], sL[W][Cfg::kRows];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int bkv = blockIdx.y, b = bkv / kvHeads, kvh = bkv % kvHeads;
+  const int headsPerKv = qHeads / kvHeads;
+  const index_t groupRows = index_t(headsPerKv) * qLen;
+  const index_t row0 = index_t(blockIdx.z) * Cfg::kRows;
+  const index_t outRows = index_t(batch) * qHeads * qLen;
+
+  // This lane's two rows (g and g + 8) and the latest query of the tile (the causal cut).
+  const DecodeRow rw[2] = {decodeRow(row0 + g, groupRows, kvh, headsPerKv, qLen),
+                           decodeRow(row0 + g + 8, groupRows, kvh, headsPerKv, qLen)};
+  index_t lastQuery = -1;
+  for (int r = 0; r < Cfg::kRows; ++r) {
+    const DecodeRow x = decodeRow(row0 + r, groupRows, kvh, headsPerKv, qLen);
+    if (x.valid && x.qi > lastQuery)
+      lastQuery = x.qi;
+  }
+
+  // Q as A fragments, k-step (c, s) covering d = c * 32 + t * 8 + 4 s + {0, 1, 2, 3}.
+  unsigned qa[KS][4];
+  {
+    const T *qrow[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      qrow[h] = q + ((index_t(b) * qHeads + rw[h].head) * qLen + rw[h].qi) * D;
+    auto pair = [&](int h, int d) {
+      T two[2] = {rw[h].valid ? qrow[h][d] : fromFloat<T>(0.0f),
+                  rw[h].valid ? qrow[h][d + 1] : fromFloat<T>(0.0f)};
+      unsigned r;
+      memcpy(&r, two, 4);
+      return r;
+    };
+#pragma unroll
+    for (int c = 0; c < KC; ++c)
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        const int d = c * 32 + t4 * 8 + 4 * s;
+        qa[c * 2 + s][0] = pair(0, d);
+        qa[c * 2 + s][1] = pair(1, d);
+        qa[c * 2 + s][2] = pair(0, d + 2);
+        qa[c * 2 + s][3] = pair(1, d + 2);
+      }
+  }
+  const float qScale = scale * decode::kLog2e;
+  index_t maskRow[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+    maskRow[h] = index_t(b) * maskStrideB + index_t(rw[h].head) * maskStrideH +
+                 rw[h].qi * maskStrideQ;
+
+  // Keys of this chunk, cut at the last key the latest row may see under causal.
+  const index_t kBeg = index_t(blockIdx.x) * chunkKeys;
+  index_t kEnd = kBeg + chunkKeys < kvLen ? kBeg + chunkKeys : kvLen;
+  if (causal) {
+    const index_t limit = lastQuery + kvLen - qLen + 1;
+    kEnd = limit < kEnd ? limit : kEnd;
+  }
+  const index_t kvOff = index_t(b) * kvHeads + kvh;
+  const T *kb = k + kvOff * kvLen * D;
+  const T *vb = v + kvOff * kvLen * DV;
+  const bool vec = isAligned(kb, 16) && isAligned(vb, 16);
+  const index_t steps = kEnd > kBeg ? (kEnd - kBeg + Cfg::kKeys - 1) / Cfg::kKeys : 0;
+  const int mine = steps > warp ? int((steps - warp + W - 1) / W) : 0; // steps w, w + W, ...
+
+  uint4 *ring = decodeMmaSmem + warp * S * kPieces * 32;
+  auto copyPiece = [&](uint4 *dst, const T *src, bool in) {
+    if (vec) {
+      cpAsync16<L2Prefetch>(smemAddr(dst), in ? src : kb, in ? 16u : 0u);
+    } else {
+      T vals[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        vals[e] = in ? src[e] : fromFloat<T>(0.0f);
+      memcpy(dst, vals, 16);
+    }
+  };
+  // Two layouts of a stage. Per lane (Coalesced false): each lane copies exactly the pieces it
+  // reads, [piece][lane], so no lane waits for another. Coalesced: the stage holds the K and V
+  // tiles row-major in 16-byte chunks (each copy instruction of a warp reads 512 contiguous
+  // bytes), swizzled so that the fragment reads are free of bank conflicts: K chunk ch of row r
+  // at ch ^ 4 (r & 1), V chunk ch at ch ^ 2 ((r >> 1) & 3).
+  constexpr int KCH = D / 8, VCH = DV / 8; // 16-byte chunks per K and V row
+  auto kChunk = [&](int stage, int row, int ch) -> uint4 * {
+    return ring + stage * kPieces * 32 + row * KCH + (ch ^ ((row & 1) << 2));
+  };
+  auto vChunk = [&](int stage, int row, int ch) -> uint4 * {
+    return ring + stage * kPieces * 32 + Cfg::kKeys * KCH + row * VCH + (ch ^ (((row >> 1) & 3) << 1));
+  };
+  // This lane's K piece (n-tile j, d = c * 32 + t * 8) and V piece (row 2t + {0, 1, 8, 9}[rr],
+  // d = c * 64 + g * 8) of a stage.
+  auto kPiece = [&](int stage, int j, int c) -> const uint4 * {
+    if constexpr (Coalesced)
+      return kChunk(stage, j * 8 + g, c * 4 + t4);
+    else
+      return ring + (stage * kPieces + j * KC + c) * 32 + lane;
+  };
+  auto vPiece = [&](int stage, int rr, int c) -> const uint4 * {
+    if constexpr (Coalesced)
+      return vChunk(stage, 2 * t4 + (rr & 1) + (rr >> 1) * 8, c * 8 + g);
+    else
+      return ring + (stage * kPieces + 2 * KC + rr * VC + c) * 32 + lane;
+  };
+  // Step i of this warp (keys from kBeg + (warp + W i) * 16) into ring stage i % S.
+  auto issue = [&](int i) {
+    const int stage = i % S;
+    const index_t base = kBeg + (index_t(warp) + index_t(W) * i) * Cfg::kKeys;
+    if constexpr (Coalesced) {
+#pragma unroll
+      for (int it = 0; it < Cfg::kKeys * KCH / 32; ++it) {
+        const int c = lane + 32 * it, row = c / KCH, ch = c % KCH;
+        const index_t key = base + row;
+        copyPiece(kChunk(stage, row, ch), kb + key * D + ch * 8, key < kEnd);
+      }
+#pragma unroll
+      for (int it = 0; it < Cfg::kKeys * VCH / 32; ++it) {
+        const int c = lane + 32 * it, row = c / VCH, ch = c % VCH;
+        const index_t key = base + row;
+        copyPiece(vChunk(stage, row, ch), vb + key * DV + ch * 8, key < kEnd);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const index_t key = base + j * 8 + g;
+#pragma unroll
+        for (int c = 0; c < KC; ++c)
+          copyPiece(const_cast<uint4 *>(kPiece(stage, j, c)), kb + key * D + c * 32 + t4 * 8,
+                    key < kEnd);
+      }
+#pragma unroll
+      for (int rr = 0; rr < 4; ++rr) {
+        const index_t key = base + 2 * t4 + (rr & 1) + (rr >> 1) * 8;
+#pragma unroll
+        for (int c = 0; c < VC; ++c)
+          copyPiece(const_cast<uint4 *>(vPiece(stage, rr, c)), vb + key * DV + c * 64 + g * 8,
+                    key < kEnd);
+      }
+    }
+  };
+
+  float m[2] = {ninf, ninf}, l[2] = {0.0f, 0.0f};
+  float acc[NT][4];
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      acc[n][e] = 0.0f;
+
+#pragma unroll
+  for (int i = 0; i < S - 1; ++i) {
+    if (i < mine)
+      issue(i);
+    cpAsyncCommit();
+  }
+  for (int i = 0; i < mine; ++i) {
+    if constexpr (Coalesced)
+      __syncwarp(); // every lane is done with the stage about to be refilled
+    if (i + S - 1 < mine)
+      issue(i + S - 1);
+    cpAsyncCommit();
+    cpAsyncWait<S - 1>(); // this lane's copies of step i have landed
+    if constexpr (Coalesced)
+      __syncwarp(); // and every other lane's
+    const int stage = i % S;
+    const index_t base = kBeg + (index_t(warp) + index_t(W) * i) * Cfg::kKeys;
+
+    // S = Q K^T for the step's two 8-key n-tiles.
+    float sc[2][4];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        sc[j][e] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < KC; ++c) {
+        const uint4 kp = *kPiece(stage, j, c);
+        mma16816<T>(sc[j], qa[c * 2], kp.x, kp.y);
+        mma16816<T>(sc[j], qa[c * 2 + 1], kp.z, kp.w);
+      }
+    }
+    // Scale to base 2, mask; element e of n-tile j: row g (e < 2) or g + 8, key j * 8 + 2t + e % 2.
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e >> 1;
+        const index_t key = base + j * 8 + 2 * t4 + (e & 1);
+        const bool seen = rw[h].valid && key < kEnd && !(causal && key > rw[h].qi + kvLen - qLen);
+        float x = sc[j][e] * qScale;
+        if (seen && mask) {
+          const TMask mv = mask[maskRow[h] + key * maskStrideK];
+          if constexpr (IsKeepMask<TMask>::value)
+            x = mv ? x : ninf;
+          else
+            x += toFloat(mv) * decode::kLog2e;
+        }
+        sc[j][e] = seen ? x : ninf;
+      }
+    // Online softmax per row (the 4 lanes of a row hold its 16 scores between them).
+    unsigned pa[4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float mx = fmaxf(fmaxf(sc[0][2 * h], sc[0][2 * h + 1]), fmaxf(sc[1][2 * h], sc[1][2 * h + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float mNew = fmaxf(m[h], mx);
+      const float base2 = mNew == ninf ? 0.0f : mNew; // nothing visible yet: p and alpha 0
+      const float alpha = fastExp2(m[h] - base2);
+      float p[2][2];
+#pragma unroll
+      for (int j = 0; j < 2; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          p[j][e] = fastExp2(sc[j][2 * h + e] - base2);
+      l[h] = l[h] * alpha + (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]);
+      m[h] = mNew;
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+        acc[n][2 * h] *= alpha;
+        acc[n][2 * h + 1] *= alpha;
+      }
+      pa[h] = packHalf2<T>(p[0][0], p[0][1]);     // keys 2t, 2t + 1
+      pa[h + 2] = packHalf2<T>(p[1][0], p[1][1]); // keys 8 + 2t, 8 + 2t + 1
+    }
+    // O += P V: n-tile (c, e) column g is d = c * 64 + g * 8 + e; B pairs keys (2t, 2t + 1) and
+    // (2t + 8, 2t + 9) at that d, picked out of the four V pieces by byte permutes.
+#pragma unroll
+    for (int c = 0; c < VC; ++c) {
+      const uint4 v0 = *vPiece(stage, 0, c), v1 = *vPiece(stage, 1, c), v2 = *vPiece(stage, 2, c),
+                  v3 = *vPiece(stage, 3, c);
+      const unsigned w0[4] = {v0.x, v0.y, v0.z, v0.w}, w1[4] = {v1.x, v1.y, v1.z, v1.w},
+                     w2[4] = {v2.x, v2.y, v2.z, v2.w}, w3[4] = {v3.x, v3.y, v3.z, v3.w};
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        mma16816<T>(acc[c * 8 + 2 * w], pa, __byte_perm(w0[w], w1[w], 0x5410),
+                    __byte_perm(w2[w], w3[w], 0x5410));
+        mma16816<T>(acc[c * 8 + 2 * w + 1], pa, __byte_perm(w0[w], w1[w], 0x7632),
+                    __byte_perm(w2[w], w3[w], 0x7632));
+      }
+    }
+  }
+  cpAsyncWait<0>();
+  __syncwarp();
+
+  // Row sums across the 4 lanes of a row; then each warp's state into its own ring (reused as
+  // f32 [16][DV]) and the warps merged through shared memory.
+  float *sO = reinterpret_cast<float *>(ring);
+  static_assert(Cfg::kRows * DV * 4 <= S * kPieces * 32 * 16, "the merge fits a warp's ring");
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+    if (t4 == 0) {
+      sM[warp][g + 8 * h] = m[h];
+      sL[warp][g + 8 * h] = l[h];
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = g + 8 * (e >> 1), col = 2 * t4 + (e & 1);
+      sO[row * DV + (n / 8) * 64 + col * 8 + n % 8] = acc[n][e];
+    }
+  __syncthreads();
+  const index_t chunk = blockIdx.x;
+  for (int idx = tid; idx < Cfg::kRows * DV; idx += Cfg::kThreads) {
+    const int r = idx / DV, d = idx % DV;
+    const DecodeRow x = decodeRow(row0 + r, groupRows, kvh, headsPerKv, qLen);
+    if (!x.valid)
+      continue;
+    const index_t outRow = (index_t(b) * qHeads + x.head) * qLen + x.qi;
+    float mm = sM[0][r];
+#pragma unroll
+    for (int w = 1; w < W; ++w)
+      mm = fmaxf(mm, sM[w][r]);
+    float sum = 0.0f, o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      const float f = sM[w][r] == ninf ? 0.0f : exp2f(sM[w][r] - mm);
+      sum += sL[w][r] * f;
+      o += reinterpret_cast<const float *>(decodeMmaSmem + w * S * kPieces * 32)[r * DV + d] * f;
+    }
+    const float val = sum > 0.0f ? o / sum : 0.0f;
+    if (oPart) {
+      oPart[(chunk * outRows + outRow) * DV + d] = val;
+      if (d == 0)
+        lsePart[chunk * outRows + outRow] = sum > 0.0f ? mm + log2f(sum) : ninf;
+    } else {
+      out[outRow * DV + d] = fromFloat<T>(val);
+    }
+  }
+#else
+  __trap(); // mma.sync needs sm_80 (the project targets sm_80+)
+#endif
 }
 
 template <class T>
