@@ -65,7 +65,7 @@ std::string evaluateExprs(const Plan &plan, const std::vector<int64_t> &symbolVa
                           std::vector<int64_t> &values);
 
 /// `plan` with every dynamic Int replaced by its value for `symbolValues`, no symbols and no
-/// expressions (source, kernels and steps copied; weights and binaries left empty), then checked
+/// expressions (kernels and steps copied; weights, source and binaries left empty), then checked
 /// with validatePlan against `weightsSize`. A plan without symbols instantiates to itself.
 std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbolValues,
                             uint64_t weightsSize, Plan &out);

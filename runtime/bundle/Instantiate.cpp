@@ -250,12 +250,12 @@ std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbol
   std::vector<int64_t> values;
   if (std::string e = evaluateExprs(plan, symbolValues, values); !e.empty())
     return e;
-  // Field by field: the weights (the compiler's plan holds them) and binaries are not copied.
+  // Field by field: the weights (the compiler's plan holds them), the source and the binaries
+  // are not copied (an instance runs the kernels of the module its plan was loaded from).
   Plan p;
   p.inputs = plan.inputs;
   p.outputs = plan.outputs;
   p.arenaBytes = plan.arenaBytes;
-  p.source = plan.source;
   p.kernelNames = plan.kernelNames;
   p.launches = plan.launches;
   p.gemms = plan.gemms;

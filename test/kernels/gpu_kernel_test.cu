@@ -1066,22 +1066,14 @@ void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys) {
 
 // Decode benchmark (--bench-decode): b8 hq32 hkv8 qLen 1 kvLen 8192 d128 bf16 (the project's
 // benchmark row); GB/s counts K + V read once. Each line prints as it is measured. The
-// tensor-core kernel's variants: ring depth (s), L2 prefetch hint, coalesced copies (co), each
-// at its one-wave chunk (chunk 0 = the contract's).
+// tensor-core kernel's variants (bench/notes/decode.md): per-lane or coalesced (co) copies, ring
+// depth (s), each at its one-wave chunk, then the contract's configuration.
 void benchAttentionDecode() {
   DecodeBenchData d;
   benchDecodeSplit<0, true>(d, "cuda-core default", 0);
   benchDecodeMma<3, 0, false>(d, "mma per-lane s3", 0);
   benchDecodeMma<3, 0, true>(d, "mma-co s3", 0);
-  benchDecodeMma<3, 0, false>(d, "mma s3", 4096);
-  benchDecodeMma<2, 0, false>(d, "mma s2", 0);
-  benchDecodeMma<4, 0, false>(d, "mma s4", 0);
-  benchDecodeMma<2, 0, true>(d, "mma-co s2", 0);
   benchDecodeMma<4, 0, true>(d, "mma-co s4", 0);
-  benchDecodeMma<3, 256, false>(d, "mma s3 L2:256", 0);
-  benchDecodeMma<3, 256, true>(d, "mma-co s3 L2:256", 0);
-  benchDecodeMma<2, 256, true>(d, "mma-co s2 L2:256", 0);
-  benchDecodeMma<6, 0, false>(d, "mma s6", 0);
   using C = AttentionDecodeMmaConfig;
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default", 0);
 }

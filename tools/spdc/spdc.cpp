@@ -24,7 +24,12 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <vector>
+
 namespace cl = llvm::cl;
+
+// spdc's own options; --help lists them and MLIR's (--mlir-*), not the LLVM backends'.
+static cl::OptionCategory spdcCategory("spdc options");
 
 static cl::SubCommand runCmd("run", "Run a model (.onnx or .spdc) on the interpreter or the GPU");
 static cl::SubCommand benchCmd("bench", "Time a bundle on the GPU, with a per-kernel table");
@@ -34,103 +39,105 @@ static cl::SubCommand testCmd("test", "Run ONNX backend-test folders and compare
 static cl::SubCommandGroup allCmds({&cl::SubCommand::getTopLevel(), &runCmd, &testCmd});
 static cl::SubCommandGroup compileAndTestCmds({&cl::SubCommand::getTopLevel(), &testCmd});
 static cl::opt<std::string> pipeline("pipeline", cl::desc("Pass pipeline: default or none"),
-                                     cl::init(""), cl::sub(allCmds));
+                                     cl::init(""), cl::cat(spdcCategory), cl::sub(allCmds));
 // bench takes it too: the shapes of its made-up inputs where a bundle's are dynamic.
 static cl::SubCommandGroup shapeCmds({&cl::SubCommand::getTopLevel(), &runCmd, &testCmd,
                                       &benchCmd});
 static cl::list<std::string>
     inputShapes("input-shape", cl::desc("Fix an input's shape, e.g. input_ids:2x16 (repeatable)"),
-                cl::sub(shapeCmds));
+                cl::cat(spdcCategory), cl::sub(shapeCmds));
 
 // spdc model.onnx
 static cl::opt<std::string> modelPath(cl::Positional, cl::desc("<model.onnx>"),
+                                      cl::cat(spdcCategory),
                                       cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string>
     emit("emit",
          cl::desc("What to print instead of writing the bundle: summary, mlir, cuda or plan "
                   "(default: print the summary and write the bundle)"),
-         cl::init(""), cl::sub(cl::SubCommand::getTopLevel()));
+         cl::init(""), cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string>
     outputPath("o", cl::desc("Output file (the bundle; with --emit, the text)"), cl::init(""),
-               cl::sub(cl::SubCommand::getTopLevel()));
+               cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string> dtype("dtype",
                                   cl::desc("Float weights/activations type: f32, bf16 or f16"),
-                                  cl::init("f32"), cl::sub(compileAndTestCmds));
+                                  cl::init("f32"), cl::cat(spdcCategory),
+                                  cl::sub(compileAndTestCmds));
 static cl::opt<bool> checkNvrtc("check-nvrtc",
                                 cl::desc("With --emit=cuda|plan: compile the source with NVRTC"),
-                                cl::sub(cl::SubCommand::getTopLevel()));
+                                cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string> arch("arch",
                                  cl::desc("GPU architecture to precompile for (e.g. sm_90)"),
                                  cl::init(""),
-                                 cl::sub(compileAndTestCmds));
+                                 cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> noCache("no-cache",
                              cl::desc("Compile even when the compile cache holds the bundle of "
                                       "this unchanged model"),
-                             cl::sub(cl::SubCommand::getTopLevel()));
+                             cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<bool> remarks("remarks",
                              cl::desc("Print why ops were not rewritten or fused (remarks)"),
-                             cl::sub(cl::SubCommand::getTopLevel()));
+                             cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
 static cl::opt<std::string>
     remarksFilter("remarks-filter",
                   cl::desc("Only remarks matching this regex, e.g. a pass name "
                            "(spd-fuse-attention); implies --remarks"),
-                  cl::sub(cl::SubCommand::getTopLevel()));
+                  cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
 
 static cl::opt<bool> testDynamicShapes(
     "dynamic-shapes",
     cl::desc("Compile each model once with its dynamic dimensions and run every data set on that "
              "bundle (else each data set's shapes are fixed at compile time)"),
-    cl::sub(testCmd));
+    cl::cat(spdcCategory), cl::sub(testCmd));
 
 // spdc run
 static cl::opt<std::string> runModel(cl::Positional, cl::desc("<model.onnx>"), cl::Required,
-                                     cl::sub(runCmd));
+                                     cl::cat(spdcCategory), cl::sub(runCmd));
 static cl::list<std::string> runInputs("input", cl::desc("NAME=FILE.pb (repeatable)"),
-                                       cl::sub(runCmd));
+                                       cl::cat(spdcCategory), cl::sub(runCmd));
 static cl::opt<std::string> runInputDir("input-dir",
                                         cl::desc("Folder of input_N.pb files, in input order"),
-                                        cl::sub(runCmd));
+                                        cl::cat(spdcCategory), cl::sub(runCmd));
 static cl::opt<std::string> runOutputDir("output-dir", cl::desc("Write output_N.pb here"),
-                                         cl::sub(runCmd));
+                                         cl::cat(spdcCategory), cl::sub(runCmd));
 static cl::opt<std::string> runTarget("target",
                                       cl::desc("Where to run an ONNX model: interp or cuda "
                                                "(a .spdc bundle always runs on cuda)"),
-                                      cl::init("interp"), cl::sub(runCmd));
+                                      cl::init("interp"), cl::cat(spdcCategory), cl::sub(runCmd));
 
 // spdc bench
 static cl::opt<std::string> benchModel(cl::Positional, cl::desc("<model.spdc>"), cl::Required,
-                                       cl::sub(benchCmd));
+                                       cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<int> benchIters("iters", cl::desc("Timed iterations"), cl::init(100),
-                               cl::sub(benchCmd));
+                               cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<std::string> benchTrace("trace", cl::desc("Write a Perfetto/Chrome trace here"),
-                                       cl::sub(benchCmd));
+                                       cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<std::string> benchInputDir("input-dir",
                                           cl::desc("Folder of input_N.pb files (else made up)"),
-                                          cl::sub(benchCmd));
+                                          cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<bool> benchNoGraphs("no-cuda-graphs", cl::desc("Launch step by step"),
-                                   cl::sub(benchCmd));
+                                   cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<bool> benchHostIO("host-io",
                                  cl::desc("Bind inputs/outputs in host memory (each run copies "
                                           "them); default: device memory"),
-                                 cl::sub(benchCmd));
+                                 cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<std::string> benchJson("json", cl::desc("Also write the result as JSON here"),
-                                      cl::sub(benchCmd));
+                                      cl::cat(spdcCategory), cl::sub(benchCmd));
 
 // spdc test
 static cl::list<std::string> testPaths(cl::Positional, cl::desc("<test folder>..."),
-                                       cl::OneOrMore, cl::sub(testCmd));
+                                       cl::OneOrMore, cl::cat(spdcCategory), cl::sub(testCmd));
 static cl::opt<double> rtolOpt("rtol", cl::desc("Relative tolerance"), cl::init(1e-3),
-                            cl::sub(testCmd));
+                            cl::cat(spdcCategory), cl::sub(testCmd));
 static cl::opt<double> atolOpt("atol", cl::desc("Absolute tolerance"), cl::init(1e-5),
-                            cl::sub(testCmd));
+                            cl::cat(spdcCategory), cl::sub(testCmd));
 static cl::opt<std::string> testTarget("target",
                                        cl::desc("interp (run and compare), nvrtc (generate CUDA "
                                                 "and compile it) or cuda (run the bundle on "
                                                 "the GPU and compare)"),
-                                       cl::init("interp"), cl::sub(testCmd));
+                                       cl::init("interp"), cl::cat(spdcCategory), cl::sub(testCmd));
 static cl::opt<std::string> skipList("skip-list",
                                      cl::desc("File of 'test_name reason' lines to skip"),
-                                     cl::sub(testCmd));
+                                     cl::cat(spdcCategory), cl::sub(testCmd));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -138,6 +145,15 @@ int main(int argc, char **argv) {
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
+  std::vector<cl::Option *> mlirOptions;
+  for (auto &entry : cl::getRegisteredOptions(cl::SubCommand::getTopLevel()))
+    if (entry.first.starts_with("mlir-") &&
+        entry.second->getOptionHiddenFlag() == cl::NotHidden)
+      mlirOptions.push_back(entry.second);
+  for (cl::SubCommand *sub : {&cl::SubCommand::getTopLevel(), &runCmd, &benchCmd, &testCmd})
+    cl::HideUnrelatedOptions({&spdcCategory}, *sub);
+  for (cl::Option *o : mlirOptions)
+    o->setHiddenFlag(cl::NotHidden);
   cl::ParseCommandLineOptions(argc, argv, "spdc: a compiler for transformer models\n");
 
   spdc::OnnxImportOptions import;

@@ -1262,13 +1262,15 @@ int rowsFor(int64_t rows, int64_t headDim, int64_t headDimV) {
     r *= 2;
   return r;
 }
-int64_t chunkKeysFor(int64_t kvLen, int64_t slices) {
-  int64_t want = (kTargetBlocks + slices - 1) / slices;
+int64_t keysForChunks(int64_t kvLen, int64_t want) {
   want = std::min({want, (kvLen + kMinChunkKeys - 1) / kMinChunkKeys, kMaxChunks});
   want = std::max<int64_t>(want, 1);
   int64_t keys = (kvLen + want - 1) / want;
   keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
   return keys > 0 ? keys : kChunkAlign;
+}
+int64_t chunkKeysFor(int64_t kvLen, int64_t slices) {
+  return keysForChunks(kvLen, (kTargetBlocks + slices - 1) / slices);
 }
 
 /// Mirror of AttentionDecodeMmaConfig: the tensor-core split kernel for f16/bf16 at head dims
@@ -1289,12 +1291,7 @@ int64_t smemBytes(int64_t headDim, int64_t headDimV) {
 int64_t chunkKeysFor(int64_t kvLen, int64_t slices, int64_t headDim, int64_t headDimV) {
   const int64_t resident =
       std::clamp<int64_t>((227 * 1024) / (smemBytes(headDim, headDimV) + 1024), 1, 4);
-  int64_t want = kSms * resident / slices; // one wave
-  want = std::min({want, (kvLen + kMinChunkKeys - 1) / kMinChunkKeys, kMaxChunks});
-  want = std::max<int64_t>(want, 1);
-  int64_t keys = (kvLen + want - 1) / want;
-  keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
-  return keys > 0 ? keys : kChunkAlign;
+  return keysForChunks(kvLen, kSms * resident / slices); // one wave
 }
 } // namespace mma
 } // namespace decode_launch

@@ -94,9 +94,9 @@ struct AttentionDecodeSplitConfig {
       r *= 2;
     return r;
   }
-  // Keys per chunk for kvLen keys and `slices` = batch * kvHeads * rowTiles blocks per chunk.
-  __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices) {
-    long long want = (kTargetBlocks + slices - 1) / slices;
+  // Keys per chunk for kvLen keys cut into about `want` chunks: at most kMaxChunks chunks of at
+  // least kMinChunkKeys keys, a multiple of kChunkAlign.
+  __host__ __device__ static constexpr long long keysForChunks(long long kvLen, long long want) {
     const long long most = (kvLen + kMinChunkKeys - 1) / kMinChunkKeys;
     want = want < most ? want : most;
     want = want < kMaxChunks ? want : kMaxChunks;
@@ -104,6 +104,10 @@ struct AttentionDecodeSplitConfig {
     long long keys = (kvLen + want - 1) / want;
     keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
     return keys > 0 ? keys : kChunkAlign;
+  }
+  // Keys per chunk for kvLen keys and `slices` = batch * kvHeads * rowTiles blocks per chunk.
+  __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices) {
+    return keysForChunks(kvLen, (kTargetBlocks + slices - 1) / slices);
   }
 };
 
@@ -123,9 +127,6 @@ struct AttentionDecodeMmaConfig {
   // than the 99 KiB sm_86/sm_89 give one block.)
   static constexpr int kL2Prefetch = 256;
   static constexpr bool kCoalesced = true;
-  static constexpr long long kMinChunkKeys = 256;
-  static constexpr long long kChunkAlign = 64;
-  static constexpr long long kMaxChunks = AttentionDecodeSplitConfig::kMaxChunks;
   // SMs to fill: chunks are sized so that one wave of resident blocks covers an H100's 132.
   static constexpr long long kSms = 132;
 
@@ -147,19 +148,12 @@ struct AttentionDecodeMmaConfig {
   }
   // Keys per chunk for kvLen keys and `slices` = batch * kvHeads * rowTiles blocks per chunk:
   // as many chunks as fit one wave of resident blocks (a second, partial wave would double the
-  // time of the blocks in it), but chunks of at least kMinChunkKeys.
+  // time of the blocks in it), chunk lengths as AttentionDecodeSplitConfig::keysForChunks.
   __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices,
                                                              int headDim, int headDimV,
                                                              int stages = kStages) {
     const long long target = kSms * residentBlocks(headDim, headDimV, stages);
-    long long want = target / slices;
-    const long long most = (kvLen + kMinChunkKeys - 1) / kMinChunkKeys;
-    want = want < most ? want : most;
-    want = want < kMaxChunks ? want : kMaxChunks;
-    want = want > 1 ? want : 1;
-    long long keys = (kvLen + want - 1) / want;
-    keys = (keys + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
-    return keys > 0 ? keys : kChunkAlign;
+    return AttentionDecodeSplitConfig::keysForChunks(kvLen, target / slices);
   }
 };
 
@@ -215,6 +209,18 @@ template <class T, int E> __device__ __forceinline__ void zeroSlice(Slice<T, E> 
 #pragma unroll
   for (int e = 0; e < E; ++e)
     s.v[e] = fromFloat<T>(0.0f);
+}
+
+// End of the keys of the chunk starting at kBeg, cut under causal at the last key the latest
+// query row of the block (lastQuery) may see.
+__device__ __forceinline__ index_t chunkEnd(index_t kBeg, index_t chunkKeys, index_t kvLen,
+                                            index_t qLen, bool causal, index_t lastQuery) {
+  index_t kEnd = kBeg + chunkKeys < kvLen ? kBeg + chunkKeys : kvLen;
+  if (causal) {
+    const index_t limit = lastQuery + kvLen - qLen + 1;
+    kEnd = limit < kEnd ? limit : kEnd;
+  }
+  return kEnd;
 }
 
 } // namespace decode
@@ -279,13 +285,8 @@ __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kThreads)
     }
   }
 
-  // Keys of this chunk, cut at the last key the latest row may see under causal.
   const index_t kBeg = index_t(blockIdx.x) * chunkKeys;
-  index_t kEnd = kBeg + chunkKeys < kvLen ? kBeg + chunkKeys : kvLen;
-  if (causal) {
-    const index_t limit = lastQuery + kvLen - qLen + 1;
-    kEnd = limit < kEnd ? limit : kEnd;
-  }
+  const index_t kEnd = decode::chunkEnd(kBeg, chunkKeys, kvLen, qLen, causal, lastQuery);
   const index_t kvOff = index_t(b) * kvHeads + kvh;
   const T *kb = k + kvOff * kvLen * D;
   const T *vb = v + kvOff * kvLen * DV;
@@ -567,13 +568,8 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     maskRow[h] = index_t(b) * maskStrideB + index_t(rw[h].head) * maskStrideH +
                  rw[h].qi * maskStrideQ;
 
-  // Keys of this chunk, cut at the last key the latest row may see under causal.
   const index_t kBeg = index_t(blockIdx.x) * chunkKeys;
-  index_t kEnd = kBeg + chunkKeys < kvLen ? kBeg + chunkKeys : kvLen;
-  if (causal) {
-    const index_t limit = lastQuery + kvLen - qLen + 1;
-    kEnd = limit < kEnd ? limit : kEnd;
-  }
+  const index_t kEnd = decode::chunkEnd(kBeg, chunkKeys, kvLen, qLen, causal, lastQuery);
   const index_t kvOff = index_t(b) * kvHeads + kvh;
   const T *kb = k + kvOff * kvLen * D;
   const T *vb = v + kvOff * kvLen * DV;
@@ -603,7 +599,8 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     return ring + stage * kPieces * 32 + row * KCH + (ch ^ ((row & 1) << 2));
   };
   auto vChunk = [&](int stage, int row, int ch) -> uint4 * {
-    return ring + stage * kPieces * 32 + Cfg::kKeys * KCH + row * VCH + (ch ^ (((row >> 1) & 3) << 1));
+    return ring + stage * kPieces * 32 + Cfg::kKeys * KCH + row * VCH +
+           (ch ^ (((row >> 1) & 3) << 1));
   };
   // This lane's K piece (n-tile j, d = c * 32 + t * 8) and V piece (row 2t + {0, 1, 8, 9}[rr],
   // d = c * 64 + g * 8) of a stage.
@@ -718,7 +715,8 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     unsigned pa[4];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float mx = fmaxf(fmaxf(sc[0][2 * h], sc[0][2 * h + 1]), fmaxf(sc[1][2 * h], sc[1][2 * h + 1]));
+      float mx = fmaxf(fmaxf(sc[0][2 * h], sc[0][2 * h + 1]),
+                       fmaxf(sc[1][2 * h], sc[1][2 * h + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float mNew = fmaxf(m[h], mx);

@@ -45,23 +45,14 @@ __device__ __forceinline__ unsigned smemAddr(const void *p) {
 }
 
 // 16 bytes global -> shared, asynchronously; srcBytes 0 writes zeros and reads nothing.
-// L2Prefetch 64 / 128 / 256: L2 fetches that many bytes around the line (a streaming hint).
+// L2Prefetch 256: L2 also fetches the rest of the 256-byte block (a streaming hint).
 template <int L2Prefetch = 0>
 __device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, unsigned srcBytes) {
-  static_assert(L2Prefetch == 0 || L2Prefetch == 64 || L2Prefetch == 128 || L2Prefetch == 256,
-                "L2 prefetch of 64, 128 or 256 bytes");
+  static_assert(L2Prefetch == 0 || L2Prefetch == 256, "no L2 prefetch, or 256 bytes");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if constexpr (L2Prefetch == 0)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                  "r"(srcBytes)
-                 : "memory");
-  else if constexpr (L2Prefetch == 64)
-    asm volatile("cp.async.cg.shared.global.L2::64B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(srcBytes)
-                 : "memory");
-  else if constexpr (L2Prefetch == 128)
-    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(dst),
-                 "l"(src), "r"(srcBytes)
                  : "memory");
   else
     asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst),
