@@ -529,7 +529,7 @@ void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
                               float *oPart, float *lse, int batch, int hq, int hkv, long long sq,
                               long long skv, float scale, bool causal, long long msB,
                               long long msH, long long msQ, long long msK,
-                              long long chunkKeys = 0) {
+                              long long chunkKeys = 0, unsigned *tickets = nullptr) {
   using Cfg = AttentionDecodeMmaConfig;
   const long long groupRows = (long long)(hq / hkv) * sq;
   const long long rowTiles = (groupRows + Cfg::kRows - 1) / Cfg::kRows;
@@ -542,9 +542,9 @@ void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   kernel<<<dim3(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles)), Cfg::kThreads,
            smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
-                   chunkKeys, scale, causal, msB, msH, msQ, msK);
+                   chunkKeys, scale, causal, msB, msH, msQ, msK, tickets);
   CUDA_CHECK(cudaGetLastError());
-  if (chunks > 1) {
+  if (chunks > 1 && !tickets) {
     attention_decode_combine_kernel<T>
         <<<unsigned(std::min(outRows, 65535LL)), AttentionDecodeSplitConfig::kCombineThreads>>>(
             oPart, lse, out, outRows, int(chunks), DV);
@@ -616,7 +616,12 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
   DevBuf<float> oPart(scratch), lse(scratch / DV);
   const T *kp = dk.ptr + (misaligned ? 1 : 0), *vp = dv.ptr + (misaligned ? 1 : 0);
   constexpr bool kHasMma = IsHalfLike<T>::value && AttentionDecodeMmaConfig::supports(D, DV);
-  for (int variant : {0, 1, 2}) { // CUDA cores; tensor cores with per-lane copies; the default
+  // Merge tickets of the fused-merge variant: one per (batch * kv head, row tile), zero.
+  DevBuf<unsigned> tickets(size_t(batch) * hkv * (((long long)(hq / hkv) * sq + 15) / 16));
+  CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
+  // CUDA cores; tensor cores with per-lane copies; the default; the default merging its chunks
+  // in the last block (run twice: the tickets must be left zero for the next launch).
+  for (int variant : {0, 1, 2, 3, 4}) {
     const bool mma = variant > 0;
     if (mma && !kHasMma)
       continue;
@@ -634,6 +639,11 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                                           skv, scale, causal, msB, msH, msQ, msK,
                                                           chunkKeys);
           };
+          if (variant >= 3)
+            return launchAttentionDecodeMma<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr,
+                                                         oPart.ptr, lse.ptr, batch, hq, hkv, sq,
+                                                         skv, scale, causal, msB, msH, msQ, msK,
+                                                         chunkKeys, tickets.ptr);
           if (variant == 2)
             return go(std::true_type());
           return go(std::false_type());
@@ -651,7 +661,9 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
     char name[200];
     std::snprintf(name, sizeof name,
                   "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",
-                  variant == 2 ? "mma" : (mma ? "mma-per-lane" : "split"), Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
+                  variant >= 3 ? (variant == 3 ? "mma-fused" : "mma-fused-again")
+                               : (variant == 2 ? "mma" : (mma ? "mma-per-lane" : "split")),
+                  Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                   causal ? " causal" : "",
                   maskKind == MaskKind::Keep ? " keep-mask"
                                              : (maskKind == MaskKind::Additive ? " add-mask" : ""),
@@ -1051,15 +1063,18 @@ template <int KPG, bool PF> void benchDecodeSplit(DecodeBenchData &d, const char
 }
 
 template <int Stages, int PF, bool Co>
-void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys) {
+void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys,
+                    bool fused = false) {
   using T = __nv_bfloat16;
   using X = DecodeBenchData;
   if (!chunkKeys)
     chunkKeys = AttentionDecodeMmaConfig::chunkKeysFor(X::S, X::B * X::HKV, X::D, X::D, Stages);
+  DevBuf<unsigned> tickets(size_t(X::B) * X::HKV);
+  CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
   const float ms = medianMs([&] {
     launchAttentionDecodeMma<T, float, X::D, X::D, Stages, PF, Co>(
         d.q.ptr, d.k.ptr, d.v.ptr, nullptr, d.o.ptr, d.oPart.ptr, d.lse.ptr, X::B, X::HQ, X::HKV, 1,
-        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys);
+        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys, fused ? tickets.ptr : nullptr);
   }, 20);
   d.print(what, chunkKeys, ms);
 }
@@ -1076,6 +1091,8 @@ void benchAttentionDecode() {
   benchDecodeMma<4, 0, true>(d, "mma-co s4", 0);
   using C = AttentionDecodeMmaConfig;
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default", 0);
+  benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma fused merge", 0, true);
+  benchDecodeMma<4, C::kL2Prefetch, C::kCoalesced>(d, "mma fused merge s4", 0, true);
 }
 
 } // namespace

@@ -47,7 +47,10 @@
 //   template <class T, class TMask, int HeadDim, int HeadDimV>
 //   __global__ void attention_decode_mma_kernel(... same parameters as the split kernel ...);
 //     The tensor-core split kernel: T __half / __nv_bfloat16, HeadDim and HeadDimV 64 or 128,
-//     sm_80+. Same outputs (out, or oPart / lsePart per chunk, merged by the combine kernel).
+//     sm_80+. Same parameters plus `unsigned *tickets` last, and the same outputs (out, or
+//     oPart / lsePart per chunk, merged by the combine kernel). With tickets (one per
+//     (batch * kv head, row tile), zero before the first launch, left zero by each launch), the
+//     last block of each merges the chunks into `out` itself and no combine kernel is launched.
 //     Launch: grid (chunks, batch * kvHeads, rowTiles) with rowTiles = ceil((qHeads / kvHeads)
 //     * qLen / 16) and chunks from AttentionDecodeMmaConfig::chunkKeysFor; block (kThreads =
 //     128, 1, 1); dynamic shared memory AttentionDecodeMmaConfig::smemBytes(HeadDim, HeadDimV)
@@ -501,7 +504,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
                                 long long qLen, long long kvLen, long long chunkKeys,
                                 float scale, bool causal, long long maskStrideB,
                                 long long maskStrideH, long long maskStrideQ,
-                                long long maskStrideK) {
+                                long long maskStrideK, unsigned *__restrict__ tickets) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using Cfg = AttentionDecodeMmaConfig;
   constexpr int D = HeadDim, DV = HeadDimV, W = Cfg::kWarps, S = Stages;
@@ -806,6 +809,41 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       out[outRow * DV + d] = fromFloat<T>(val);
     }
   }
+  if (!oPart || !tickets)
+    return;
+  // The last block of this (batch, kv head, row tile) to finish merges every chunk's partial
+  // output, as attention_decode_combine_kernel would, and resets its ticket for the next launch.
+  __shared__ unsigned sTicket;
+  unsigned *ticket = tickets + (index_t(blockIdx.y) * gridDim.z + blockIdx.z);
+  __threadfence(); // this block's partials are visible before its ticket is
+  __syncthreads();
+  if (tid == 0)
+    sTicket = atomicAdd(ticket, 1u);
+  __syncthreads();
+  if (sTicket != gridDim.x - 1)
+    return;
+  __threadfence();
+  const int chunks = int(gridDim.x);
+  for (int idx = tid; idx < Cfg::kRows * DV; idx += Cfg::kThreads) {
+    const int r = idx / DV, d = idx % DV;
+    const DecodeRow x = decodeRow(row0 + r, groupRows, kvh, headsPerKv, qLen);
+    if (!x.valid)
+      continue;
+    const index_t outRow = (index_t(b) * qHeads + x.head) * qLen + x.qi;
+    float mx = ninf;
+    for (int c = 0; c < chunks; ++c)
+      mx = fmaxf(mx, __ldcg(lsePart + c * outRows + outRow)); // L2: other blocks wrote them
+    float sum = 0.0f, o = 0.0f;
+    for (int c = 0; c < chunks; ++c) {
+      const float lse = __ldcg(lsePart + c * outRows + outRow);
+      const float w = lse == ninf ? 0.0f : exp2f(lse - mx);
+      sum += w;
+      o = fmaf(w, __ldcg(oPart + (c * outRows + outRow) * DV + d), o);
+    }
+    out[outRow * DV + d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
+  }
+  if (tid == 0)
+    *ticket = 0u;
 #else
   __trap(); // mma.sync needs sm_80 (the project targets sm_80+)
 #endif
