@@ -10,10 +10,13 @@ L=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
 if [ "$1" = kernels ]; then
   $D/bin/spdc-kernel-gpu-test > $L/kernels.log 2>&1; echo "kernels rc $?"
-  grep -E "FAIL|passed" $L/kernels.log; grep -c "ok   attention_decode_split" $L/kernels.log
-  $D/bin/spdc-kernel-gpu-test --bench-decode > $L/bench.log 2>&1
-  PYTHONUNBUFFERED=1 python3 bench/decode_torch.py > $L/torch.log 2>&1
-  $D/bin/spdc-kernel-gpu-test --bench-decode 2>&1 | grep -E "default " >> $L/bench.log
+  grep -E "FAIL|passed" $L/kernels.log
+  for k in split mma-per-lane mma mma-fused mma-fused-again; do
+    echo "decode $k: $(grep -c "ok   attention_decode_$k " $L/kernels.log) ok"
+  done
+  # Each benchmark line is printed as it is measured (a hung variant leaves the others).
+  timeout 120 $D/bin/spdc-kernel-gpu-test --bench-decode > $L/bench.log 2>&1
+  PYTHONUNBUFFERED=1 timeout 120 python3 bench/decode_torch.py > $L/torch.log 2>&1
   echo "== summary"; cat $L/bench.log $L/torch.log | grep -E "bench|torch|copy|rror"
 else
   source $D/device-env.sh
