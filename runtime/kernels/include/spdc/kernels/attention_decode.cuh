@@ -226,6 +226,23 @@ __device__ __forceinline__ index_t chunkEnd(index_t kBeg, index_t chunkKeys, ind
   return kEnd;
 }
 
+// A base-2 score as the softmax sees it: -inf where the key is not seen, else masked by the
+// keep-mask (bool / char: -inf where false) or with the additive mask added (scaled to base 2).
+template <class TMask>
+__device__ __forceinline__ float maskedScore(float x, bool seen, const TMask *mask, index_t at) {
+  const float ninf = -NumericLimits<float>::infinity();
+  if (!seen)
+    return ninf;
+  if (mask) {
+    const TMask mv = mask[at];
+    if constexpr (IsKeepMask<TMask>::value)
+      x = mv ? x : ninf;
+    else
+      x += toFloat(mv) * kLog2e;
+  }
+  return x;
+}
+
 } // namespace decode
 
 template <class T, class TMask, int HeadDim, int HeadDimV, int Rows, int KeysPerGroup = 0,
@@ -370,15 +387,7 @@ __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kThreads)
 #pragma unroll
       for (int r = 0; r < Rows; ++r) {
         const bool seen = valid[r] && key < kEnd && !(causal && key > qi[r] + kvLen - qLen);
-        float sc = s[r][n];
-        if (seen && mask) {
-          const TMask mv = mask[maskRow[r] + key * maskStrideK];
-          if constexpr (IsKeepMask<TMask>::value)
-            sc = mv ? sc : ninf;
-          else
-            sc += toFloat(mv) * decode::kLog2e;
-        }
-        s[r][n] = seen ? sc : ninf;
+        s[r][n] = decode::maskedScore(s[r][n], seen, mask, maskRow[r] + key * maskStrideK);
       }
     }
 #pragma unroll
@@ -607,13 +616,13 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   };
   // This lane's K piece (n-tile j, d = c * 32 + t * 8) and V piece (row 2t + {0, 1, 8, 9}[rr],
   // d = c * 64 + g * 8) of a stage.
-  auto kPiece = [&](int stage, int j, int c) -> const uint4 * {
+  auto kPiece = [&](int stage, int j, int c) -> uint4 * {
     if constexpr (Coalesced)
       return kChunk(stage, j * 8 + g, c * 4 + t4);
     else
       return ring + (stage * kPieces + j * KC + c) * 32 + lane;
   };
-  auto vPiece = [&](int stage, int rr, int c) -> const uint4 * {
+  auto vPiece = [&](int stage, int rr, int c) -> uint4 * {
     if constexpr (Coalesced)
       return vChunk(stage, 2 * t4 + (rr & 1) + (rr >> 1) * 8, c * 8 + g);
     else
@@ -642,16 +651,14 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
         const index_t key = base + j * 8 + g;
 #pragma unroll
         for (int c = 0; c < KC; ++c)
-          copyPiece(const_cast<uint4 *>(kPiece(stage, j, c)), kb + key * D + c * 32 + t4 * 8,
-                    key < kEnd);
+          copyPiece(kPiece(stage, j, c), kb + key * D + c * 32 + t4 * 8, key < kEnd);
       }
 #pragma unroll
       for (int rr = 0; rr < 4; ++rr) {
         const index_t key = base + 2 * t4 + (rr & 1) + (rr >> 1) * 8;
 #pragma unroll
         for (int c = 0; c < VC; ++c)
-          copyPiece(const_cast<uint4 *>(vPiece(stage, rr, c)), vb + key * DV + c * 64 + g * 8,
-                    key < kEnd);
+          copyPiece(vPiece(stage, rr, c), vb + key * DV + c * 64 + g * 8, key < kEnd);
       }
     }
   };
@@ -704,15 +711,8 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
         const int h = e >> 1;
         const index_t key = base + j * 8 + 2 * t4 + (e & 1);
         const bool seen = rw[h].valid && key < kEnd && !(causal && key > rw[h].qi + kvLen - qLen);
-        float x = sc[j][e] * qScale;
-        if (seen && mask) {
-          const TMask mv = mask[maskRow[h] + key * maskStrideK];
-          if constexpr (IsKeepMask<TMask>::value)
-            x = mv ? x : ninf;
-          else
-            x += toFloat(mv) * decode::kLog2e;
-        }
-        sc[j][e] = seen ? x : ninf;
+        sc[j][e] = decode::maskedScore(sc[j][e] * qScale, seen, mask,
+                                       maskRow[h] + key * maskStrideK);
       }
     // Online softmax per row (the 4 lanes of a row hold its 16 scores between them).
     unsigned pa[4];
