@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -200,7 +201,8 @@ class Run:
         # away from this python and its torch (bench/run-on-device.sh does).
         if os.environ.get("SPDC_LD_LIBRARY_PATH"):
             env["LD_LIBRARY_PATH"] = os.environ["SPDC_LD_LIBRARY_PATH"]
-        self.spdc = Spdc(os.path.abspath(args.spdc), env=env)
+        self.spdc = Spdc(os.path.abspath(args.spdc), env=env,
+                         compile_flags=shlex.split(args.spdc_flags or ""))
         self.archs = SMALL_ARCHS if args.small else ARCHS
         self.rows = {}
         self.exports = {}  # key -> (Popen, log path, started)
@@ -703,6 +705,7 @@ class Run:
                "date": datetime.date.today().isoformat(),
                "small": bool(self.args.small), "dry_run": bool(self.args.dry_run),
                "spdc": self.args.spdc, "spdc_commit": git_commit(),
+               "spdc_flags": self.args.spdc_flags or "",
                "versions": versions(self.have_torch()),
                "timing": {"do_bench_kernel_ms": KERNEL_TIMING, "do_bench_model_ms": MODEL_TIMING,
                           "spdc_kernel_iters": self.args.kernel_iters, "spdc_model_iters": self.args.model_iters},
@@ -713,6 +716,9 @@ class Run:
             base += "-small"
         if self.args.dry_run:
             base += "-dry-run"
+        if self.args.spdc_flags:
+            # Runs with other kernel choices keep their own files.
+            base += "-" + re.sub(r"[^a-z0-9]+", "-", self.args.spdc_flags.lower()).strip("-")
         paths = []
         dirs = [] if self.args.dry_run and not self.args.results_dir else [self.args.results_dir or os.path.join(HERE, "results")]
         out_dir = self.args.out_dir or os.environ.get("OUT")
@@ -848,6 +854,8 @@ def parse_args(argv=None):
                    help="dtype GPT-2 is exported in (a bf16 export spdc cannot compile falls back to f32)")
     p.add_argument("--no-exact-weights", dest="exact_weights", action="store_false",
                    help="torch models: random init on the GPU instead of the export's weights (faster)")
+    p.add_argument("--spdc-flags", help="extra options for every spdc compile, e.g. "
+                   "\"--attention-in-place --attention-ws\" (recorded in the JSON)")
     p.add_argument("--kernel-iters", type=int, default=KERNEL_ITERS)
     p.add_argument("--model-iters", type=int, default=MODEL_ITERS)
     p.add_argument("--cached-compile-runs", type=int, default=CACHED_COMPILE_RUNS)

@@ -24,8 +24,10 @@ def _tail(text, limit=400):
 
 
 class Spdc:
-    def __init__(self, path, env=None, timeout_s=600):
+    def __init__(self, path, env=None, timeout_s=600, compile_flags=()):
         self.path = path
+        # Added to every compile (e.g. kernel choices not yet on by default).
+        self.compile_flags = list(compile_flags)
         self.env = dict(os.environ if env is None else env)
         self.timeout_s = timeout_s
         self._bench_flags = None
@@ -52,7 +54,8 @@ class Spdc:
 
     def compile(self, model, bundle, dtype="bf16", extra=(), env=None):
         """Compiles `model` to `bundle`; returns (wall seconds, parsed summary)."""
-        p, wall = self._run([model, "-o", bundle, f"--dtype={dtype}", *extra], env=env)
+        p, wall = self._run([model, "-o", bundle, f"--dtype={dtype}", *self.compile_flags, *extra],
+                            env=env)
         return wall, parse_summary(p.stdout)
 
     def summary(self, model, dtype="bf16"):

@@ -204,6 +204,9 @@ Result compileNvrtc(ModuleOp module, const driver::TestOptions &options) {
     return success();
   });
   codegen::CodegenOptions cgOptions;
+  cgOptions.dtype = options.dtype;
+  cgOptions.attentionInPlace = options.attentionInPlace;
+  cgOptions.attentionWarpSpecialized = options.attentionWarpSpecialized;
   codegen::CodegenStats stats;
   FailureOr<bundle::Plan> plan = codegen::generatePlan(module, cgOptions, stats);
   if (failed(plan))
@@ -259,7 +262,11 @@ Result runCuda(ModuleOp module, ArrayRef<CudaRun> runs, const driver::TestOption
   if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
     return {Outcome::Fail, "temporary bundle: " + ec.message()};
   llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
-  std::string e = driver::writeModuleBundle(module, std::string(bundlePath), options.dtype,
+  codegen::CodegenOptions cgOptions;
+  cgOptions.dtype = options.dtype;
+  cgOptions.attentionInPlace = options.attentionInPlace;
+  cgOptions.attentionWarpSpecialized = options.attentionWarpSpecialized;
+  std::string e = driver::writeModuleBundle(module, std::string(bundlePath), cgOptions,
                                             options.precompile ? options.arch : "");
   if (!e.empty())
     return {Outcome::Fail, "bundle: " + firstLine(e)};

@@ -112,15 +112,14 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
 }
 
 std::string spdc::driver::writeModuleBundle(ModuleOp module, const std::string &path,
-                                           const std::string &dtype, const std::string &arch) {
+                                           const codegen::CodegenOptions &options,
+                                           const std::string &arch) {
   std::string diagnostic;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
     if (diagnostic.empty())
       diagnostic = formatLocation(d.getLocation()) + ": " + d.str();
     return success();
   });
-  codegen::CodegenOptions options;
-  options.dtype = dtype;
   codegen::CodegenStats stats;
   FailureOr<bundle::Plan> plan = codegen::generatePlan(module, options, stats);
   if (failed(plan))

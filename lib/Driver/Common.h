@@ -3,6 +3,7 @@
 #ifndef SPDC_LIB_DRIVER_COMMON_H
 #define SPDC_LIB_DRIVER_COMMON_H
 
+#include "spdc/Codegen/CUDA/Codegen.h"
 #include "spdc/Frontend/ONNX/Importer.h"
 #include "spdc/Interpreter/Tensor.h"
 
@@ -38,7 +39,8 @@ mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm
 /// to `path`. Returns an empty string on success, else why not (the op's diagnostic).
 /// With `arch`, the kernels are precompiled for it (a cubin in the bundle).
 std::string writeModuleBundle(mlir::ModuleOp module, const std::string &path,
-                              const std::string &dtype = "f32", const std::string &arch = "");
+                              const codegen::CodegenOptions &options = {},
+                              const std::string &arch = "");
 
 /// The files `dir/<prefix>0.pb`, `dir/<prefix>1.pb`, ... that exist, in order (the inputs and
 /// outputs of a backend-test data set).

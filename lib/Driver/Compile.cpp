@@ -199,6 +199,8 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
 
   codegen::CodegenOptions cgOptions;
   cgOptions.dtype = options.dtype;
+  cgOptions.attentionInPlace = options.attentionInPlace;
+  cgOptions.attentionWarpSpecialized = options.attentionWarpSpecialized;
   codegen::CodegenStats cgStats;
   if (options.emit == "cuda" || options.emit == "plan") {
     FailureOr<bundle::Plan> plan = codegen::generatePlan(*module, cgOptions, cgStats);

@@ -109,6 +109,8 @@ std::optional<CompileCache> CompileCache::forOptions(const CompileOptions &optio
   hashString(h, options.pipeline);
   hashString(h, options.arch);
   hashString(h, options.dtype);
+  hashInt(h, options.attentionInPlace);
+  hashInt(h, options.attentionWarpSpecialized);
   hashInt(h, options.import.foldConstants);
   hashInt(h, options.import.maxInlineElements);
   std::vector<std::string> shapes;

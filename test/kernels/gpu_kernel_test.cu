@@ -4,7 +4,8 @@
 // double-precision CPU reference computed from the same (rounded) inputs. Launches follow the
 // contracts documented at the top of each header. Prints "SKIPPED: no CUDA device" and exits 0
 // where there is no GPU. `spdc-kernel-gpu-test --bench` prints first timings instead
-// (`--bench-attention`: the attention forward timings alone; `--bench-decode`: the split-KV
+// (`--test-attention`: the f16/bf16 attention tests alone; `--bench-attention`: the attention
+// forward timings alone; `--bench-decode`: the split-KV
 // decode kernels on the b8 h32 kv8 s8192 d128 bf16 row).
 //
 // Tolerances, |got - ref| <= atol + rtol * |ref|:
@@ -283,20 +284,57 @@ template <class T> void testRope(bool interleaved, int rotaryDim) {
 
 enum class MaskKind { None, Keep, Additive };
 
-// attention_fwd_kernel with the launch of its contract (AttentionConfig).
+// Element strides of q, k, v and out over (batch, head, row), as attention_fwd_kernel takes
+// them.
+struct Strides3 {
+  long long b, h, s;
+};
+struct AttentionLayoutArgs {
+  Strides3 q, k, v, o;
+};
+// The contiguous layouts ([batch, heads, len, dim]).
+AttentionLayoutArgs contiguousLayout(int hq, int hkv, long long sq, long long skv, int D,
+                                     int DV) {
+  return {{hq * sq * D, sq * D, D},
+          {hkv * skv * D, skv * D, D},
+          {hkv * skv * DV, skv * DV, DV},
+          {hq * sq * DV, sq * DV, DV}};
+}
+
+// Whether attention_fwd_ws_kernel takes these parameters (AttentionWsConfig).
+template <class T, int D, int DV> constexpr bool hasWsAttention() {
+  return !std::is_same_v<T, float> && (D == 64 || D == 128) && (DV == 64 || DV == 128);
+}
+
+// attention_fwd_kernel (ws: attention_fwd_ws_kernel) with the launch of its contract
+// (AttentionConfig / AttentionWsConfig); gridX > 0 replaces the number of query tiles (blocks
+// then loop over several tiles); no layout: contiguous.
 template <class T, class M, int D, int DV>
 void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *out, int batch,
                         int hq, int hkv, long long sq, long long skv, float scale, bool causal,
-                        long long msB, long long msH, long long msQ, long long msK) {
+                        long long msB, long long msH, long long msQ, long long msK,
+                        unsigned gridX = 0, const AttentionLayoutArgs *layout = nullptr,
+                        bool ws = false) {
+  const AttentionLayoutArgs l = layout ? *layout : contiguousLayout(hq, hkv, sq, skv, D, DV);
+  auto launch = [&](auto kernel, int blockM, int threads, int smem) {
+    if (smem > 48 * 1024)
+      CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    dim3 grid(gridX ? gridX : unsigned((sq + blockM - 1) / blockM), unsigned(batch * hq));
+    kernel<<<grid, threads, smem>>>(q, k, v, mask, out, batch, hq, hkv, sq, skv, scale, causal,
+                                    msB, msH, msQ, msK, l.q.b, l.q.h, l.q.s, l.k.b, l.k.h, l.k.s,
+                                    l.v.b, l.v.h, l.v.s, l.o.b, l.o.h, l.o.s);
+    CUDA_CHECK(cudaGetLastError());
+  };
+  if constexpr (hasWsAttention<T, D, DV>()) {
+    if (ws) {
+      using Cfg = AttentionWsConfig<D, DV>;
+      launch(attention_fwd_ws_kernel<T, M, D, DV>, Cfg::kBlockM, Cfg::kThreads, Cfg::kSmemBytes);
+      return;
+    }
+  }
   using Cfg = AttentionConfig<T, D, DV>;
-  auto kernel = attention_fwd_kernel<T, M, D, DV>;
-  if (Cfg::kSmemBytes > 48 * 1024)
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    Cfg::kSmemBytes));
-  dim3 grid(unsigned((sq + Cfg::kBlockM - 1) / Cfg::kBlockM), unsigned(batch * hq));
-  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes>>>(q, k, v, mask, out, batch, hq, hkv, sq, skv,
-                                                   scale, causal, msB, msH, msQ, msK);
-  CUDA_CHECK(cudaGetLastError());
+  launch(attention_fwd_kernel<T, M, D, DV>, Cfg::kBlockM, Cfg::kThreads, Cfg::kSmemBytes);
 }
 
 // Relative L2 error bound of attention outputs with f16/bf16 operands: P is rounded to T before
@@ -357,7 +395,13 @@ std::vector<double> referenceAttention(const std::vector<double> &rq, const std:
 
 template <class T, int D, int DV>
 void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
-                   MaskKind maskKind, bool decode, bool misaligned = false) {
+                   MaskKind maskKind, bool decode, bool misaligned = false,
+                   unsigned gridX = 0, bool ws = false) {
+  // The warp-specialized kernel too, where it applies.
+  if constexpr (hasWsAttention<T, D, DV>())
+    if (!decode && !ws)
+      testAttention<T, D, DV>(batch, hq, hkv, sq, skv, causal, maskKind, decode, misaligned,
+                              gridX, true);
   std::vector<double> rq, rk, rv;
   const size_t pad = misaligned ? 1 : 0;
   auto q = randomT<T>(size_t(batch) * hq * sq * D + pad, rq);
@@ -400,7 +444,7 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
     else
       launchAttentionFwd<T, M, D, DV>(dq.ptr + shift, dk.ptr + shift, dv.ptr + shift, mask,
                                       dout.ptr, batch, hq, hkv, sq, skv, scale, causal, msB, msH,
-                                      msQ, msK);
+                                      msQ, msK, gridX, nullptr, ws);
   };
   if (maskKind == MaskKind::Keep)
     launch(static_cast<const unsigned char *>(dkeep.ptr));
@@ -409,12 +453,13 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   else
     launch(static_cast<const float *>(nullptr));
   char name[200];
-  std::snprintf(name, sizeof name, "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s",
-                decode ? "_decode" : "", Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
+  std::snprintf(name, sizeof name,
+                "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s",
+                decode ? "_decode" : (ws ? "_ws" : ""), Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                 causal ? " causal" : "",
                 maskKind == MaskKind::Keep ? " keep-mask"
                                            : (maskKind == MaskKind::Additive ? " add-mask" : ""),
-                misaligned ? " misaligned" : "");
+                misaligned ? " misaligned" : "", gridX ? " grid-x" : "");
   // Scores are dot products over D terms of values up to 2: f32 attention tolerates a few ulps
   // of exp(score) more than elementwise kernels.
   double rtol = std::is_same_v<T, float> ? 2e-4 : Tol<T>::rtol;
@@ -435,6 +480,59 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
     ++gPasses;
     std::printf("ok   %s: relative L2 error %.3g\n", name, rel);
   }
+}
+
+// Q, K and V read in place from one fused projection [batch, len, hq + 2 hkv, D] (Q's heads,
+// then K's, then V's), the output written as [batch, len, hq, D]: the layout of a QKV
+// projection before its head transposes. `extra`: elements of padding after each row of the
+// projection (0, or 1 for rows that break 16-byte alignment).
+template <class T, int D>
+void testAttentionStrided(int batch, int hq, int hkv, long long len, bool causal, int extra,
+                          bool ws = false) {
+  if constexpr (hasWsAttention<T, D, D>())
+    if (!ws)
+      testAttentionStrided<T, D>(batch, hq, hkv, len, causal, extra, true);
+  const int heads = hq + 2 * hkv;
+  const long long row = heads * D + extra;
+  std::vector<double> rp;
+  auto packed = randomT<T>(size_t(batch) * len * row, rp);
+  // The reference's contiguous q, k, v of the same values.
+  std::vector<double> rq(size_t(batch) * hq * len * D), rk(size_t(batch) * hkv * len * D),
+      rv(size_t(batch) * hkv * len * D);
+  for (int b = 0; b < batch; ++b)
+    for (long long i = 0; i < len; ++i)
+      for (int h = 0; h < heads; ++h)
+        for (int d = 0; d < D; ++d) {
+          const double x = rp[(size_t(b) * len + i) * row + h * D + d];
+          if (h < hq)
+            rq[((size_t(b) * hq + h) * len + i) * D + d] = x;
+          else if (h < hq + hkv)
+            rk[((size_t(b) * hkv + h - hq) * len + i) * D + d] = x;
+          else
+            rv[((size_t(b) * hkv + h - hq - hkv) * len + i) * D + d] = x;
+        }
+  const float scale = 1.0f / std::sqrt(float(D));
+  std::vector<double> ref = referenceAttention(rq, rk, rv, {}, {}, MaskKind::None, batch, hq,
+                                               hkv, len, len, D, D, scale, causal, 0, 0, 0, 0);
+  DevBuf<T> dp(packed), dout(size_t(batch) * len * hq * D);
+  const Strides3 in = {len * row, D, row};
+  const AttentionLayoutArgs layout = {in, in, in, {len * hq * D, D, hq * D}};
+  launchAttentionFwd<T, float, D, D>(dp.ptr, dp.ptr + hq * D, dp.ptr + (hq + hkv) * D, nullptr,
+                                     dout.ptr, batch, hq, hkv, len, len, scale, causal, 0, 0, 0,
+                                     0, 0, &layout, ws);
+  // Back to [batch, hq, len, D] for the comparison.
+  std::vector<T> raw = dout.get(), got(raw.size());
+  for (int b = 0; b < batch; ++b)
+    for (long long i = 0; i < len; ++i)
+      for (int h = 0; h < hq; ++h)
+        for (int d = 0; d < D; ++d)
+          got[((size_t(b) * hq + h) * len + i) * D + d] = raw[((size_t(b) * len + i) * hq + h) * D + d];
+  char name[160];
+  std::snprintf(name, sizeof name, "attention%s %s qkv-strided b%d hq%d hkv%d s%lld d%d%s%s",
+                ws ? "_ws" : "", Tol<T>::name(), batch, hq, hkv, len, D, causal ? " causal" : "",
+                extra ? " unaligned-rows" : "");
+  expectClose(name, got, ref, std::is_same_v<T, float> ? 2e-4 : Tol<T>::rtol,
+              std::is_same_v<T, float> ? 2e-5 : Tol<T>::atol);
 }
 
 template <class T> void testAttentionSuite() {
@@ -470,7 +568,21 @@ template <class T> void testAttentionSuite() {
     testAttention<T, 128, 64>(1, 4, 2, 270, 150, false, MaskKind::Keep, false);
     testAttention<T, 128, 128>(1, 2, 1, 100, 200, true, MaskKind::None, false, true);
     testAttention<T, 64, 64>(1, 2, 2, 100, 70, false, MaskKind::Additive, false, true);
+    // Fewer blocks than query tiles: each block walks several tiles, so its pipeline stages
+    // and barrier phases carry over from one tile to the next (odd key-tile counts flip the
+    // stage order), including tiles that see no key.
+    testAttention<T, 128, 128>(1, 2, 1, 700, 450, true, MaskKind::None, false, false, 2);
+    testAttention<T, 64, 64>(2, 2, 2, 900, 333, false, MaskKind::Keep, false, false, 3);
+    testAttention<T, 128, 64>(1, 2, 2, 500, 200, true, MaskKind::Additive, false, false, 1);
+    testAttention<T, 128, 128>(1, 2, 2, 300, 100, true, MaskKind::None, false, true, 1);
   }
+  // Strided operands on every path: the 128-row path (64, 128), 64-row mma.sync (32, 96) and,
+  // in f32, the FMA path.
+  testAttentionStrided<T, 128>(2, 4, 2, 300, true, 0);
+  testAttentionStrided<T, 64>(1, 6, 6, 257, false, 0);
+  testAttentionStrided<T, 64>(1, 4, 2, 200, true, 1);
+  testAttentionStrided<T, 32>(2, 2, 1, 100, true, 0);
+  testAttentionStrided<T, 96>(1, 2, 2, 70, false, 1);
 }
 
 //===--- attention decode (attention_decode.cuh: split KV + combine) ---===//
@@ -956,7 +1068,7 @@ template <class F> float medianMs(F &&launch, int iters = 10) {
 
 // attention_fwd on random inputs; FLOPs 4 * B * HQ * S * S * D, half of that under causal.
 template <class T, int D>
-void benchAttention(int B, int HQ, int HKV, long long S, bool causal) {
+void benchAttention(int B, int HQ, int HKV, long long S, bool causal, bool ws = false) {
   std::vector<double> unused;
   DevBuf<T> q(randomT<T>(size_t(B) * HQ * S * D, unused)),
       k(randomT<T>(size_t(B) * HKV * S * D, unused)), v(randomT<T>(size_t(B) * HKV * S * D, unused)),
@@ -964,21 +1076,25 @@ void benchAttention(int B, int HQ, int HKV, long long S, bool causal) {
   const float scale = 1.0f / std::sqrt(float(D));
   float ms = medianMs([&] {
     launchAttentionFwd<T, float, D, D>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr, B, HQ, HKV, S, S,
-                                       scale, causal, 0, 0, 0, 0);
+                                       scale, causal, 0, 0, 0, 0, 0, nullptr, ws);
   });
   double flops = 4.0 * B * HQ * S * S * D / (causal ? 2 : 1);
-  std::printf("bench attention_fwd %s b%d hq%d hkv%d s%lld d%d%s: %.3f ms, %.1f TFLOP/s\n",
-              Tol<T>::name(), B, HQ, HKV, S, D, causal ? " causal" : "", ms,
+  std::printf("bench attention_fwd%s %s b%d hq%d hkv%d s%lld d%d%s: %.3f ms, %.1f TFLOP/s\n",
+              ws ? "_ws" : "", Tol<T>::name(), B, HQ, HKV, S, D, causal ? " causal" : "", ms,
               flops / ms / 1e9);
 }
 
 template <class T> void benchAttentionAll() {
-  for (bool causal : {false, true}) {
-    benchAttention<T, 128>(4, 16, 16, 4096, causal);
-    benchAttention<T, 64>(4, 16, 16, 4096, causal);
+  for (bool ws : {false, true}) {
+    if (ws && std::is_same_v<T, float>)
+      continue; // the warp-specialized kernel takes f16 and bf16
+    for (bool causal : {false, true}) {
+      benchAttention<T, 128>(4, 16, 16, 4096, causal, ws);
+      benchAttention<T, 64>(4, 16, 16, 4096, causal, ws);
+    }
+    benchAttention<T, 128>(4, 32, 8, 2048, true, ws);
+    benchAttention<T, 128>(16, 16, 16, 1024, false, ws);
   }
-  benchAttention<T, 128>(4, 32, 8, 2048, true);
-  benchAttention<T, 128>(16, 16, 16, 1024, false);
 }
 
 template <class T> void bench() {
@@ -1109,6 +1225,12 @@ int main(int argc, char **argv) {
   if (argc > 1 && std::string(argv[1]) == "--bench-decode") {
     benchAttentionDecode();
     return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--test-attention") {
+    testAttentionSuite<__half>();
+    testAttentionSuite<__nv_bfloat16>();
+    std::printf("%d passed, %d failed\n", gPasses, gFailures);
+    return gFailures ? 1 : 0;
   }
   if (argc > 1 && std::string(argv[1]) == "--bench-attention") {
     benchAttentionAll<__nv_bfloat16>();

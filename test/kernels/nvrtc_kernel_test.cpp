@@ -84,12 +84,16 @@ std::vector<std::string> nameExpressions() {
         std::string args = T + ", " + mask + ", " + std::to_string(d) + ", " + std::to_string(d);
         add("attention_fwd_kernel<" + args + ">");
         add("attention_decode_kernel<" + args + ">");
+        if (T != "float")
+          add("attention_fwd_ws_kernel<" + args + ">");
       }
     for (auto [d, dv] : {std::pair{32, 32}, {80, 80}, {96, 96}, {256, 256}, {192, 128},
                          {72, 40}, {100, 100}, {64, 128}, {128, 64}}) {
       std::string args = T + ", unsigned char, " + std::to_string(d) + ", " + std::to_string(dv);
       add("attention_fwd_kernel<" + args + ">");
       add("attention_decode_kernel<" + args + ">");
+      if (T != "float" && (d == 64 || d == 128) && (dv == 64 || dv == 128))
+        add("attention_fwd_ws_kernel<" + args + ">");
     }
   }
   // Split-KV decode: each element type and mask kind at the common head dims for every row

@@ -70,6 +70,16 @@ static cl::opt<std::string> arch("arch",
                                  cl::desc("GPU architecture to precompile for (e.g. sm_90)"),
                                  cl::init(""),
                                  cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+static cl::opt<bool> attentionInPlace(
+    "attention-in-place",
+    cl::desc("Attention reads Q, K, V views of a buffer in place and writes its output in its "
+             "reader's layout (not yet run on a GPU: off by default)"),
+    cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+static cl::opt<bool> attentionWs(
+    "attention-ws",
+    cl::desc("f16/bf16 attention at head dims 64/128 through the warp-specialized kernel (not "
+             "yet run on a GPU: off by default)"),
+    cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> noCache("no-cache",
                              cl::desc("Compile even when the compile cache holds the bundle of "
                                       "this unchanged model"),
@@ -178,6 +188,8 @@ int main(int argc, char **argv) {
     }
     options.import = import;
     options.dynamicShapes = testDynamicShapes;
+    options.attentionInPlace = attentionInPlace;
+    options.attentionWarpSpecialized = attentionWs;
     if (!pipeline.empty())
       options.pipeline = pipeline;
     return spdc::driver::test(testPaths, options, llvm::outs());
@@ -220,6 +232,8 @@ int main(int argc, char **argv) {
   options.remarks = remarks || !remarksFilter.empty();
   options.remarksFilter = remarksFilter;
   options.useCache = !noCache;
+  options.attentionInPlace = attentionInPlace;
+  options.attentionWarpSpecialized = attentionWs;
   options.import = import;
   if (!pipeline.empty())
     options.pipeline = pipeline;

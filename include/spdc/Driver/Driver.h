@@ -42,6 +42,9 @@ struct CompileOptions {
   std::string remarksFilter;
   /// Reuse the bundle of an unchanged model from the compile cache (CompileCache.h).
   bool useCache = true;
+  /// Kernel choices not yet on by default (codegen::CodegenOptions).
+  bool attentionInPlace = false;
+  bool attentionWarpSpecialized = false;
   OnnxImportOptions import;
 };
 
@@ -103,12 +106,15 @@ struct TestOptions {
   /// With cuda: precompile the kernels for `arch` into the bundle and check that the runtime
   /// loads that cubin (rather than compiling the source).
   bool precompile = false;
-  /// With cuda: storage type of float weights and activations (f32, bf16, f16).
+  /// With cuda and nvrtc: storage type of float weights and activations (f32, bf16, f16).
   std::string dtype = "f32";
   /// Keep the model's dynamic dimensions: compile each folder once and run every data set,
   /// whatever its shapes, on that one bundle (with cuda: one loaded model), instead of
   /// specializing the model on each data set's shapes.
   bool dynamicShapes = false;
+  /// Kernel choices not yet on by default (codegen::CodegenOptions).
+  bool attentionInPlace = false;
+  bool attentionWarpSpecialized = false;
   OnnxImportOptions import;
 };
 

@@ -1297,24 +1297,47 @@ int64_t chunkKeysFor(int64_t kvLen, int64_t slices, int64_t headDim, int64_t hea
 } // namespace decode_launch
 
 FailureOr<Generator::AttentionOperands>
-Generator::attentionOperands(Operation *op, ElementType type, const std::string &label) {
+Generator::attentionOperands(Operation *op, ElementType type, const std::string &label,
+                             bool strided) {
   auto at = cast<spd::AttentionOp>(op);
   Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
-  // Q, K, V materialized together (one kernel when their shapes agree).
-  SmallVector<Value> pending;
-  for (Value x : {q, k, v})
-    if (!viewSource(x))
-      pending.push_back(x);
-  if (failed(materialize(pending, op, label)))
-    return failure();
   AttentionOperands r;
   Value operands[3] = {q, k, v};
   Buf *bufs[3] = {&r.q, &r.k, &r.v};
+  // Strided views read in place: a buffer of the kernel's type, the head dim contiguous, and
+  // an offset only into the arena or the weights (bound inputs and outputs take none).
+  std::optional<StridedView> views[3];
+  if (strided)
+    for (int i = 0; i < 3; ++i) {
+      std::optional<StridedView> sv = stridedView(operands[i]);
+      if (sv && sv->buf.type == type && sv->strides.size() == 4 &&
+          sv->strides[3] == SymExpr::constant(1) &&
+          (sv->offset == 0 || buffers[sv->buf.id].space == bundle::Space::Arena ||
+           buffers[sv->buf.id].space == bundle::Space::Weights))
+        views[i] = sv;
+    }
+  // The others materialized together (one kernel when their shapes agree).
+  SmallVector<Value> pending;
+  for (int i = 0; i < 3; ++i)
+    if (!views[i] && !viewSource(operands[i]))
+      pending.push_back(operands[i]);
+  if (failed(materialize(pending, op, label)))
+    return failure();
   for (int i = 0; i < 3; ++i) {
+    if (views[i]) {
+      *bufs[i] = views[i]->buf;
+      r.offsets[i] = views[i]->offset;
+      for (int d = 0; d < 3; ++d)
+        r.strides[i][d] = views[i]->strides[d];
+      continue;
+    }
     FailureOr<Buf> b = bufferTyped(*this, operands[i], type, op, label);
     if (failed(b))
       return failure();
     *bufs[i] = *b;
+    Dims cs = contiguousStrides(dims(operands[i]));
+    for (int d = 0; d < 3 && d < int(cs.size()); ++d)
+      r.strides[i][d] = cs[d];
   }
   if (mask) {
     Dims ms = dims(mask);
@@ -1465,47 +1488,92 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   int64_t D = *qs[3].getConstant(), DV = *vs[3].getConstant();
   if (D > 256 || DV > 256)
     return op->emitError("spdc codegen: attention head dims above 256 are not supported");
-  FailureOr<AttentionOperands> operands = attentionOperands(op, *st, label);
+  FailureOr<AttentionOperands> operands =
+      attentionOperands(op, *st, label, options.attentionInPlace);
   if (failed(operands))
     return failure();
   std::optional<Buf> qb = operands->q, kb = operands->k, vb = operands->v, mb = operands->mask;
   const std::string &maskType = operands->maskType;
   const SymExpr *strides = operands->maskStrides;
 
-  int out = newBuffer(at.getResult(), *st, "attention " + label);
-  valueBufs[at.getResult()] = {out, *st};
+  // The output as [batch, len, heads, dim] when its only reader is the transpose back to that
+  // layout (before the heads are merged for the output projection): the kernel writes it
+  // there, and the transpose becomes a view.
+  Value result = at.getResult();
+  SymExpr outStrides[3];
+  int out;
+  auto transposed = options.attentionInPlace && result.hasOneUse()
+                        ? dyn_cast<spd::TransposeOp>(*result.getUsers().begin())
+                        : spd::TransposeOp();
+  if (transposed && transposed.getPerm() == ArrayRef<int64_t>{0, 2, 1, 3} &&
+      !graphOutputs.contains(transposed.getResult()) &&
+      succeeded(storageType(transposed.getType(), op)) &&
+      *storageType(transposed.getType(), op) == *st) {
+    out = newBuffer(transposed.getResult(), *st, "attention " + label);
+    valueBufs[transposed.getResult()] = {out, *st};
+    Dims cs = contiguousStrides(dims(transposed.getResult()));
+    outStrides[0] = cs[0];
+    outStrides[1] = cs[2];
+    outStrides[2] = cs[1];
+  } else {
+    out = newBuffer(result, *st, "attention " + label);
+    valueBufs[result] = {out, *st};
+    Dims cs = contiguousStrides(dims(result));
+    for (int d = 0; d < 3; ++d)
+      outStrides[d] = cs[d];
+  }
   needHeader("attention.cuh");
-  std::string name = formatv("spdc::kernels::attention_fwd_kernel<{0}, {1}, {2}, {3}>",
-                             cTypeName(*st), maskType, D, DV)
-                         .str();
+  // The template's launch contract, mirrored from attention.cuh (AttentionConfig,
+  // AttentionFwdConfig, AttentionWsConfig): query rows, threads and dynamic shared memory per
+  // block of its paths.
+  bool tensorCores = *st == ElementType::F16 || *st == ElementType::BF16;
+  bool fast = tensorCores && D % 64 == 0 && DV % 64 == 0 && D <= 128 && DV <= 128;
+  bool ws = fast && options.attentionWarpSpecialized;
+  bool mma = !fast && tensorCores && D % 16 == 0 && DV % 16 == 0 && D <= 128 && DV <= 128;
+  int blockM = fast ? 128 : mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
+  std::string name =
+      formatv("spdc::kernels::{0}<{1}, {2}, {3}, {4}>",
+              ws ? "attention_fwd_ws_kernel" : "attention_fwd_kernel", cTypeName(*st), maskType,
+              D, DV)
+          .str();
   std::string t = cTypeName(*st);
   uint32_t kid = addKernel(name, "",
                            formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, int, "
                                    "int, int, long long, long long, float, bool, long long, "
-                                   "long long, long long, long long",
+                                   "long long, long long, long long, long long, long long, "
+                                   "long long, long long, long long, long long, long long, "
+                                   "long long, long long, long long, long long, long long",
                                    t, maskType));
   bundle::Launch l;
-  // The template's launch contract, mirrored from attention.cuh (AttentionConfig and
-  // AttentionFwdConfig): query rows, threads and dynamic shared memory per block of its paths.
-  bool tensorCores = *st == ElementType::F16 || *st == ElementType::BF16;
-  bool fast = tensorCores && D % 64 == 0 && DV % 64 == 0 && D <= 128 && DV <= 128;
-  bool mma = !fast && tensorCores && D % 16 == 0 && DV % 16 == 0 && D <= 128 && DV <= 128;
-  int blockM = fast ? 128 : mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
-  if (fast) {
-    // 128 query rows, 8 warps; three stages of K and V tiles (2-byte elements), plus 1 KiB to
-    // align the swizzled tiles.
-    int64_t blockN = (D <= 64 && DV <= 64) ? 128 : 64;
+  int64_t blockN = (D <= 64 && DV <= 64) ? 128 : 64;
+  if (ws) {
+    // A producer and two consumer warpgroups; two stages of K and V tiles and the Q tile
+    // (2-byte elements), plus 1 KiB to align the swizzled tiles.
+    l.sharedBytes = uint32_t(2 * blockN * (D + DV) * 2 + 128 * D * 2 + 1024);
+  } else if (fast) {
+    // 8 warps; three stages of K and V tiles, plus 1 KiB to align the swizzled tiles.
     l.sharedBytes = uint32_t(3 * blockN * (D + DV) * 2 + 1024);
   }
   l.grid[0] = clampedCeilDiv(*this, qs[2], blockM, 0, INT64_MAX);
   l.grid[1] = planInt(qs[0] * qs[1]);
-  l.block[0] = fast ? 256 : 128;
+  l.block[0] = ws ? 384 : fast ? 256 : 128;
   auto arg = [&](const SymExpr &e) { return i64Arg(planInt(e)); };
-  l.args = {bufferArg(qb->id), bufferArg(kb->id), bufferArg(vb->id),
+  const int64_t elemBytes = bundle::elementSize(*st);
+  auto operandArg = [&](const Buf &b, int i) {
+    bundle::KernelArg a = bufferArg(b.id);
+    a.buffer.offset = operands->offsets[i] * elemBytes;
+    return a;
+  };
+  l.args = {operandArg(*qb, 0), operandArg(*kb, 1), operandArg(*vb, 2),
             mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
             arg(qs[0]), arg(qs[1]), arg(ks[1]), arg(qs[2]), arg(ks[2]),
             f32Arg(at.getScale().convertToFloat()), i64Arg(at.getCausal() ? 1 : 0),
             arg(strides[0]), arg(strides[1]), arg(strides[2]), arg(strides[3])};
+  for (int i = 0; i < 3; ++i)
+    for (int d = 0; d < 3; ++d)
+      l.args.push_back(arg(operands->strides[i][d]));
+  for (int d = 0; d < 3; ++d)
+    l.args.push_back(arg(outStrides[d]));
   SmallVector<int> ids = {qb->id, kb->id, vb->id, out};
   if (mb)
     ids.push_back(mb->id);

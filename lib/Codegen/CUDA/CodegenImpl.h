@@ -63,6 +63,8 @@ using Dims = llvm::SmallVector<SymExpr, 4>;
 
 /// The product of `d` (1 for a scalar).
 SymExpr product(llvm::ArrayRef<SymExpr> d);
+/// Row-major element strides of `shape`.
+Dims contiguousStrides(llvm::ArrayRef<SymExpr> shape);
 
 /// A buffer before memory planning.
 struct LogicalBuffer {
@@ -81,6 +83,14 @@ struct LogicalBuffer {
 struct Buf {
   int id = -1;
   ElementType type = ElementType::F32;
+};
+
+/// A value read in place: element (i_0, ..., i_n-1) is element offset + sum(i_k * strides[k])
+/// of `buf` (StridedView.cpp).
+struct StridedView {
+  Buf buf;
+  int64_t offset = 0;
+  llvm::SmallVector<SymExpr, 4> strides;
 };
 
 /// An integer literal for index arithmetic: plain when it fits in 32 bits (so that it takes the
@@ -312,12 +322,19 @@ private:
   /// buffers yet) and of its mask, with the mask's element strides over [b, h, q, k].
   struct AttentionOperands {
     Buf q, k, v;
+    /// With `strided`: element offsets into q, k and v's buffers and their strides over
+    /// (batch, head, row); the head dim is contiguous. Else 0 and contiguous.
+    int64_t offsets[3] = {0, 0, 0};
+    SymExpr strides[3][3];
     std::optional<Buf> mask;
     std::string maskType = "float"; ///< the template's TMask (float when there is no mask)
     SymExpr maskStrides[4];
   };
+  /// Q, K, V and the mask of an attention op in buffers of `type`. `strided`: Q, K and V that
+  /// are strided views of a buffer (StridedView) are read in place.
   mlir::FailureOr<AttentionOperands> attentionOperands(mlir::Operation *attention,
-                                                       ElementType type, const std::string &label);
+                                                       ElementType type, const std::string &label,
+                                                       bool strided = false);
   mlir::LogicalResult emitAttention(mlir::Operation *op, const std::string &label);
   /// Attention of a few query rows (decode) through attention_decode.cuh's split-KV kernels;
   /// false (nothing generated) when the op is not such a case.
@@ -337,6 +354,9 @@ private:
   /// check that every dimension is known in terms of them.
   mlir::LogicalResult bindSymbols(mlir::func::FuncOp fn);
   std::optional<Buf> viewSource(mlir::Value v);
+  /// `v` as a strided view of a buffer that exists now, through reshapes, transposes, splits
+  /// and constant slices; nullopt otherwise (it is then computed, by materialize).
+  std::optional<StridedView> stridedView(mlir::Value v);
 };
 
 /// Assigns arena offsets (liveness over steps, best fit, kArenaAlign) and rewrites every buffer

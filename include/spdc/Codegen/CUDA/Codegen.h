@@ -25,6 +25,14 @@ struct CodegenOptions {
   /// Storage type of float activations and weights: "f32" (as declared), "bf16" or "f16".
   /// Graph inputs and outputs keep their declared types.
   std::string dtype = "f32";
+  /// Attention reads Q, K and V in place when they are strided views of a buffer (the head
+  /// transposes of a fused QKV projection) and writes its output in the layout its one reader
+  /// transposes it to. Off by default until it has run on a GPU.
+  bool attentionInPlace = false;
+  /// f16/bf16 attention at head dims 64 and 128 through the warp-specialized kernel
+  /// (attention_fwd_ws_kernel: a producer warpgroup, mbarrier stages, ping-pong consumers).
+  /// Off by default until it has run on a GPU.
+  bool attentionWarpSpecialized = false;
 };
 
 struct CodegenStats {

@@ -5,9 +5,14 @@
 // materialized). Plain CUDA C++: tensor cores for f16/bf16 (warpgroup MMA on sm_90a, mma.sync
 // on sm_80 and sm_90) and FMA on f32 tiles otherwise.
 //
-// Layouts (contiguous, elements):
+// Layouts (elements):
 //   q   [batch, qHeads,  qLen,  HeadDim]      k [batch, kvHeads, kvLen, HeadDim]
 //   v   [batch, kvHeads, kvLen, HeadDimV]     out [batch, qHeads, qLen, HeadDimV]
+//   attention_decode_kernel takes them contiguous. attention_fwd_kernel takes each with its own
+//   strides over (batch, head, row) and a contiguous head dim, so that Q, K and V can be read
+//   in place from a fused QKV projection ([batch, len, 3, heads, dim]) and the output written
+//   straight into [batch, len, heads, dim]; 16-byte copies need 16-byte aligned rows (base and
+//   row stride), other layouts take element loads.
 //   mask (optional, nullptr = none): element (b, h, i, j) at
 //        b*maskStrideB + h*maskStrideH + i*maskStrideQ + j*maskStrideK (stride 0 = broadcast).
 // Semantics (spd.attention):
@@ -29,14 +34,18 @@
 //   __global__ void attention_fwd_kernel(const T *q, const T *k, const T *v, const TMask *mask,
 //       T *out, int batch, int qHeads, int kvHeads, long long qLen, long long kvLen,
 //       float scale, bool causal, long long maskStrideB, long long maskStrideH,
-//       long long maskStrideQ, long long maskStrideK);
+//       long long maskStrideQ, long long maskStrideK, long long qStrideB, long long qStrideH,
+//       long long qStrideS, long long kStrideB, long long kStrideH, long long kStrideS,
+//       long long vStrideB, long long vStrideH, long long vStrideS, long long oStrideB,
+//       long long oStrideH, long long oStrideS);
 //     Three paths, chosen at compile time (AttentionConfig<T, HeadDim, HeadDimV>); tensor-core
 //     paths accumulate in f32 and round P to T for P V as FlashAttention does:
 //       128-row (T __half / __nv_bfloat16, HeadDim and HeadDimV 64 or 128): query tiles of
-//       kBlockM = 128 rows, 8 warps, K/V tiles streamed by cp.async through two stages of
-//       swizzled dynamic shared memory (AttentionFwdConfig); wgmma on sm_90a, mma.sync with
-//       ldmatrix elsewhere. Block (256, 1, 1), dynamic shared memory
-//       AttentionConfig::kSmemBytes (<= 99 KiB: the launcher raises the 48 KiB default).
+//       kBlockM = 128 rows; a producer warpgroup streams Q and K/V tiles by cp.async through
+//       mbarrier-guarded stages of swizzled dynamic shared memory to two consumer warpgroups
+//       (AttentionFwdConfig); wgmma on sm_90a, mma.sync with ldmatrix elsewhere. Block
+//       (384, 1, 1), dynamic shared memory AttentionConfig::kSmemBytes (<= 99 KiB: the
+//       launcher raises the 48 KiB default).
 //       64-row (T half-like, other multiples of 16 <= 128): mma.sync m16n8k16, key tiles of
 //       64; block (128, 1, 1), dynamic shared memory 0 (static, <= 48 KiB).
 //       FMA on f32 tiles otherwise: kBlockM = 16 when HeadDim and HeadDimV <= 128, else 8;
@@ -47,7 +56,7 @@
 //     batch * qHeads <= 65535. lib/Codegen/CUDA/Codegen.cpp (emitAttention) mirrors these.
 //
 //   template <class T, class TMask, int HeadDim, int HeadDimV>
-//   __global__ void attention_decode_kernel(same arguments);
+//   __global__ void attention_decode_kernel(the same arguments up to maskStrideK);
 //     One block per query row, eight warps splitting the keys: for small qLen (decode, qLen == 1)
 //     where the tiled kernel would leave most of its rows idle. Any qLen is correct.
 //     Launch: grid (qLen, batch * qHeads, 1), block (256, 1, 1)
@@ -110,22 +119,40 @@ __device__ __forceinline__ float attentionScore(float dot, float scale, index_t 
   return s;
 }
 
+// Element strides of q, k, v and out over (batch, head, row); the head dim is contiguous.
+struct AttentionStrides {
+  index_t qB, qH, qS, kB, kH, kS, vB, vH, vS, oB, oH, oS;
+};
+
 // The slices of one (batch, query head) a tile function works on: blockIdx.y = b * qHeads + h,
-// and query head h reads kv head h / (qHeads / kvHeads).
+// and query head h reads kv head h / (qHeads / kvHeads). Rows of each slice lie *Row elements
+// apart (a row stride is heads times a head dim or so: 32 bits hold it, and keep registers).
 template <class T> struct AttentionSlices {
   const T *q, *k, *v;
   T *out;
+  int qRow, kRow, vRow, oRow;
   index_t maskBase; // mask offset of (b, h)
 };
-template <int D, int DV, class T>
+template <class T>
 __device__ __forceinline__ AttentionSlices<T>
-attentionSlices(const T *q, const T *k, const T *v, T *out, int qHeads, int kvHeads, index_t qLen,
-                index_t kvLen, index_t maskStrideB, index_t maskStrideH) {
+attentionSlices(const T *q, const T *k, const T *v, T *out, int qHeads, int kvHeads,
+                const AttentionStrides &st, index_t maskStrideB, index_t maskStrideH) {
   const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
   const int hk = h / (qHeads / kvHeads);
-  return {q + index_t(bh) * qLen * D, k + (index_t(b) * kvHeads + hk) * kvLen * D,
-          v + (index_t(b) * kvHeads + hk) * kvLen * DV, out + index_t(bh) * qLen * DV,
+  return {q + b * st.qB + h * st.qH,
+          k + b * st.kB + hk * st.kH,
+          v + b * st.vB + hk * st.vH,
+          out + b * st.oB + h * st.oH,
+          int(st.qS),
+          int(st.kS),
+          int(st.vS),
+          int(st.oS),
           index_t(b) * maskStrideB + index_t(h) * maskStrideH};
+}
+
+// Whether a slice's rows can be copied in 16-byte pieces.
+template <class T> __device__ __forceinline__ bool rowsAligned16(const T *base, int rowStride) {
+  return isAligned(base, 16) && (rowStride * int(sizeof(T))) % 16 == 0;
 }
 
 // One past the last key that query rows [m0, m0 + rows) may see (causal: bottom-right aligned).
@@ -145,7 +172,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
                  const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
                  int kvHeads, index_t qLen, index_t kvLen, float scale, bool causal,
                  index_t maskStrideB, index_t maskStrideH, index_t maskStrideQ,
-                 index_t maskStrideK) {
+                 index_t maskStrideK, const AttentionStrides &st) {
   using Cfg = AttentionFmaConfig<HeadDim, HeadDimV>;
   constexpr int D = HeadDim, DV = HeadDimV, RPW = Cfg::kRowsPerWarp, BM = Cfg::kBlockM,
                 BN = Cfg::kBlockN, KS = Cfg::kKStride, NT = Cfg::kThreads,
@@ -157,8 +184,8 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const index_t m0 = tile * BM;
-  const AttentionSlices<T> head = attentionSlices<D, DV>(q, k, v, out, qHeads, kvHeads, qLen,
-                                                         kvLen, maskStrideB, maskStrideH);
+  const AttentionSlices<T> head =
+      attentionSlices(q, k, v, out, qHeads, kvHeads, st, maskStrideB, maskStrideH);
   const T *qb = head.q, *kb = head.k, *vb = head.v;
   T *ob = head.out;
   const index_t maskBase = head.maskBase;
@@ -166,7 +193,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   __syncthreads(); // the previous tile's readers of sQ are done
   for (int idx = tid; idx < BM * D; idx += NT) {
     const index_t row = m0 + idx / D;
-    sQ[idx] = row < qLen ? toFloat(qb[row * D + idx % D]) : 0.0f;
+    sQ[idx] = row < qLen ? toFloat(qb[row * head.qRow + idx % D]) : 0.0f;
   }
 
   // Keys beyond the last visible one of this block's last row are skipped entirely.
@@ -188,12 +215,12 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     for (int idx = tid; idx < BN * D; idx += NT) {
       const int j = idx / D, d = idx % D;
       const index_t key = n0 + j;
-      sK[j * KS + d] = key < kvLen ? toFloat(kb[key * D + d]) : 0.0f;
+      sK[j * KS + d] = key < kvLen ? toFloat(kb[key * head.kRow + d]) : 0.0f;
     }
     if constexpr (!Cfg::kShareKV) {
       for (int idx = tid; idx < BN * DV; idx += NT) {
         const index_t key = n0 + idx / DV;
-        sV[idx] = key < kvLen ? toFloat(vb[key * DV + idx % DV]) : 0.0f;
+        sV[idx] = key < kvLen ? toFloat(vb[key * head.vRow + idx % DV]) : 0.0f;
       }
     }
     __syncthreads();
@@ -249,7 +276,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       __syncthreads(); // everyone is done with K
       for (int idx = tid; idx < BN * DV; idx += NT) {
         const index_t kk = n0 + idx / DV;
-        sV[idx] = kk < kvLen ? toFloat(vb[kk * DV + idx % DV]) : 0.0f;
+        sV[idx] = kk < kvLen ? toFloat(vb[kk * head.vRow + idx % DV]) : 0.0f;
       }
       __syncthreads();
     }
@@ -283,7 +310,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     for (int sl = 0; sl < SLOTS; ++sl) {
       const int dd = lane + 32 * sl;
       if (DV % 32 == 0 || dd < DV)
-        ob[row * DV + dd] = fromFloat<T>(acc[i][sl] * inv);
+        ob[row * head.oRow + dd] = fromFloat<T>(acc[i][sl] * inv);
     }
   }
 }
@@ -308,23 +335,24 @@ template <int HeadDim, int HeadDimV> struct AttentionMmaConfig {
   static constexpr int kSmemElems = kBlockN * (kKStride + kVStride);
 };
 
-// Copies rows [n0, n0 + BN) of a [kvLen, D] matrix into smem rows of stride S (zeros past kvLen).
+// Copies rows [n0, n0 + BN) of a [kvLen, D] matrix whose rows lie `rowStride` elements apart
+// into smem rows of stride S (zeros past kvLen).
 template <class T, int D, int S, int BN, int NT>
-__device__ __forceinline__ void loadTile16(T *dst, const T *src, index_t n0, index_t kvLen,
-                                           bool aligned) {
+__device__ __forceinline__ void loadTile16(T *dst, const T *src, int rowStride, index_t n0,
+                                           index_t kvLen, bool aligned) {
   constexpr int V = kVecElems<T>; // 8
   if (aligned) {
     for (int idx = threadIdx.x; idx < BN * D / V; idx += NT) {
       const int j = idx / (D / V), c = (idx % (D / V)) * V;
       uint4 val = make_uint4(0, 0, 0, 0);
       if (n0 + j < kvLen)
-        val = *reinterpret_cast<const uint4 *>(src + (n0 + j) * D + c);
+        val = *reinterpret_cast<const uint4 *>(src + (n0 + j) * rowStride + c);
       *reinterpret_cast<uint4 *>(dst + j * S + c) = val;
     }
   } else {
     for (int idx = threadIdx.x; idx < BN * D; idx += NT) {
       const int j = idx / D, c = idx % D;
-      dst[j * S + c] = n0 + j < kvLen ? src[(n0 + j) * D + c] : convert<T>(0.0f);
+      dst[j * S + c] = n0 + j < kvLen ? src[(n0 + j) * rowStride + c] : convert<T>(0.0f);
     }
   }
 }
@@ -335,7 +363,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
                  const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
                  int kvHeads, index_t qLen, index_t kvLen, float scale, bool causal,
                  index_t maskStrideB, index_t maskStrideH, index_t maskStrideQ,
-                 index_t maskStrideK) {
+                 index_t maskStrideK, const AttentionStrides &st) {
   using Cfg = AttentionMmaConfig<HeadDim, HeadDimV>;
   constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
                 KS = Cfg::kKStride, VS = Cfg::kVStride, NT = Cfg::kThreads;
@@ -347,12 +375,12 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const index_t m0 = tile * BM;
-  const AttentionSlices<T> head = attentionSlices<D, DV>(q, k, v, out, qHeads, kvHeads, qLen,
-                                                         kvLen, maskStrideB, maskStrideH);
+  const AttentionSlices<T> head =
+      attentionSlices(q, k, v, out, qHeads, kvHeads, st, maskStrideB, maskStrideH);
   const T *qb = head.q, *kb = head.k, *vb = head.v;
   T *ob = head.out;
   const index_t maskBase = head.maskBase;
-  const bool aligned = isAligned(kb, 16) && isAligned(vb, 16);
+  const bool aligned = rowsAligned16(kb, head.kRow) && rowsAligned16(vb, head.vRow);
 
   // This warp's 16 query rows as A fragments (rows g and g + 8 of the warp's block).
   const index_t row0 = m0 + warp * 16 + g, row1 = row0 + 8;
@@ -363,7 +391,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     auto ld = [&](index_t row, int col) -> unsigned {
       unsigned r = 0;
       if (row < qLen)
-        memcpy(&r, qb + row * D + col, 4);
+        memcpy(&r, qb + row * head.qRow + col, 4);
       return r;
     };
     qa[ks][0] = ld(row0, c);
@@ -385,8 +413,8 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 
   for (index_t n0 = 0; n0 < kvEnd; n0 += BN) {
     __syncthreads(); // readers of the previous tile are done
-    loadTile16<T, D, KS, BN, NT>(sK, kb, n0, kvLen, aligned);
-    loadTile16<T, DV, VS, BN, NT>(sV, vb, n0, kvLen, aligned);
+    loadTile16<T, D, KS, BN, NT>(sK, kb, head.kRow, n0, kvLen, aligned);
+    loadTile16<T, DV, VS, BN, NT>(sV, vb, head.vRow, n0, kvLen, aligned);
     __syncthreads();
 
     // S = Q K^T for this warp's 16 rows and the tile's BN keys.
@@ -473,7 +501,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 #pragma unroll
     for (int nb = 0; nb < NBV; ++nb) {
       const unsigned pr = packPair<T>(o[nb][2 * r] * inv, o[nb][2 * r + 1] * inv);
-      memcpy(ob + row * DV + nb * 8 + 2 * t, &pr, 4);
+      memcpy(ob + row * head.oRow + nb * 8 + 2 * t, &pr, 4);
     }
   }
 }
@@ -527,28 +555,37 @@ template <int Rows> __device__ __forceinline__ unsigned swizzledOffset(int row, 
   return unsigned((chunk >> 3) * (Rows * 128) + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
 }
 
-// Rows [row0, row0 + Rows) of a [nRows, Cols] matrix into a swizzled tile; rows past nRows are
-// zeros. `vec`: src is 16-byte aligned (cp.async); otherwise plain element loads and stores.
+// Rows [row0, row0 + Rows) of a [nRows, Cols] matrix whose rows lie `rowStride` elements apart
+// into a swizzled tile by NT threads (this
+// one is `tid`); rows past nRows are zeros. `vec`: src is 16-byte aligned (cp.async); otherwise
+// plain element loads and stores. Each thread keeps one 16-byte column chunk and steps down the
+// rows by a multiple of 8, so its swizzle is fixed and its addresses advance by constants.
 template <class T, int Rows, int Cols, int NT>
-__device__ __forceinline__ void loadTileSwizzled(unsigned char *dst, const T *src, index_t row0,
-                                                 index_t nRows, bool vec) {
+__device__ __forceinline__ void loadTileSwizzled(unsigned char *dst, const T *src,
+                                                 int rowStride, index_t row0, index_t nRows,
+                                                 bool vec, int tid) {
   constexpr int kChunks = Cols / 8; // 16-byte chunks per row
-  static_assert(Rows * kChunks % NT == 0, "tile chunks divide among the threads");
-  const unsigned dstAddr = smemAddr(dst);
+  constexpr int kRowStep = NT / kChunks;
+  static_assert(NT % kChunks == 0 && kRowStep % 8 == 0 && Rows % kRowStep == 0,
+                "threads step down the rows by a multiple of 8");
+  const int ch = tid % kChunks, r0 = tid / kChunks;
+  const index_t left = nRows - row0 - r0; // rows from this thread's first one to the end
+  const int rowsLeft = left < 0 ? 0 : (left > Rows ? Rows : int(left));
+  const T *p = src + (row0 + r0) * rowStride + ch * 8;
+  const index_t step = index_t(kRowStep) * rowStride;
+  const unsigned to = smemAddr(dst) + swizzledOffset<Rows>(r0, ch);
 #pragma unroll
-  for (int it = 0; it < Rows * kChunks / NT; ++it) {
-    const int c = int(threadIdx.x) + it * NT, r = c / kChunks, ch = c % kChunks;
-    const index_t row = row0 + r;
-    const bool in = row < nRows;
-    const unsigned off = swizzledOffset<Rows>(r, ch);
+  for (int it = 0; it < Rows / kRowStep; ++it, p += step) {
+    const bool in = it * kRowStep < rowsLeft;
+    const unsigned at = to + it * kRowStep * 128;
     if (vec) {
-      cpAsync16(dstAddr + off, in ? src + row * Cols + ch * 8 : src, in ? 16u : 0u);
+      cpAsync16(at, in ? p : src, in ? 16u : 0u);
     } else {
-      T vals[8];
-#pragma unroll
+      // One element at a time: the rare unaligned case, kept light on registers.
+      T *d = reinterpret_cast<T *>(dst + (at - smemAddr(dst)));
+#pragma unroll 1
       for (int e = 0; e < 8; ++e)
-        vals[e] = in ? src[row * Cols + ch * 8 + e] : convert<T>(0.0f);
-      memcpy(dst + off, vals, 16);
+        d[e] = in ? p[e] : convert<T>(0.0f);
     }
   }
 }
@@ -568,6 +605,19 @@ __device__ __forceinline__ unsigned long long wgmmaDesc(unsigned addr, unsigned 
   return (unsigned long long)((addr & 0x3FFFF) >> 4) |
          ((unsigned long long)(leading >> 4) << 16) |
          ((unsigned long long)(stride >> 4) << 32) | (1ull << 62);
+}
+
+// Shared memory written through the generic proxy (stores, cp.async) and read next by wgmma
+// (the async proxy).
+__device__ __forceinline__ void fenceProxyAsync() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// Per-thread register budget of the executing warpgroup (every warp of it runs this).
+template <int N> __device__ __forceinline__ void setMaxRegsDec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N> __device__ __forceinline__ void setMaxRegsInc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
 }
 
 __device__ __forceinline__ void wgmmaFence() {
@@ -730,6 +780,148 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
   }
 }
 
+// Pieces both 128-row kernels share. Accumulators are in the m16n8 layout of a warp's 16 query
+// rows (rows g and g + 8 of the lane's group g = lane / 4, columns 2t and 2t + 1, t = lane % 4).
+
+// softmaxTile, masked when the tile needs it: a mask, keys past kvLen, or causal limits that
+// reach into the tile for some row from `firstRow` on.
+template <class TMask, int NB>
+__device__ __forceinline__ void softmaxTileAt(float (&s)[NB][4], float (&rowMax)[2],
+                                              float (&rowSum)[2], float (&alpha)[2],
+                                              float scaleLog2, index_t row0, index_t n0, int t,
+                                              index_t firstRow, index_t qLen, index_t kvLen,
+                                              bool causal, const TMask *mask, index_t maskBase,
+                                              index_t maskStrideQ, index_t maskStrideK) {
+  constexpr int BN = NB * 8;
+  if (mask != nullptr || n0 + BN > kvLen || (causal && n0 + BN - 1 > firstRow + kvLen - qLen))
+    softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
+                      mask, maskBase, maskStrideQ, maskStrideK);
+  else
+    softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
+                       mask, maskBase, maskStrideQ, maskStrideK);
+}
+
+template <int NBV>
+__device__ __forceinline__ void rescaleRows(float (&o)[NBV][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int nb = 0; nb < NBV; ++nb) {
+    o[nb][0] *= alpha[0];
+    o[nb][1] *= alpha[0];
+    o[nb][2] *= alpha[1];
+    o[nb][3] *= alpha[1];
+  }
+}
+
+// P rounded to T: the accumulator layout of two key blocks is one A fragment.
+template <class T, int NB>
+__device__ __forceinline__ void packProbabilities(unsigned (&p)[NB / 2][4],
+                                                  const float (&s)[NB][4]) {
+#pragma unroll
+  for (int kk = 0; kk < NB / 2; ++kk) {
+    p[kk][0] = packHalf2<T>(s[2 * kk][0], s[2 * kk][1]);
+    p[kk][1] = packHalf2<T>(s[2 * kk][2], s[2 * kk][3]);
+    p[kk][2] = packHalf2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    p[kk][3] = packHalf2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+}
+
+// out rows row0 and row0 + 8 (below qLen) = O / the row's sum over its 4 lanes, or zeros.
+template <class T, int NBV>
+__device__ __forceinline__ void storeRows(const float (&o)[NBV][4], const float (&rowSum)[2],
+                                          index_t row0, index_t qLen, T *ob, int oRow, int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float sum = rowSum[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const index_t row = row0 + 8 * r;
+    if (row >= qLen)
+      continue;
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+    for (int nb = 0; nb < NBV; ++nb) {
+      const unsigned pr = packHalf2<T>(o[nb][2 * r] * inv, o[nb][2 * r + 1] * inv);
+      memcpy(ob + row * oRow + nb * 8 + 2 * t, &pr, 4);
+    }
+  }
+}
+
+// mma.sync: S = Q K^T for the warp's 16 rows and a swizzled K tile of BN keys at kBase.
+template <class T, int D, int BN>
+__device__ __forceinline__ void mmaScores(float (&s)[BN / 8][4], const unsigned (&qa)[D / 16][4],
+                                          unsigned kBase, int lane) {
+#pragma unroll
+  for (int nb = 0; nb < BN / 8; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[nb][e] = 0.0f;
+  const int i = lane >> 3; // which of the four 8x8 matrices this lane addresses
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+    for (int nb = 0; nb < BN / 8; nb += 2) {
+      unsigned kf[4];
+      ldmatrixX4(kf, kBase + swizzledOffset<BN>((nb + (i >> 1)) * 8 + (lane & 7),
+                                                2 * ks + (i & 1)));
+      mma16816<T>(s[nb], qa[ks], kf[0], kf[1]);
+      mma16816<T>(s[nb + 1], qa[ks], kf[2], kf[3]);
+    }
+}
+
+// mma.sync: O += P V for a swizzled V tile of BN keys at vBase.
+template <class T, int BN, int DV>
+__device__ __forceinline__ void mmaAccumulatePV(float (&o)[DV / 8][4],
+                                                const unsigned (&p)[BN / 16][4], unsigned vBase,
+                                                int lane) {
+  const int i = lane >> 3;
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk)
+#pragma unroll
+    for (int nb = 0; nb < DV / 8; nb += 2) {
+      unsigned vf[4];
+      ldmatrixX4Trans(vf, vBase + swizzledOffset<BN>(kk * 16 + (i & 1) * 8 + (lane & 7),
+                                                     nb + (i >> 1)));
+      mma16816<T>(o[nb], p[kk], vf[0], vf[1]);
+      mma16816<T>(o[nb + 1], p[kk], vf[2], vf[3]);
+    }
+}
+
+#if SPDC_ATTENTION_WGMMA
+// wgmma, one committed batch: S = Q K^T for the warpgroup's 64 rows and a K tile of BN keys at
+// kBase. Registers the tensor cores read or write (S, and O and P of a batch that may still be
+// in flight) are fenced on both sides of each batch so that the compiler moves no access to
+// them into the batch.
+template <class T, int D, int BN, int NBV>
+__device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NBV][4],
+                                            unsigned (&p)[BN / 16][4],
+                                            const unsigned (&qa)[D / 16][4], unsigned kBase) {
+#pragma unroll
+  for (int nb = 0; nb < BN / 8; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[nb][e] = 0.0f;
+  wgmmaFenceRegs(s);
+  wgmmaFenceRegs(o);
+  fenceRegs(p);
+  wgmmaFence();
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks)
+    wgmmaRS<T, BN / 8, false>(
+        s, qa[ks], wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024));
+  wgmmaCommit();
+}
+
+// wgmma, one committed batch: O += P V for a V tile of BN keys at vBase.
+template <class T, int BN, int NBV>
+__device__ __forceinline__ void wgmmaPV(float (&o)[NBV][4], const unsigned (&p)[BN / 16][4],
+                                        unsigned vBase) {
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk)
+    wgmmaRS<T, NBV, true>(o, p[kk], wgmmaDesc(vBase + kk * 16 * 128, BN * 128, 1024));
+  wgmmaCommit();
+}
+#endif
+
 // One 128-row query tile; `smem` is the 1024-byte aligned dynamic shared memory.
 template <class T, class TMask, int HeadDim, int HeadDimV>
 __device__ __forceinline__ void
@@ -737,7 +929,7 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
                   const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
                   int kvHeads, index_t qLen, index_t kvLen, float scale, bool causal,
                   index_t maskStrideB, index_t maskStrideH, index_t maskStrideQ,
-                  index_t maskStrideK, unsigned char *smem) {
+                  index_t maskStrideK, const AttentionStrides &st, unsigned char *smem) {
   using Cfg = AttentionFwdConfig<HeadDim, HeadDimV>;
   constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
                 NT = Cfg::kThreads;
@@ -748,12 +940,14 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const index_t m0 = tile * BM;
-  const AttentionSlices<T> head = attentionSlices<D, DV>(q, k, v, out, qHeads, kvHeads, qLen,
-                                                         kvLen, maskStrideB, maskStrideH);
+  const AttentionSlices<T> head =
+      attentionSlices(q, k, v, out, qHeads, kvHeads, st, maskStrideB, maskStrideH);
   const T *qb = head.q, *kb = head.k, *vb = head.v;
   T *ob = head.out;
   const index_t maskBase = head.maskBase;
-  const bool vec = isAligned(qb, 16) && isAligned(kb, 16) && isAligned(vb, 16);
+  const bool vec = rowsAligned16(qb, head.qRow) && rowsAligned16(kb, head.kRow) &&
+                   rowsAligned16(vb, head.vRow);
+  const int tid = int(threadIdx.x);
   // This thread's rows: g and g + 8 of the warp's 16.
   const index_t row0 = m0 + warp * 16 + g;
   const float scaleLog2 = scale * 1.4426950408889634f;
@@ -774,9 +968,9 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
   if (nTiles > 0) {
     // Q through the staging stages, key tile 0 into stage 0; then the warp's 16 query rows as
     // A fragments, loaded once.
-    loadTileSwizzled<T, BM, D, NT>(sK(Cfg::kQStage), qb, m0, qLen, vec);
-    loadTileSwizzled<T, BN, D, NT>(sK(0), kb, 0, kvLen, vec);
-    loadTileSwizzled<T, BN, DV, NT>(sV(0), vb, 0, kvLen, vec);
+    loadTileSwizzled<T, BM, D, NT>(sK(Cfg::kQStage), qb, head.qRow, m0, qLen, vec, tid);
+    loadTileSwizzled<T, BN, D, NT>(sK(0), kb, head.kRow, 0, kvLen, vec, tid);
+    loadTileSwizzled<T, BN, DV, NT>(sV(0), vb, head.vRow, 0, kvLen, vec, tid);
     cpAsyncCommit();
     cpAsyncWait<0>();
     __syncthreads();
@@ -792,75 +986,32 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
       cpAsyncWait<0>();
 #if SPDC_ATTENTION_WGMMA
       // cp.async wrote through the generic proxy; wgmma reads through the async proxy.
-      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+      fenceProxyAsync();
 #endif
       __syncthreads();
       if (j + 1 < nTiles) {
         const int next = int((j + 1) % Cfg::kStages);
-        loadTileSwizzled<T, BN, D, NT>(sK(next), kb, (j + 1) * BN, kvLen, vec);
-        loadTileSwizzled<T, BN, DV, NT>(sV(next), vb, (j + 1) * BN, kvLen, vec);
+        loadTileSwizzled<T, BN, D, NT>(sK(next), kb, head.kRow, (j + 1) * BN, kvLen, vec, tid);
+        loadTileSwizzled<T, BN, DV, NT>(sV(next), vb, head.vRow, (j + 1) * BN, kvLen, vec, tid);
         cpAsyncCommit();
       }
     };
     auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
-      const index_t n0 = j * BN;
-      if (mask != nullptr || n0 + BN > kvLen || (causal && n0 + BN - 1 > m0 + kvLen - qLen))
-        softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
-                          mask, maskBase, maskStrideQ, maskStrideK);
-      else
-        softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
-                           causal, mask, maskBase, maskStrideQ, maskStrideK);
-    };
-    auto rescaleO = [&](const float (&alpha)[2]) {
-#pragma unroll
-      for (int nb = 0; nb < NBV; ++nb) {
-        o[nb][0] *= alpha[0];
-        o[nb][1] *= alpha[0];
-        o[nb][2] *= alpha[1];
-        o[nb][3] *= alpha[1];
-      }
-    };
-    // P rounded to T: the accumulator layout of two key blocks is one A fragment.
-    auto packP = [&](unsigned (&p)[BN / 16][4], const float (&s)[NB][4]) {
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) {
-        p[kk][0] = packHalf2<T>(s[2 * kk][0], s[2 * kk][1]);
-        p[kk][1] = packHalf2<T>(s[2 * kk][2], s[2 * kk][3]);
-        p[kk][2] = packHalf2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        p[kk][3] = packHalf2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      }
+      softmaxTileAt(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, m0, qLen, kvLen,
+                    causal, mask, maskBase, maskStrideQ, maskStrideK);
     };
 
 #if SPDC_ATTENTION_WGMMA
     // Per warpgroup: S_j = Q K_j^T, then O += P_{j-1} V_{j-1} queued behind it; the softmax of
     // S_j runs while the tensor cores finish P_{j-1} V_{j-1}. Registers the tensor cores read
-    // or write are fenced (wgmmaFenceRegs / fenceRegs) on both sides of each batch so that the
-    // compiler moves no access to them into the batch.
+    // or write are fenced (wgmmaFenceRegs / fenceRegs) around each batch.
     float s[NB][4];
     unsigned p[BN / 16][4];
     auto issueScores = [&](index_t j) {
-#pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[nb][e] = 0.0f;
-      wgmmaFenceRegs(s);
-      wgmmaFenceRegs(o);
-      fenceRegs(p);
-      wgmmaFence();
-      const unsigned kBase = smemAddr(sK(int(j % Cfg::kStages)));
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks)
-        wgmmaRS<T, NB, false>(
-            s, qa[ks], wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024));
-      wgmmaCommit();
+      wgmmaScores<T, D, BN>(s, o, p, qa, smemAddr(sK(int(j % Cfg::kStages))));
     };
     auto issuePV = [&](index_t j) {
-      const unsigned vBase = smemAddr(sV(int(j % Cfg::kStages)));
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk)
-        wgmmaRS<T, NBV, true>(o, p[kk], wgmmaDesc(vBase + kk * 16 * 128, BN * 128, 1024));
-      wgmmaCommit();
+      wgmmaPV<T, BN>(o, p, smemAddr(sV(int(j % Cfg::kStages))));
     };
     float alpha[2];
     beginTile(0);
@@ -868,7 +1019,7 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
     wgmmaWait<0>();
     wgmmaFenceRegs(s);
     softmax(s, 0, alpha); // O is still zero: nothing to rescale
-    packP(p, s);
+    packProbabilities<T>(p, s);
     for (index_t j = 1; j < nTiles; ++j) {
       beginTile(j);
       issueScores(j);
@@ -879,8 +1030,8 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
       wgmmaWait<0>();
       wgmmaFenceRegs(o);
       fenceRegs(p);
-      rescaleO(alpha);
-      packP(p, s);
+      rescaleRows(o, alpha);
+      packProbabilities<T>(p, s);
     }
     wgmmaFenceRegs(o);
     fenceRegs(p);
@@ -893,60 +1044,303 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
     for (index_t j = 0; j < nTiles; ++j) {
       const int stage = int(j % Cfg::kStages);
       beginTile(j);
-      // S = Q K^T for the warp's 16 rows and the tile's BN keys.
       float s[NB][4];
-#pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[nb][e] = 0.0f;
-      const unsigned kBase = smemAddr(sK(stage));
-      const int i = lane >> 3; // which of the four 8x8 matrices this lane addresses
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks)
-#pragma unroll
-        for (int nb = 0; nb < NB; nb += 2) {
-          unsigned kf[4];
-          ldmatrixX4(kf, kBase + swizzledOffset<BN>((nb + (i >> 1)) * 8 + (lane & 7),
-                                                    2 * ks + (i & 1)));
-          mma16816<T>(s[nb], qa[ks], kf[0], kf[1]);
-          mma16816<T>(s[nb + 1], qa[ks], kf[2], kf[3]);
-        }
+      mmaScores<T, D, BN>(s, qa, smemAddr(sK(stage)), lane);
       float alpha[2];
       softmax(s, j, alpha);
-      rescaleO(alpha);
+      rescaleRows(o, alpha);
       unsigned p[BN / 16][4];
-      packP(p, s);
-      // O += P V.
-      const unsigned vBase = smemAddr(sV(stage));
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk)
-#pragma unroll
-        for (int nb = 0; nb < NBV; nb += 2) {
-          unsigned vf[4];
-          ldmatrixX4Trans(vf, vBase + swizzledOffset<BN>(kk * 16 + (i & 1) * 8 + (lane & 7),
-                                                         nb + (i >> 1)));
-          mma16816<T>(o[nb], p[kk], vf[0], vf[1]);
-          mma16816<T>(o[nb + 1], p[kk], vf[2], vf[3]);
-        }
+      packProbabilities<T>(p, s);
+      mmaAccumulatePV<T, BN, DV>(o, p, smemAddr(sV(stage)), lane);
     }
 #endif
   }
+  storeRows<T>(o, rowSum, row0, qLen, ob, head.oRow, t);
+}
 
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float sum = rowSum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const index_t row = row0 + 8 * r;
-    if (row >= qLen)
-      continue;
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-#pragma unroll
-    for (int nb = 0; nb < NBV; ++nb) {
-      const unsigned pr = packHalf2<T>(o[nb][2 * r] * inv, o[nb][2 * r + 1] * inv);
-      memcpy(ob + row * DV + nb * 8 + 2 * t, &pr, 4);
+//===--- warp-specialized 128-row path (attention_fwd_ws_kernel) ---===//
+//
+// The same tiles and math as the 128-row path above, organized for Hopper. For f16/bf16 with
+// head dims 64 or 128. A block of three warpgroups owns 128 query rows:
+// warpgroup 0 is the producer, which only copies (cp.async) the block's Q tile and its K/V
+// tiles of kBlockN keys into shared memory; warpgroups 1 and 2 are the consumers, 64 query rows
+// each (16 per warp), which keep Q in registers as MMA A fragments. K/V tiles stream through
+// kStages shared-memory stages; each stage has a "full" mbarrier (the producer's copies landed)
+// and an "empty" one (both consumers are done reading it), Q has the same pair, so no
+// block-wide barrier runs once the roles split. Scores and probabilities stay in registers in the
+// m16n8 accumulator layout, softmax runs in the log2 domain (scale * log2(e) folded into one
+// multiply, ex2.approx), and causal blocks stop at their last visible key. Two compute variants
+// share everything else:
+//   sm_90a (__CUDA_ARCH_FEAT_SM90_ALL): each consumer warpgroup issues wgmma with A from
+//     registers: S_j = Q K_j^T, then O += P_{j-1} V_{j-1}, and computes the softmax of S_j while
+//     the tensor cores still work on P_{j-1} V_{j-1}. The two consumers take turns issuing
+//     (named barriers 1 and 2, "ping-pong"), so one's softmax runs under the other's matrix
+//     products. The producer gives registers back (setmaxnreg) to the consumers.
+//   otherwise (sm_80, sm_90): mma.sync m16n8k16 per warp, fragments through ldmatrix.
+//
+template <int HeadDim, int HeadDimV> struct AttentionWsConfig {
+  static constexpr int kProducerThreads = 128; // warpgroup 0
+  static constexpr int kConsumerThreads = 256; // warpgroups 1 and 2
+  static constexpr int kThreads = kProducerThreads + kConsumerThreads;
+  static constexpr int kBlockM = kConsumerThreads / 32 * 16; // 128: 16 rows per consumer warp
+  // Keys per tile: 128 when both head dims are 64, else 64 (registers and shared memory).
+  static constexpr int kBlockN = (HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64;
+  static constexpr int kStages = 2;
+  static constexpr int kKBytes = kBlockN * HeadDim * 2;
+  static constexpr int kVBytes = kBlockN * HeadDimV * 2;
+  static constexpr int kStageBytes = kKBytes + kVBytes;
+  // Q's tile follows the stages.
+  static constexpr int kQOffset = kStages * kStageBytes;
+  static constexpr int kQBytes = kBlockM * HeadDim * 2;
+  // Slack to round the dynamic shared memory base up to 1024 bytes.
+  static constexpr int kAlignSlack = 1024;
+  // <= 99 KiB in every configuration, so the same launch fits every sm_80+ GPU (sm_86/sm_89
+  // allow 99 KiB of dynamic shared memory per block). Mirrored in Codegen.cpp emitAttention.
+  static constexpr int kSmemBytes = kQOffset + kQBytes + kAlignSlack;
+  // Registers per thread after the split (sm_90a): the launch gives 65536 / 384 = 168 (rounded
+  // down to 8); 128 * 48 + 256 * 224 <= 384 * 168.
+  static constexpr int kProducerRegs = 48;
+  static constexpr int kConsumerRegs = 224;
+  static_assert(HeadDim % 64 == 0 && HeadDimV % 64 == 0 && HeadDim <= 128 && HeadDimV <= 128,
+                "the 128-row path takes head dims 64 and 128");
+  static_assert(kStageBytes % 1024 == 0 && kKBytes % 1024 == 0, "tiles stay 1024-byte aligned");
+  static_assert(kSmemBytes <= 99 * 1024, "attention tiles exceed 99 KiB of shared memory");
+  static_assert(kProducerThreads * kProducerRegs + kConsumerThreads * kConsumerRegs <=
+                    kThreads * (65536 / kThreads / 8 * 8),
+                "the register split fits the block's registers");
+};
+
+// The mbarriers of the warp-specialized path, in static shared memory: per stage and for K and V apart,
+// "full" (the producer's 128 threads arrive once each) and "empty" (the consumers' 256 threads
+// arrive once each), and the same pair for Q. K_j is released once S_j is computed, V_j once
+// P_j V_j is, so the producer refills K's stage half a tile earlier than V's.
+template <int Stages> struct AttentionBarriers {
+  unsigned long long full[2][Stages], empty[2][Stages], qFull, qEmpty;
+};
+
+// The warp-specialized path over query tiles blockIdx.x, blockIdx.x + gridDim.x, ... (last tiles first:
+// under causal masking they have the most keys, so the short ones fill the tail of the grid).
+// `smem` is the 1024-byte aligned dynamic shared memory. Producer and consumers walk the same
+// tiles and key tiles, so their stage counters agree.
+template <class T, class TMask, int HeadDim, int HeadDimV>
+__device__ __forceinline__ void
+attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
+                   const TMask *__restrict__ mask, T *__restrict__ out, int qHeads, int kvHeads,
+                   index_t qLen, index_t kvLen, float scale, bool causal, index_t maskStrideB,
+                   index_t maskStrideH, index_t maskStrideQ, index_t maskStrideK,
+                   const AttentionStrides &st, unsigned char *smem,
+                   AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV>::kStages> &bars) {
+  using Cfg = AttentionWsConfig<HeadDim, HeadDimV>;
+  constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
+                NP = Cfg::kProducerThreads, NC = Cfg::kConsumerThreads, S = Cfg::kStages;
+  constexpr int NB = BN / 8, NBV = DV / 8;
+  auto sK = [&](unsigned stage) { return smem + stage * Cfg::kStageBytes; };
+  auto sV = [&](unsigned stage) { return sK(stage) + Cfg::kKBytes; };
+  unsigned char *sQ = smem + Cfg::kQOffset;
+  // Barrier addresses: which = 0 for K, 1 for V.
+  auto fullBar = [&](int which, unsigned tileIt) {
+    return smemAddr(&bars.full[which][tileIt % S]);
+  };
+  auto emptyBar = [&](int which, unsigned tileIt) {
+    return smemAddr(&bars.empty[which][tileIt % S]);
+  };
+  const unsigned qFull = smemAddr(&bars.qFull), qEmpty = smemAddr(&bars.qEmpty);
+
+  if (threadIdx.x == 0) {
+    for (unsigned i = 0; i < S; ++i)
+      for (int which = 0; which < 2; ++which) {
+        mbarInit(fullBar(which, i), NP);
+        mbarInit(emptyBar(which, i), NC);
+      }
+    mbarInit(qFull, NP);
+    mbarInit(qEmpty, NC);
+  }
+  __syncthreads(); // the last block-wide barrier: the roles split below
+
+  const index_t tiles = (qLen + BM - 1) / BM;
+  const AttentionSlices<T> head =
+      attentionSlices(q, k, v, out, qHeads, kvHeads, st, maskStrideB, maskStrideH);
+  const T *qb = head.q, *kb = head.k, *vb = head.v;
+  const bool vec = rowsAligned16(qb, head.qRow) && rowsAligned16(kb, head.kRow) &&
+                   rowsAligned16(vb, head.vRow);
+  auto keyTiles = [&](index_t m0) {
+    const index_t kvEnd = attentionKeyEnd(m0, BM, qLen, kvLen, causal);
+    return kvEnd > 0 ? (kvEnd + BN - 1) / BN : index_t(0);
+  };
+
+  if (threadIdx.x < NP) {
+    //===--- producer ---===//
+#if SPDC_ATTENTION_WGMMA
+    setMaxRegsDec<Cfg::kProducerRegs>();
+#endif
+    const int tid = int(threadIdx.x);
+    // Copies land and count as this thread's arrival; plain stores (unaligned operands) are
+    // made visible to the tensor cores' proxy first, then arrive.
+    auto arrive = [&](unsigned bar) {
+      if (vec) {
+        mbarArriveOnCopies(bar);
+      } else {
+#if SPDC_ATTENTION_WGMMA
+        fenceProxyAsync();
+#endif
+        mbarArrive(bar);
+      }
+    };
+    unsigned it = 0, qIt = 0;
+    for (index_t i = blockIdx.x; i < tiles; i += gridDim.x) {
+      const index_t m0 = (tiles - 1 - i) * BM, nTiles = keyTiles(m0);
+      if (nTiles == 0)
+        continue;
+      mbarWait(qEmpty, (qIt & 1) ^ 1);
+      loadTileSwizzled<T, BM, D, NP>(sQ, qb, head.qRow, m0, qLen, vec, tid);
+      arrive(qFull);
+      ++qIt;
+      for (index_t j = 0; j < nTiles; ++j, ++it) {
+        const unsigned stage = it % S, parity = ((it / S) & 1) ^ 1;
+        mbarWait(emptyBar(0, it), parity);
+        loadTileSwizzled<T, BN, D, NP>(sK(stage), kb, head.kRow, j * BN, kvLen, vec, tid);
+        arrive(fullBar(0, it));
+        mbarWait(emptyBar(1, it), parity);
+        loadTileSwizzled<T, BN, DV, NP>(sV(stage), vb, head.vRow, j * BN, kvLen, vec, tid);
+        arrive(fullBar(1, it));
+      }
     }
+    cpAsyncWait<0>(); // no copy outlives its thread
+  } else {
+  //===--- consumers ---===//
+#if SPDC_ATTENTION_WGMMA
+  setMaxRegsInc<Cfg::kConsumerRegs>();
+#endif
+  const int ctid = int(threadIdx.x) - NP;
+  const int lane = ctid & 31, warp = ctid >> 5, wg = warp >> 2;
+  const int g = lane >> 2, t = lane & 3;
+  T *ob = head.out;
+  const index_t maskBase = head.maskBase;
+  const float scaleLog2 = scale * 1.4426950408889634f;
+  const float ninf = -NumericLimits<float>::infinity();
+#if SPDC_ATTENTION_WGMMA
+  // Ping-pong: warpgroup w issues its matrix products after barrier 1 + w, then lets the other
+  // one go. Warpgroup 0 goes first; at the end it takes the one turn that is left over, so
+  // every barrier phase completes.
+  constexpr unsigned kTurnBar = 1;
+  if (wg == 1)
+    namedBarrierArrive(kTurnBar, NC);
+  auto takeTurn = [&] { namedBarrierSync(kTurnBar + wg, NC); };
+  auto passTurn = [&] { namedBarrierArrive(kTurnBar + (1 - wg), NC); };
+#endif
+  unsigned it = 0, qIt = 0;
+  for (index_t i = blockIdx.x; i < tiles; i += gridDim.x) {
+    const index_t m0 = (tiles - 1 - i) * BM, nTiles = keyTiles(m0);
+    // This thread's rows: g and g + 8 of the warp's 16.
+    const index_t row0 = m0 + warp * 16 + g;
+    // The warpgroup's first row: key tiles past its causal limit need the masked softmax.
+    const index_t wgRow = m0 + wg * 64;
+    float rowMax[2] = {ninf, ninf}, rowSum[2] = {0.0f, 0.0f};
+    float o[NBV][4];
+#pragma unroll
+    for (int nb = 0; nb < NBV; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        o[nb][e] = 0.0f;
+
+    if (nTiles > 0) {
+      mbarWait(qFull, qIt & 1);
+      unsigned qa[D / 16][4];
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks)
+        ldmatrixX4(qa[ks], smemAddr(sQ) + swizzledOffset<BM>(warp * 16 + (lane & 15),
+                                                             2 * ks + (lane >> 4)));
+      mbarArrive(qEmpty);
+      ++qIt;
+
+      auto waitFull = [&](int which, unsigned tileIt) {
+        mbarWait(fullBar(which, tileIt), (tileIt / S) & 1);
+#if SPDC_ATTENTION_WGMMA
+        fenceProxyAsync(); // the copies wrote through the generic proxy; wgmma reads next
+#endif
+      };
+      auto release = [&](int which, unsigned tileIt) { mbarArrive(emptyBar(which, tileIt)); };
+      auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
+        softmaxTileAt(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow, qLen, kvLen,
+                      causal, mask, maskBase, maskStrideQ, maskStrideK);
+      };
+
+#if SPDC_ATTENTION_WGMMA
+      // Per warpgroup: S_j = Q K_j^T, then O += P_{j-1} V_{j-1} queued behind it; the softmax of
+      // S_j runs while the tensor cores finish P_{j-1} V_{j-1}. Registers the tensor cores read
+      // or write are fenced (wgmmaFenceRegs / fenceRegs) on both sides of each batch so that
+      // the compiler moves no access to them into the batch.
+      float s[NB][4];
+      unsigned p[BN / 16][4];
+      auto issueScores = [&](unsigned tileIt) {
+        wgmmaScores<T, D, BN>(s, o, p, qa, smemAddr(sK(tileIt % S)));
+      };
+      auto issuePV = [&](unsigned tileIt) { wgmmaPV<T, BN>(o, p, smemAddr(sV(tileIt % S))); };
+      float alpha[2];
+      waitFull(0, it);
+      takeTurn();
+      issueScores(it);
+      passTurn();
+      wgmmaWait<0>();
+      wgmmaFenceRegs(s);
+      release(0, it);
+      softmax(s, 0, alpha); // O is still zero: nothing to rescale
+      packProbabilities<T>(p, s);
+      for (index_t j = 1; j < nTiles; ++j) {
+        const unsigned cur = it + unsigned(j);
+        waitFull(0, cur);
+        waitFull(1, cur - 1);
+        takeTurn();
+        issueScores(cur);
+        issuePV(cur - 1);
+        passTurn();
+        wgmmaWait<1>();
+        wgmmaFenceRegs(s);
+        release(0, cur);
+        softmax(s, j, alpha);
+        wgmmaWait<0>();
+        wgmmaFenceRegs(o);
+        fenceRegs(p);
+        release(1, cur - 1);
+        rescaleRows(o, alpha);
+        packProbabilities<T>(p, s);
+      }
+      const unsigned last = it + unsigned(nTiles) - 1;
+      waitFull(1, last);
+      wgmmaFenceRegs(o);
+      fenceRegs(p);
+      wgmmaFence();
+      issuePV(last);
+      wgmmaWait<0>();
+      wgmmaFenceRegs(o);
+      fenceRegs(p);
+      release(1, last);
+#else
+      for (index_t j = 0; j < nTiles; ++j) {
+        const unsigned cur = it + unsigned(j);
+        waitFull(0, cur);
+        float s[NB][4];
+        mmaScores<T, D, BN>(s, qa, smemAddr(sK(cur % S)), lane);
+        release(0, cur);
+        float alpha[2];
+        softmax(s, j, alpha);
+        rescaleRows(o, alpha);
+        unsigned p[BN / 16][4];
+        packProbabilities<T>(p, s);
+        waitFull(1, cur);
+        mmaAccumulatePV<T, BN, DV>(o, p, smemAddr(sV(cur % S)), lane);
+        release(1, cur);
+      }
+#endif
+      it += unsigned(nTiles);
+    }
+
+    storeRows<T>(o, rowSum, row0, qLen, ob, head.oRow, t);
+  }
+#if SPDC_ATTENTION_WGMMA
+  if (wg == 0)
+    takeTurn();
+#endif
   }
 }
 
@@ -976,15 +1370,24 @@ template <class T, int HeadDim, int HeadDimV> struct AttentionConfig {
   static constexpr int kSmemBytes = kUseFast ? Fast::kSmemBytes : 0;
 };
 
+// The kernels' parameter list; both kernels unpack the operand strides the same way.
+#define SPDC_ATTENTION_FWD_PARAMS                                                             \
+  const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,                 \
+      const TMask *__restrict__ mask, T *__restrict__ out, int batch, int qHeads, int kvHeads, \
+      long long qLen, long long kvLen, float scale, bool causal, long long maskStrideB,        \
+      long long maskStrideH, long long maskStrideQ, long long maskStrideK, long long qStrideB, \
+      long long qStrideH, long long qStrideS, long long kStrideB, long long kStrideH,          \
+      long long kStrideS, long long vStrideB, long long vStrideH, long long vStrideS,          \
+      long long oStrideB, long long oStrideH, long long oStrideS
+#define SPDC_ATTENTION_STRIDES                                                                \
+  {qStrideB, qStrideH, qStrideS, kStrideB, kStrideH, kStrideS,                               \
+   vStrideB, vStrideH, vStrideS, oStrideB, oStrideH, oStrideS}
+
 template <class T, class TMask, int HeadDim, int HeadDimV>
 __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThreads)
-    attention_fwd_kernel(const T *__restrict__ q, const T *__restrict__ k,
-                         const T *__restrict__ v, const TMask *__restrict__ mask,
-                         T *__restrict__ out, int batch, int qHeads, int kvHeads,
-                         long long qLen, long long kvLen, float scale, bool causal,
-                         long long maskStrideB, long long maskStrideH, long long maskStrideQ,
-                         long long maskStrideK) {
+    attention_fwd_kernel(SPDC_ATTENTION_FWD_PARAMS) {
   using Cfg = AttentionConfig<T, HeadDim, HeadDimV>;
+  const AttentionStrides st = SPDC_ATTENTION_STRIDES;
   const index_t tiles = (qLen + Cfg::kBlockM - 1) / Cfg::kBlockM;
   for (index_t i = blockIdx.x; i < tiles; i += gridDim.x) {
     // Last tiles first: under causal masking they have the most keys, so the short ones fill
@@ -995,19 +1398,40 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
       unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
       attentionTileFast<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                      qLen, kvLen, scale, causal, maskStrideB,
-                                                     maskStrideH, maskStrideQ, maskStrideK,
+                                                     maskStrideH, maskStrideQ, maskStrideK, st,
                                                      smem);
     } else if constexpr (Cfg::kUseMma) {
       attentionTileMma<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                     qLen, kvLen, scale, causal, maskStrideB,
-                                                    maskStrideH, maskStrideQ, maskStrideK);
+                                                    maskStrideH, maskStrideQ, maskStrideK, st);
     } else {
       attentionTileFma<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                     qLen, kvLen, scale, causal, maskStrideB,
-                                                    maskStrideH, maskStrideQ, maskStrideK);
+                                                    maskStrideH, maskStrideQ, maskStrideK, st);
     }
   }
 }
+
+// The warp-specialized 128-row path (AttentionWsConfig): f16/bf16, head dims 64 and 128.
+// Launch: grid (ceil(qLen / 128), batch * qHeads, 1) -- blocks loop over query tiles, so any
+// grid.x >= 1 is correct -- block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared
+// memory AttentionWsConfig::kSmemBytes.
+template <class T, class TMask, int HeadDim, int HeadDimV>
+__global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV>::kThreads, 1)
+    attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {
+  static_assert(IsHalfLike<T>::value, "the warp-specialized path takes f16 and bf16");
+#if SPDC_KERNELS_HAS_MMA
+  const AttentionStrides st = SPDC_ATTENTION_STRIDES;
+  extern __shared__ __align__(16) unsigned char attentionSmem[];
+  __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV>::kStages> bars;
+  unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, qHeads, kvHeads, qLen, kvLen,
+                                                scale, causal, maskStrideB, maskStrideH,
+                                                maskStrideQ, maskStrideK, st, smem, bars);
+#endif
+}
+#undef SPDC_ATTENTION_STRIDES
+#undef SPDC_ATTENTION_FWD_PARAMS
 
 // Decode: one block per query row; warp w takes key chunks w, w + kWarps, ... of 32 keys, one
 // key per lane for the scores (each lane reads its key's row with 16-byte loads), then the

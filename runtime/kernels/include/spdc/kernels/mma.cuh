@@ -2,7 +2,8 @@
 //
 // Warp-level pieces shared by the attention kernels (attention.cuh, attention_decode.cuh):
 // mma.sync m16n8k16 with f32 accumulators, ldmatrix, 16-byte cp.async with its commit and wait,
-// base-2 exponentials and the f16/bf16 pair packing of A fragments. Each compiles to nothing
+// mbarriers and named barriers, base-2 exponentials and the f16/bf16 pair packing of A
+// fragments. Each compiles to nothing
 // below sm_80, where no kernel calls it.
 //
 //===----------------------------------------------------------------------===//
@@ -70,6 +71,59 @@ template <int N> __device__ __forceinline__ void cpAsyncWait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
+}
+
+// mbarrier: a 64-bit shared-memory barrier object whose phase completes once `count` arrivals
+// have been made; waiters name the phase by its parity (0 for the first, then 1, 0, ...). A wait
+// on the parity of the phase before the current one returns at once, which is how producers
+// pass their first wait on a fresh "empty" barrier.
+__device__ __forceinline__ void mbarInit(unsigned bar, unsigned count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+#endif
+}
+// One arrival, with release semantics: the thread's earlier shared-memory writes are visible
+// to threads that then complete a wait on this phase.
+__device__ __forceinline__ void mbarArrive(unsigned bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(bar)
+               : "memory");
+#endif
+}
+// One arrival, made when every cp.async this thread issued before it has landed (the arrival
+// is one of the phase's `count`, not an extra one).
+__device__ __forceinline__ void mbarArriveOnCopies(unsigned bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+// try_wait (sm_90) may suspend the thread until the phase completes or a time limit passes;
+// test_wait (sm_80) only tests. Either way the loop polls until the phase has completed.
+__device__ __forceinline__ void mbarWait(unsigned bar, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if __CUDA_ARCH__ >= 900
+#define SPDC_MBAR_TEST "mbarrier.try_wait.parity.shared.b64"
+#else
+#define SPDC_MBAR_TEST "mbarrier.test_wait.parity.shared.b64"
+#endif
+  unsigned done;
+  do {
+    asm volatile("{\n.reg .pred p;\n" SPDC_MBAR_TEST " p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
+  } while (!done);
+#undef SPDC_MBAR_TEST
+#endif
+}
+
+// Named barriers 1..15 among `threads` threads (a multiple of 32): sync waits for the
+// barrier's count, arrive adds this warp's threads and goes on.
+__device__ __forceinline__ void namedBarrierSync(unsigned id, unsigned threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void namedBarrierArrive(unsigned id, unsigned threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 __device__ __forceinline__ void ldmatrixX4(unsigned (&r)[4], unsigned addr) {

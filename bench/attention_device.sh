@@ -1,0 +1,47 @@
+#!/bin/bash
+# Device runs for the attention forward work (bench/notes/attention.md), from the staged folder
+# .device/ (bench/run-on-device.sh stage, plus bin/spdc-kernel-gpu-test and
+# bin/spdc-kernel-gpu-mma-test copied there).
+#   bench/attention_device.sh kernels   the f16/bf16 attention kernel tests (sm_90a build and the
+#                                       sm_90 mma.sync build), then the attention_fwd timings of
+#                                       both kernels (default and warp-specialized) and PyTorch
+#                                       SDPA (flash, cuDNN) on the same card in the same call
+# Then, for the kernel choices not yet on by default (--attention-in-place, --attention-ws):
+#   python3 test/run-gpu-tests.py run .device/gpu-tests.json --bin .device/bin \
+#       --only 'attention-in-place|models-cuda-bf16'
+#   bash bench/run-on-device.sh run --only 'attention|gpt2_124m_fwd|llama_1b' \
+#       --spdc-flags '--attention-in-place --attention-ws'
+set -u
+D=.device
+L=${OUT:-/tmp}
+case "${1:-}" in
+  kernels)
+    nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
+    for b in spdc-kernel-gpu-test spdc-kernel-gpu-mma-test; do
+      timeout 200 $D/bin/$b --test-attention > $L/$b-attention.log 2>&1
+      echo "$b --test-attention rc $?: $(tail -1 $L/$b-attention.log)"
+      grep -E "^FAIL" $L/$b-attention.log | head -20
+    done
+    # Each benchmark line is printed as it is measured.
+    timeout 150 $D/bin/spdc-kernel-gpu-test --bench-attention 2>&1 | grep bench | tee $L/bench.log
+    PYTHONUNBUFFERED=1 timeout 120 python3 - <<'PY' 2>&1 | tee $L/torch.log
+import sys
+sys.path.insert(0, "bench")
+import peers
+timing = (50, 300)
+for d in (128, 64):
+    for causal in (False, True):
+        b, h, s = 4, 16, 4096
+        shapes = {n: (b, h, s, d) for n in ("q", "k", "v")}
+        flops = 4 * b * h * s * s * d / (2 if causal else 1)
+        for peer in peers.SDPA_BACKENDS:
+            ms, _ = peers.attention_peer(peer, shapes, causal, timing)
+            print(f"torch {peer} bf16 d{d}{' causal' if causal else ''}: {ms:.3f} ms, "
+                  f"{flops / ms / 1e9:.1f} TFLOP/s", flush=True)
+PY
+    ;;
+  *)
+    awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"
+    exit 2
+    ;;
+esac
