@@ -301,6 +301,18 @@ AttentionLayoutArgs contiguousLayout(int hq, int hkv, long long sq, long long sk
           {hq * sq * DV, sq * DV, DV}};
 }
 
+// Calls launch(mask) with the mask pointer of `kind`: the keep-mask, the additive mask, or a
+// null float mask.
+template <class F>
+void launchWithMask(MaskKind kind, const unsigned char *keep, const float *add, F &&launch) {
+  if (kind == MaskKind::Keep)
+    launch(keep);
+  else if (kind == MaskKind::Additive)
+    launch(add);
+  else
+    launch(static_cast<const float *>(nullptr));
+}
+
 // Whether attention_fwd_ws_kernel takes these parameters (AttentionWsConfig).
 template <class T, int D, int DV> constexpr bool hasWsAttention() {
   return !std::is_same_v<T, float> && (D == 64 || D == 128) && (DV == 64 || DV == 128);
@@ -446,12 +458,7 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
                                       dout.ptr, batch, hq, hkv, sq, skv, scale, causal, msB, msH,
                                       msQ, msK, gridX, nullptr, ws);
   };
-  if (maskKind == MaskKind::Keep)
-    launch(static_cast<const unsigned char *>(dkeep.ptr));
-  else if (maskKind == MaskKind::Additive)
-    launch(static_cast<const float *>(dadd.ptr));
-  else
-    launch(static_cast<const float *>(nullptr));
+  launchWithMask(maskKind, dkeep.ptr, dadd.ptr, launch);
   char name[200];
   std::snprintf(name, sizeof name,
                 "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s",
@@ -764,12 +771,7 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                               batch, hq, hkv, sq, skv, scale, causal, msB, msH,
                                               msQ, msK, chunkKeys);
     };
-    if (maskKind == MaskKind::Keep)
-      launch(static_cast<const unsigned char *>(dkeep.ptr));
-    else if (maskKind == MaskKind::Additive)
-      launch(static_cast<const float *>(dadd.ptr));
-    else
-      launch(static_cast<const float *>(nullptr));
+    launchWithMask(maskKind, dkeep.ptr, dadd.ptr, launch);
     char name[200];
     std::snprintf(name, sizeof name,
                   "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",

@@ -1205,7 +1205,9 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         arrive(fullBar(1, it));
       }
     }
-    cpAsyncWait<0>(); // no copy outlives its thread
+    // No copy outlives its thread: wait for all of them (they were never committed as groups).
+    cpAsyncCommit();
+    cpAsyncWait<0>();
   } else {
   //===--- consumers ---===//
 #if SPDC_ATTENTION_WGMMA
