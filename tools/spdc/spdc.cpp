@@ -77,9 +77,9 @@ static cl::opt<bool> attentionInPlace(
     cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> attentionWs(
     "attention-ws",
-    cl::desc("f16/bf16 attention at head dims 64/128 through the warp-specialized kernel (not "
-             "yet run on a GPU: off by default)"),
-    cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+    cl::desc("f16/bf16 attention at head dims 64/128 through the warp-specialized kernel "
+             "(default; --attention-ws=false: the previous 128-row kernel)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> noCache("no-cache",
                              cl::desc("Compile even when the compile cache holds the bundle of "
                                       "this unchanged model"),

@@ -42,9 +42,9 @@ struct CompileOptions {
   std::string remarksFilter;
   /// Reuse the bundle of an unchanged model from the compile cache (CompileCache.h).
   bool useCache = true;
-  /// Kernel choices not yet on by default (codegen::CodegenOptions).
+  /// Kernel choices (codegen::CodegenOptions).
   bool attentionInPlace = false;
-  bool attentionWarpSpecialized = false;
+  bool attentionWarpSpecialized = true;
   OnnxImportOptions import;
 };
 
@@ -112,9 +112,9 @@ struct TestOptions {
   /// whatever its shapes, on that one bundle (with cuda: one loaded model), instead of
   /// specializing the model on each data set's shapes.
   bool dynamicShapes = false;
-  /// Kernel choices not yet on by default (codegen::CodegenOptions).
+  /// Kernel choices (codegen::CodegenOptions).
   bool attentionInPlace = false;
-  bool attentionWarpSpecialized = false;
+  bool attentionWarpSpecialized = true;
   OnnxImportOptions import;
 };
 

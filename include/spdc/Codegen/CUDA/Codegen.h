@@ -30,9 +30,9 @@ struct CodegenOptions {
   /// transposes it to. Off by default until it has run on a GPU.
   bool attentionInPlace = false;
   /// f16/bf16 attention at head dims 64 and 128 through the warp-specialized kernel
-  /// (attention_fwd_ws_kernel: a producer warpgroup, mbarrier stages, ping-pong consumers).
-  /// Off by default until it has run on a GPU.
-  bool attentionWarpSpecialized = false;
+  /// (attention_fwd_ws_kernel: a producer warpgroup, mbarrier stages, ping-pong consumers);
+  /// false: attention_fwd_kernel's 128-row path.
+  bool attentionWarpSpecialized = true;
 };
 
 struct CodegenStats {
