@@ -6,11 +6,11 @@
 #                                       sm_90 mma.sync build), then the attention_fwd timings of
 #                                       both kernels (default and warp-specialized) and PyTorch
 #                                       SDPA (flash, cuDNN) on the same card in the same call
-# Then, for attention in place (--attention-in-place, not yet on by default):
+# Then the models:
 #   python3 test/run-gpu-tests.py run .device/gpu-tests.json --bin .device/bin \
-#       --only 'attention|models-cuda-bf16$|dynamic-shapes'
-#   bash bench/run-on-device.sh run --only 'attention|gpt2_124m_fwd|llama_1b' \
-#       --spdc-flags '--attention-in-place'
+#       --only 'attention|models-cuda-bf16|dynamic-shapes'
+#   bash bench/run-on-device.sh run --only 'attention|gpt2_124m_fwd|llama_1b'
+# (--spdc-flags=--attention-in-place=false: the same rows with the previous choices)
 set -u
 D=.device
 L=${OUT:-/tmp}

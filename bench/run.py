@@ -855,7 +855,7 @@ def parse_args(argv=None):
     p.add_argument("--no-exact-weights", dest="exact_weights", action="store_false",
                    help="torch models: random init on the GPU instead of the export's weights (faster)")
     p.add_argument("--spdc-flags", help="extra options for every spdc compile, e.g. "
-                   "\"--attention-in-place\" (recorded in the JSON)")
+                   "--spdc-flags=--attention-ws=false (recorded in the JSON and the file name)")
     p.add_argument("--kernel-iters", type=int, default=KERNEL_ITERS)
     p.add_argument("--model-iters", type=int, default=MODEL_ITERS)
     p.add_argument("--cached-compile-runs", type=int, default=CACHED_COMPILE_RUNS)

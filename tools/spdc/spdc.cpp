@@ -73,8 +73,8 @@ static cl::opt<std::string> arch("arch",
 static cl::opt<bool> attentionInPlace(
     "attention-in-place",
     cl::desc("Attention reads Q, K, V views of a buffer in place and writes its output in its "
-             "reader's layout (not yet run on a GPU: off by default)"),
-    cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+             "reader's layout (default; --attention-in-place=false: contiguous copies)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> attentionWs(
     "attention-ws",
     cl::desc("f16/bf16 attention at head dims 64/128 through the warp-specialized kernel "

@@ -43,7 +43,7 @@ struct CompileOptions {
   /// Reuse the bundle of an unchanged model from the compile cache (CompileCache.h).
   bool useCache = true;
   /// Kernel choices (codegen::CodegenOptions).
-  bool attentionInPlace = false;
+  bool attentionInPlace = true;
   bool attentionWarpSpecialized = true;
   OnnxImportOptions import;
 };
@@ -113,7 +113,7 @@ struct TestOptions {
   /// specializing the model on each data set's shapes.
   bool dynamicShapes = false;
   /// Kernel choices (codegen::CodegenOptions).
-  bool attentionInPlace = false;
+  bool attentionInPlace = true;
   bool attentionWarpSpecialized = true;
   OnnxImportOptions import;
 };

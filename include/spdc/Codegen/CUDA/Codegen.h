@@ -27,8 +27,8 @@ struct CodegenOptions {
   std::string dtype = "f32";
   /// Attention reads Q, K and V in place when they are strided views of a buffer (the head
   /// transposes of a fused QKV projection) and writes its output in the layout its one reader
-  /// transposes it to. Off by default until it has run on a GPU.
-  bool attentionInPlace = false;
+  /// transposes it to; false: they are copied to and from contiguous [b, h, s, d] buffers.
+  bool attentionInPlace = true;
   /// f16/bf16 attention at head dims 64 and 128 through the warp-specialized kernel
   /// (attention_fwd_ws_kernel: a producer warpgroup, mbarrier stages, ping-pong consumers);
   /// false: attention_fwd_kernel's 128-row path.
