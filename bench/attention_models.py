@@ -17,10 +17,9 @@ import os
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from decode_models import repeat_kv
+from decode_models import repeat_kv, write_case
 
 
 def const(inits, name, value, dtype=np.int64):
@@ -79,15 +78,7 @@ def make(folder, b, s, h, kvh, d, mask, seed):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
-    data = os.path.join(folder, "test_data_set_0")
-    os.makedirs(data, exist_ok=True)
-    onnx.save(model, os.path.join(folder, "model.onnx"))
-    for i, name in enumerate(["x", "m"][:len(feeds)]):
-        with open(os.path.join(data, f"input_{i}.pb"), "wb") as f:
-            f.write(numpy_helper.from_array(feeds[name], name).SerializeToString())
-    with open(os.path.join(data, "output_0.pb"), "wb") as f:
-        f.write(numpy_helper.from_array(y, "y").SerializeToString())
+    write_case(folder, model, feeds, ["x", "m"])
 
 
 def main():

@@ -27,6 +27,20 @@ def repeat_kv(name, b, kvh, rep, s, d, nodes, inits):
     return name + "_r"
 
 
+def write_case(folder, model, feeds, input_names):
+    """model.onnx, the inputs `input_names` (those of them in feeds, in order) and onnxruntime's
+    output y as test_data_set_0 of `folder`."""
+    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    data = os.path.join(folder, "test_data_set_0")
+    os.makedirs(data, exist_ok=True)
+    onnx.save(model, os.path.join(folder, "model.onnx"))
+    for i, name in enumerate(n for n in input_names if n in feeds):
+        with open(os.path.join(data, f"input_{i}.pb"), "wb") as f:
+            f.write(numpy_helper.from_array(feeds[name], name).SerializeToString())
+    with open(os.path.join(data, "output_0.pb"), "wb") as f:
+        f.write(numpy_helper.from_array(y, "y").SerializeToString())
+
+
 def make(folder, b, h, kvh, sq, skv, d, masked, seed):
     rep = h // kvh
     nodes, inits = [], []
@@ -63,15 +77,7 @@ def make(folder, b, h, kvh, sq, skv, d, masked, seed):
         m = rng.uniform(0, 1, (b, 1, sq, skv)) > 0.25
         m[..., 0] = True  # every row sees a key: ONNX Softmax of an all -3.4e38 row is uniform
         feeds["m"] = m
-    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
-    data = os.path.join(folder, "test_data_set_0")
-    os.makedirs(data, exist_ok=True)
-    onnx.save(model, os.path.join(folder, "model.onnx"))
-    for i, name in enumerate(["q", "k", "v", "m"][:len(feeds)]):
-        with open(os.path.join(data, f"input_{i}.pb"), "wb") as f:
-            f.write(numpy_helper.from_array(feeds[name], name).SerializeToString())
-    with open(os.path.join(data, "output_0.pb"), "wb") as f:
-        f.write(numpy_helper.from_array(y, "y").SerializeToString())
+    write_case(folder, model, feeds, ["q", "k", "v", "m"])
 
 
 def main():

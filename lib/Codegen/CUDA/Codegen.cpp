@@ -1500,28 +1500,21 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   // layout (before the heads are merged for the output projection): the kernel writes it
   // there, and the transpose becomes a view.
   Value result = at.getResult();
-  SymExpr outStrides[3];
-  int out;
   auto transposed = options.attentionInPlace && result.hasOneUse()
                         ? dyn_cast<spd::TransposeOp>(*result.getUsers().begin())
                         : spd::TransposeOp();
-  if (transposed && transposed.getPerm() == ArrayRef<int64_t>{0, 2, 1, 3} &&
-      !graphOutputs.contains(transposed.getResult()) &&
-      succeeded(storageType(transposed.getType(), op)) &&
-      *storageType(transposed.getType(), op) == *st) {
-    out = newBuffer(transposed.getResult(), *st, "attention " + label);
-    valueBufs[transposed.getResult()] = {out, *st};
-    Dims cs = contiguousStrides(dims(transposed.getResult()));
-    outStrides[0] = cs[0];
-    outStrides[1] = cs[2];
-    outStrides[2] = cs[1];
-  } else {
-    out = newBuffer(result, *st, "attention " + label);
-    valueBufs[result] = {out, *st};
-    Dims cs = contiguousStrides(dims(result));
-    for (int d = 0; d < 3; ++d)
-      outStrides[d] = cs[d];
-  }
+  FailureOr<ElementType> transposedType =
+      transposed ? storageType(transposed.getType(), op) : FailureOr<ElementType>(failure());
+  const bool outInPlace = transposed &&
+                          transposed.getPerm() == ArrayRef<int64_t>{0, 2, 1, 3} &&
+                          !graphOutputs.contains(transposed.getResult()) &&
+                          succeeded(transposedType) && *transposedType == *st;
+  Value stored = outInPlace ? transposed.getResult() : result;
+  int out = newBuffer(stored, *st, "attention " + label);
+  valueBufs[stored] = {out, *st};
+  // Strides over (batch, head, row): [b, s, h, d] in place swaps the row and head strides.
+  Dims cs = contiguousStrides(dims(stored));
+  SymExpr outStrides[3] = {cs[0], outInPlace ? cs[2] : cs[1], outInPlace ? cs[1] : cs[2]};
   needHeader("attention.cuh");
   // The template's launch contract, mirrored from attention.cuh (AttentionConfig,
   // AttentionFwdConfig, AttentionWsConfig): query rows, threads and dynamic shared memory per

@@ -405,11 +405,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   const float ninf = -NumericLimits<float>::infinity();
   float rowMax[2] = {ninf, ninf}, rowSum[2] = {0.0f, 0.0f};
   float o[NBV][4];
-#pragma unroll
-  for (int nb = 0; nb < NBV; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      o[nb][e] = 0.0f;
+  zeroFragments(o);
 
   for (index_t n0 = 0; n0 < kvEnd; n0 += BN) {
     __syncthreads(); // readers of the previous tile are done
@@ -850,11 +846,7 @@ __device__ __forceinline__ void storeRows(const float (&o)[NBV][4], const float 
 template <class T, int D, int BN>
 __device__ __forceinline__ void mmaScores(float (&s)[BN / 8][4], const unsigned (&qa)[D / 16][4],
                                           unsigned kBase, int lane) {
-#pragma unroll
-  for (int nb = 0; nb < BN / 8; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      s[nb][e] = 0.0f;
+  zeroFragments(s);
   const int i = lane >> 3; // which of the four 8x8 matrices this lane addresses
 #pragma unroll
   for (int ks = 0; ks < D / 16; ++ks)
@@ -895,11 +887,7 @@ template <class T, int D, int BN, int NBV>
 __device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NBV][4],
                                             unsigned (&p)[BN / 16][4],
                                             const unsigned (&qa)[D / 16][4], unsigned kBase) {
-#pragma unroll
-  for (int nb = 0; nb < BN / 8; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      s[nb][e] = 0.0f;
+  zeroFragments(s);
   wgmmaFenceRegs(s);
   wgmmaFenceRegs(o);
   fenceRegs(p);
@@ -958,11 +946,7 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
   const float ninf = -NumericLimits<float>::infinity();
   float rowMax[2] = {ninf, ninf}, rowSum[2] = {0.0f, 0.0f};
   float o[NBV][4];
-#pragma unroll
-  for (int nb = 0; nb < NBV; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      o[nb][e] = 0.0f;
+  zeroFragments(o);
 
   __syncthreads(); // the previous tile of this block is done with shared memory
   if (nTiles > 0) {
@@ -1239,11 +1223,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     const index_t wgRow = m0 + wg * 64;
     float rowMax[2] = {ninf, ninf}, rowSum[2] = {0.0f, 0.0f};
     float o[NBV][4];
-#pragma unroll
-    for (int nb = 0; nb < NBV; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        o[nb][e] = 0.0f;
+    zeroFragments(o);
 
     if (nTiles > 0) {
       mbarWait(qFull, qIt & 1);

@@ -665,11 +665,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
 
   float m[2] = {ninf, ninf}, l[2] = {0.0f, 0.0f};
   float acc[NT][4];
-#pragma unroll
-  for (int n = 0; n < NT; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      acc[n][e] = 0.0f;
+  zeroFragments(acc);
 
 #pragma unroll
   for (int i = 0; i < S - 1; ++i) {

@@ -141,6 +141,15 @@ __device__ __forceinline__ void ldmatrixX4Trans(unsigned (&r)[4], unsigned addr)
 #endif
 }
 
+// Zeroes N accumulator fragments (the m16n8 layout's four floats each).
+template <int N> __device__ __forceinline__ void zeroFragments(float (&d)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      d[i][e] = 0.0f;
+}
+
 __device__ __forceinline__ float fastExp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
