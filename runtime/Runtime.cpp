@@ -124,6 +124,8 @@ struct spdc_context_t {
   CUcontext context = nullptr;
   spdc_device_info_t info = {};
   std::string target; ///< NVRTC target ("sm_90a"), empty if NVRTC knows nothing that fits
+  int maxSharedPerBlock = 0; ///< dynamic shared memory a block may opt into (bytes)
+  int multiprocessors = 0;
   std::string cacheDir;
   bool useCache = true, useGraphs = true;
   std::string cudaIncludeDir;
@@ -229,6 +231,15 @@ spdc_status_t spdc_context_create(const spdc_context_options_t *options,
     if (CUresult r = d->deviceTotalMem(&total, ctx->device); r != CUDA_SUCCESS)
       return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceTotalMem"));
     info.total_memory = total;
+    if (CUresult r = d->deviceGetAttribute(&ctx->maxSharedPerBlock,
+                                           CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                                           ctx->device);
+        r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceGetAttribute(shared memory)"));
+    if (CUresult r = d->deviceGetAttribute(&ctx->multiprocessors,
+                                           CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, ctx->device);
+        r != CUDA_SUCCESS)
+      return fail(SPDC_STATUS_CUDA_ERROR, d->error(r, "cuDeviceGetAttribute(SM count)"));
     bool ptx = false;
     ctx->target = nvrtcTarget(info.major, info.minor, ptx);
     std::snprintf(info.arch, sizeof info.arch, "%s", ctx->target.c_str());
@@ -385,6 +396,7 @@ struct spdc_model_t {
   /// The symbol of each kernel in the module: its name, or the lowered name of a C++ name
   /// expression. Precompiled cubins must use extern "C" names.
   std::vector<std::string> kernelSymbols;
+  std::vector<bool> used; ///< per kernel: some launch runs it on this device
   std::string codeOrigin = "none"; ///< spdc_model_code_origin
   /// The declared shapes for spdc_tensor_info_t (-1 for a dynamic dimension).
   std::vector<std::vector<int64_t>> inputDims, outputDims;
@@ -507,9 +519,9 @@ spdc_status_t spdc_model_t::loadModule() {
 
   JitRequest req;
   req.source = plan.source;
-  for (const std::string &name : plan.kernelNames)
-    if (!isCIdentifier(name))
-      req.nameExpressions.push_back(name);
+  for (size_t i = 0; i < plan.kernelNames.size(); ++i)
+    if (used[i] && !isCIdentifier(plan.kernelNames[i]))
+      req.nameExpressions.push_back(plan.kernelNames[i]);
   req.target = target;
   req.cudaIncludeDir = ctx->cudaIncludeDir;
   std::unique_ptr<JitCache> cache;
@@ -528,8 +540,8 @@ spdc_status_t spdc_model_t::loadModule() {
     return fail(SPDC_STATUS_INTERNAL, where() + error);
   }
   for (size_t i = 0, j = 0; i < plan.kernelNames.size(); ++i)
-    kernelSymbols[i] =
-        isCIdentifier(plan.kernelNames[i]) ? plan.kernelNames[i] : result.loweredNames[j++];
+    if (used[i] && !isCIdentifier(plan.kernelNames[i]))
+      kernelSymbols[i] = result.loweredNames[j++];
   codeOrigin = (result.cacheHit ? "JIT cache " : "NVRTC ") + target;
   CUresult r = d->moduleLoadData(&module, result.code.data());
   if (r != CUDA_SUCCESS) {
@@ -557,13 +569,32 @@ spdc_status_t spdc_model_t::load() {
     inputShapes.push_back(known ? inputDims[i] : std::vector<int64_t>());
     shapeSet.push_back(known);
   }
+  // Launches with a kernel specialized for this device's target run it; the kernels no launch
+  // runs then are neither compiled nor loaded.
+  used.assign(plan.kernelNames.size(), false);
+  for (bundle::Launch &l : plan.launches) {
+    if (!l.specialTarget.empty() && l.specialTarget == ctx->target &&
+        l.specialSharedBytes <= uint32_t(ctx->maxSharedPerBlock)) {
+      l.kernel = l.specialKernel;
+      l.sharedBytes = l.specialSharedBytes;
+    }
+    l.specialTarget.clear();
+    if (l.sharedBytes > uint32_t(ctx->maxSharedPerBlock))
+      return fail(SPDC_STATUS_FAILED_PRECONDITION,
+                  where() + "kernel '" + plan.kernelNames[l.kernel] + "' needs " +
+                      std::to_string(l.sharedBytes) + " bytes of shared memory per block; " +
+                      ctx->info.name + " allows " + std::to_string(ctx->maxSharedPerBlock));
+    used[l.kernel] = true;
+  }
   if (spdc_status_t s = loadModule())
     return s;
+  functions.assign(plan.kernelNames.size(), nullptr);
   for (size_t i = 0; i < plan.kernelNames.size(); ++i) {
-    CUfunction f = nullptr;
-    if (CUresult r = d->moduleGetFunction(&f, module, kernelSymbols[i].c_str()); r != CUDA_SUCCESS)
+    if (!used[i])
+      continue;
+    if (CUresult r = d->moduleGetFunction(&functions[i], module, kernelSymbols[i].c_str());
+        r != CUDA_SUCCESS)
       return cudaFail(r, "cuModuleGetFunction('" + plan.kernelNames[i] + "')");
-    functions.push_back(f);
   }
   std::vector<uint32_t> shared(functions.size(), 0);
   for (const bundle::Launch &l : plan.launches)
@@ -793,9 +824,14 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
       }
       params[a] = &values[a];
     }
-    // Grid dimensions are constants of the instance, validated to fit 32 bits.
-    CUresult r = d->launchKernel(functions[l.kernel], unsigned(int64_t(l.grid[0])),
-                                 unsigned(int64_t(l.grid[1])), unsigned(int64_t(l.grid[2])),
+    // Grid dimensions are constants of the instance, validated to fit 32 bits; a persistent
+    // kernel gets at most blocksPerSM blocks per SM.
+    unsigned grid[3] = {unsigned(int64_t(l.grid[0])), unsigned(int64_t(l.grid[1])),
+                        unsigned(int64_t(l.grid[2]))};
+    const uint64_t persistent = uint64_t(l.blocksPerSM) * uint64_t(ctx->multiprocessors);
+    if (persistent && uint64_t(grid[0]) * grid[1] * grid[2] > persistent)
+      grid[0] = unsigned(persistent), grid[1] = grid[2] = 1;
+    CUresult r = d->launchKernel(functions[l.kernel], grid[0], grid[1], grid[2],
                                  l.block[0], l.block[1], l.block[2], l.sharedBytes, s,
                                  params.empty() ? nullptr : params.data(), nullptr);
     if (r != CUDA_SUCCESS)

@@ -43,7 +43,7 @@ constexpr uint64_t kIntBytes = 12;    // i64 value, i32 expr
 constexpr uint64_t kExprOpBytes = 12; // u32 code, i64 operand
 constexpr uint64_t kBufferRefBytes = 8 + kIntBytes;
 constexpr uint64_t kKernelArgBytes = 4 + kBufferRefBytes + kIntBytes + 4;
-constexpr uint64_t kLaunchMinBytes = 4 + 3 * kIntBytes + 3 * 4 + 4 + 8; // no arguments
+constexpr uint64_t kLaunchMinBytes = 4 + 3 * kIntBytes + 3 * 4 + 4 + 8 + 8 + 4 + 4 + 4; // no arguments
 constexpr uint64_t kGemmBytes = 4 + 4 * kIntBytes + 8 + 6 * kIntBytes + 8 + 4 + 5 * kBufferRefBytes;
 constexpr uint64_t kCopyBytes = 2 * kBufferRefBytes + kIntBytes;
 static_assert(kGemmBytes == 244 && kKernelArgBytes == 40 && kCopyBytes == 52,
@@ -228,6 +228,10 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
       w.num(a.i64);
       w.f32(a.f32);
     }
+    w.str(l.specialTarget);
+    w.u32(l.specialKernel);
+    w.u32(l.specialSharedBytes);
+    w.u32(l.blocksPerSM);
   }
   w.u64(plan.gemms.size());
   for (const Gemm &g : plan.gemms) {
@@ -292,6 +296,10 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
       a.f32 = r.f32("argument f32");
       l.args.push_back(a);
     }
+    l.specialTarget = r.str("launch special target");
+    l.specialKernel = r.u32("launch special kernel");
+    l.specialSharedBytes = r.u32("launch special shared bytes");
+    l.blocksPerSM = r.u32("launch blocks per SM");
     plan.launches.push_back(std::move(l));
   }
   for (uint64_t i = 0, e = r.count(kGemmBytes, "gemms"); i < e; ++i) {
@@ -471,9 +479,10 @@ private:
   }
 
   std::string launch(const Launch &l) {
-    if (l.kernel >= plan.kernelNames.size())
-      return "kernel index " + std::to_string(l.kernel) + " out of range (" +
-             std::to_string(plan.kernelNames.size()) + " kernels)";
+    for (uint32_t k : {l.kernel, l.specialKernel})
+      if (k >= plan.kernelNames.size())
+        return "kernel index " + std::to_string(k) + " out of range (" +
+               std::to_string(plan.kernelNames.size()) + " kernels)";
     for (int i = 0; i < 3; ++i)
       if (l.grid[i] == 0 || l.block[i] == 0)
         return "zero grid or block dimension";

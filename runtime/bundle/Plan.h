@@ -103,6 +103,17 @@ struct Launch {
   uint32_t block[3] = {1, 1, 1};
   uint32_t sharedBytes = 0;
   std::vector<KernelArg> args;
+  /// A faster kernel for one NVRTC target (same grid, block and arguments): the runtime
+  /// launches `specialKernel` with `specialSharedBytes` instead when it compiles for
+  /// `specialTarget` ("sm_90a") and the device gives a block that much shared memory. Empty
+  /// target: none.
+  std::string specialTarget;
+  uint32_t specialKernel = 0;
+  uint32_t specialSharedBytes = 0;
+  /// A persistent kernel (any grid is correct, blocks walk the work): when nonzero and the grid
+  /// has more blocks than blocksPerSM times the device's SMs, the runtime launches that many
+  /// blocks as grid (n, 1, 1). 0: the grid as given.
+  uint32_t blocksPerSM = 0;
 };
 
 /// D = alpha * op(A) op(B) + beta * C (+ epilogue), batched and strided, row-major operands as

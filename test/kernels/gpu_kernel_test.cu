@@ -50,6 +50,7 @@ namespace {
   } while (0)
 
 int gFailures = 0, gPasses = 0;
+int gSMs = 1; // the device's multiprocessors
 std::mt19937 gRng(1234);
 
 template <class T> struct Tol;
@@ -318,31 +319,54 @@ template <class T, int D, int DV> constexpr bool hasWsAttention() {
   return !std::is_same_v<T, float> && (D == 64 || D == 128) && (DV == 64 || DV == 128);
 }
 
-// attention_fwd_kernel (ws: attention_fwd_ws_kernel) with the launch of its contract
-// (AttentionConfig / AttentionWsConfig); gridX > 0 replaces the number of query tiles (blocks
-// then loop over several tiles); no layout: contiguous.
+// The key tiles the warp-specialized kernel is tested with: 128 (the only one codegen uses at
+// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory).
+template <int D, int DV> std::vector<int> wsBlockNs() {
+  if (D <= 64 && DV <= 64)
+    return {128};
+  return {64, 128};
+}
+
+// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles, "" otherwise.
+std::string wsSuffix(int ws) { return ws ? "_ws" + std::to_string(ws) : ""; }
+
+// attention_fwd_kernel (ws != 0: attention_fwd_ws_kernel with key tiles of ws) with the launch
+// of its contract (AttentionConfig / AttentionWsConfig); gridX > 0 replaces the number of query
+// tiles (blocks then loop over several tiles); no layout: contiguous.
 template <class T, class M, int D, int DV>
 void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *out, int batch,
                         int hq, int hkv, long long sq, long long skv, float scale, bool causal,
                         long long msB, long long msH, long long msQ, long long msK,
                         unsigned gridX = 0, const AttentionLayoutArgs *layout = nullptr,
-                        bool ws = false) {
+                        int ws = 0) {
   const AttentionLayoutArgs l = layout ? *layout : contiguousLayout(hq, hkv, sq, skv, D, DV);
-  auto launch = [&](auto kernel, int blockM, int threads, int smem) {
+  auto launch = [&](auto kernel, int blockM, int threads, int smem, bool persistent = false) {
     if (smem > 48 * 1024)
       CUDA_CHECK(
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     dim3 grid(gridX ? gridX : unsigned((sq + blockM - 1) / blockM), unsigned(batch * hq));
+    // The persistent launch of the runtime (Launch::blocksPerSM = 1): one block per SM.
+    if (persistent && !gridX && unsigned(gSMs) < grid.x * grid.y)
+      grid = dim3(unsigned(gSMs), 1);
     kernel<<<grid, threads, smem>>>(q, k, v, mask, out, batch, hq, hkv, sq, skv, scale, causal,
                                     msB, msH, msQ, msK, l.q.b, l.q.h, l.q.s, l.k.b, l.k.h, l.k.s,
                                     l.v.b, l.v.h, l.v.s, l.o.b, l.o.h, l.o.s);
     CUDA_CHECK(cudaGetLastError());
   };
   if constexpr (hasWsAttention<T, D, DV>()) {
-    if (ws) {
-      using Cfg = AttentionWsConfig<D, DV>;
-      launch(attention_fwd_ws_kernel<T, M, D, DV>, Cfg::kBlockM, Cfg::kThreads, Cfg::kSmemBytes);
+    if (ws == 128) {
+      using Cfg = AttentionWsConfig<D, DV, 128>;
+      launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
+             Cfg::kSmemBytes, true);
       return;
+    }
+    if constexpr (D > 64 || DV > 64) {
+      if (ws == 64) {
+        using Cfg = AttentionWsConfig<D, DV, 64>;
+        launch(attention_fwd_ws_kernel<T, M, D, DV, 64>, Cfg::kBlockM, Cfg::kThreads,
+               Cfg::kSmemBytes, true);
+        return;
+      }
     }
   }
   using Cfg = AttentionConfig<T, D, DV>;
@@ -408,12 +432,13 @@ std::vector<double> referenceAttention(const std::vector<double> &rq, const std:
 template <class T, int D, int DV>
 void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
                    MaskKind maskKind, bool decode, bool misaligned = false,
-                   unsigned gridX = 0, bool ws = false) {
+                   unsigned gridX = 0, int ws = 0) {
   // The warp-specialized kernel too, where it applies.
   if constexpr (hasWsAttention<T, D, DV>())
     if (!decode && !ws)
-      testAttention<T, D, DV>(batch, hq, hkv, sq, skv, causal, maskKind, decode, misaligned,
-                              gridX, true);
+      for (int bn : wsBlockNs<D, DV>())
+        testAttention<T, D, DV>(batch, hq, hkv, sq, skv, causal, maskKind, decode, misaligned,
+                                gridX, bn);
   std::vector<double> rq, rk, rv;
   const size_t pad = misaligned ? 1 : 0;
   auto q = randomT<T>(size_t(batch) * hq * sq * D + pad, rq);
@@ -462,7 +487,7 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   char name[200];
   std::snprintf(name, sizeof name,
                 "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s",
-                decode ? "_decode" : (ws ? "_ws" : ""), Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
+                decode ? "_decode" : wsSuffix(ws).c_str(), Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                 causal ? " causal" : "",
                 maskKind == MaskKind::Keep ? " keep-mask"
                                            : (maskKind == MaskKind::Additive ? " add-mask" : ""),
@@ -495,10 +520,11 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
 // projection (0, or 1 for rows that break 16-byte alignment).
 template <class T, int D>
 void testAttentionStrided(int batch, int hq, int hkv, long long len, bool causal, int extra,
-                          bool ws = false) {
+                          int ws = 0) {
   if constexpr (hasWsAttention<T, D, D>())
     if (!ws)
-      testAttentionStrided<T, D>(batch, hq, hkv, len, causal, extra, true);
+      for (int bn : wsBlockNs<D, D>())
+        testAttentionStrided<T, D>(batch, hq, hkv, len, causal, extra, bn);
   const int heads = hq + 2 * hkv;
   const long long row = heads * D + extra;
   std::vector<double> rp;
@@ -536,7 +562,7 @@ void testAttentionStrided(int batch, int hq, int hkv, long long len, bool causal
           got[((size_t(b) * hq + h) * len + i) * D + d] = raw[((size_t(b) * len + i) * hq + h) * D + d];
   char name[160];
   std::snprintf(name, sizeof name, "attention%s %s qkv-strided b%d hq%d hkv%d s%lld d%d%s%s",
-                ws ? "_ws" : "", Tol<T>::name(), batch, hq, hkv, len, D, causal ? " causal" : "",
+                wsSuffix(ws).c_str(), Tol<T>::name(), batch, hq, hkv, len, D, causal ? " causal" : "",
                 extra ? " unaligned-rows" : "");
   expectClose(name, got, ref, std::is_same_v<T, float> ? 2e-4 : Tol<T>::rtol,
               std::is_same_v<T, float> ? 2e-5 : Tol<T>::atol);
@@ -1070,7 +1096,8 @@ template <class F> float medianMs(F &&launch, int iters = 10) {
 
 // attention_fwd on random inputs; FLOPs 4 * B * HQ * S * S * D, half of that under causal.
 template <class T, int D>
-void benchAttention(int B, int HQ, int HKV, long long S, bool causal, bool ws = false) {
+void benchAttention(int B, int HQ, int HKV, long long S, bool causal, int ws = 0,
+                    bool fullGrid = false) {
   std::vector<double> unused;
   DevBuf<T> q(randomT<T>(size_t(B) * HQ * S * D, unused)),
       k(randomT<T>(size_t(B) * HKV * S * D, unused)), v(randomT<T>(size_t(B) * HKV * S * D, unused)),
@@ -1078,24 +1105,38 @@ void benchAttention(int B, int HQ, int HKV, long long S, bool causal, bool ws = 
   const float scale = 1.0f / std::sqrt(float(D));
   float ms = medianMs([&] {
     launchAttentionFwd<T, float, D, D>(q.ptr, k.ptr, v.ptr, nullptr, o.ptr, B, HQ, HKV, S, S,
-                                       scale, causal, 0, 0, 0, 0, 0, nullptr, ws);
+                                       scale, causal, 0, 0, 0, 0,
+                                       fullGrid ? unsigned((S + 127) / 128) : 0, nullptr, ws);
   });
   double flops = 4.0 * B * HQ * S * S * D / (causal ? 2 : 1);
-  std::printf("bench attention_fwd%s %s b%d hq%d hkv%d s%lld d%d%s: %.3f ms, %.1f TFLOP/s\n",
-              ws ? "_ws" : "", Tol<T>::name(), B, HQ, HKV, S, D, causal ? " causal" : "", ms,
+  std::printf("bench attention_fwd%s%s %s b%d hq%d hkv%d s%lld d%d%s: %.3f ms, %.1f TFLOP/s\n",
+              wsSuffix(ws).c_str(), fullGrid ? " full-grid" : "", Tol<T>::name(), B, HQ, HKV, S,
+              D, causal ? " causal" : "", ms,
               flops / ms / 1e9);
 }
 
 template <class T> void benchAttentionAll() {
-  for (bool ws : {false, true}) {
+  // 0: the previous kernel; 64 and 128: the warp-specialized kernel with key tiles of 64 / 128
+  // (head dim 64 runs at 128 only).
+  for (int ws : {0, 64, 128}) {
     if (ws && std::is_same_v<T, float>)
       continue; // the warp-specialized kernel takes f16 and bf16
     for (bool causal : {false, true}) {
       benchAttention<T, 128>(4, 16, 16, 4096, causal, ws);
-      benchAttention<T, 64>(4, 16, 16, 4096, causal, ws);
+      if (ws != 64)
+        benchAttention<T, 64>(4, 16, 16, 4096, causal, ws);
     }
     benchAttention<T, 128>(4, 32, 8, 2048, true, ws);
     benchAttention<T, 128>(16, 16, 16, 1024, false, ws);
+    // GPT-2's and Llama's shapes (head dim 64, short causal sequences): persistent and not.
+    if (ws != 64)
+      for (bool full : {false, true}) {
+        if (full && !ws)
+          continue;
+        benchAttention<T, 64>(8, 12, 12, 1024, true, ws, full);
+        benchAttention<T, 64>(1, 32, 32, 2048, true, ws, full);
+        benchAttention<T, 128>(4, 16, 16, 4096, true, ws, full);
+      }
   }
 }
 
@@ -1224,6 +1265,7 @@ int main(int argc, char **argv) {
   cudaDeviceProp prop;
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  gSMs = prop.multiProcessorCount;
   if (argc > 1 && std::string(argv[1]) == "--bench-decode") {
     benchAttentionDecode();
     return 0;

@@ -85,7 +85,9 @@ std::vector<std::string> nameExpressions() {
         add("attention_fwd_kernel<" + args + ">");
         add("attention_decode_kernel<" + args + ">");
         if (T != "float")
-          add("attention_fwd_ws_kernel<" + args + ">");
+          for (int bn : {64, 128})
+            if (bn == 128 || d == 128)
+              add("attention_fwd_ws_kernel<" + args + ", " + std::to_string(bn) + ">");
       }
     for (auto [d, dv] : {std::pair{32, 32}, {80, 80}, {96, 96}, {256, 256}, {192, 128},
                          {72, 40}, {100, 100}, {64, 128}, {128, 64}}) {
@@ -93,7 +95,8 @@ std::vector<std::string> nameExpressions() {
       add("attention_fwd_kernel<" + args + ">");
       add("attention_decode_kernel<" + args + ">");
       if (T != "float" && (d == 64 || d == 128) && (dv == 64 || dv == 128))
-        add("attention_fwd_ws_kernel<" + args + ">");
+        for (int bn : {64, 128})
+          add("attention_fwd_ws_kernel<" + args + ", " + std::to_string(bn) + ">");
     }
   }
   // Split-KV decode: each element type and mask kind at the common head dims for every row

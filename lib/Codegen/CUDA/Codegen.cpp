@@ -1524,28 +1524,48 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   bool ws = fast && options.attentionWarpSpecialized;
   bool mma = !fast && tensorCores && D % 16 == 0 && DV % 16 == 0 && D <= 128 && DV <= 128;
   int blockM = fast ? 128 : mma ? 64 : ((D <= 128 && DV <= 128) ? 16 : 8);
-  std::string name =
-      formatv("spdc::kernels::{0}<{1}, {2}, {3}, {4}>",
-              ws ? "attention_fwd_ws_kernel" : "attention_fwd_kernel", cTypeName(*st), maskType,
-              D, DV)
-          .str();
-  std::string t = cTypeName(*st);
-  uint32_t kid = addKernel(name, "",
-                           formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, int, "
-                                   "int, int, long long, long long, float, bool, long long, "
-                                   "long long, long long, long long, long long, long long, "
-                                   "long long, long long, long long, long long, long long, "
-                                   "long long, long long, long long, long long, long long",
-                                   t, maskType));
-  bundle::Launch l;
+  // Keys per tile: 128 at head dims 64; at 128, 64 everywhere (99 KiB of shared memory) and
+  // 128 on sm_90a (161 KiB; wgmma leaves the registers for it), a specialization of the launch.
   int64_t blockN = (D <= 64 && DV <= 64) ? 128 : 64;
+  std::string t = cTypeName(*st);
+  std::string signature =
+      formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, int, int, int, "
+              "long long, long long, float, bool, long long, long long, long long, long long, "
+              "long long, long long, long long, long long, long long, long long, long long, "
+              "long long, long long, long long, long long, long long",
+              t, maskType)
+          .str();
+  auto wsKernel = [&](int64_t keys) {
+    return addKernel(formatv("spdc::kernels::attention_fwd_ws_kernel<{0}, {1}, {2}, {3}, {4}>",
+                             t, maskType, D, DV, keys)
+                         .str(),
+                     "", signature);
+  };
+  // A producer and two consumer warpgroups; two stages of K and V tiles and the Q tile (2-byte
+  // elements), plus 1 KiB to align the swizzled tiles.
+  auto wsSharedBytes = [&](int64_t keys) {
+    return uint32_t(2 * keys * (D + DV) * 2 + 128 * D * 2 + 1024);
+  };
+  bundle::Launch l;
   if (ws) {
-    // A producer and two consumer warpgroups; two stages of K and V tiles and the Q tile
-    // (2-byte elements), plus 1 KiB to align the swizzled tiles.
-    l.sharedBytes = uint32_t(2 * blockN * (D + DV) * 2 + 128 * D * 2 + 1024);
-  } else if (fast) {
+    // Persistent: one block per SM walks the (query tile, head) pairs, loading the next pair's
+    // tiles while it finishes one.
+    l.blocksPerSM = 1;
+    l.kernel = wsKernel(blockN);
+    l.sharedBytes = wsSharedBytes(blockN);
+    if (blockN < 128) {
+      l.specialTarget = "sm_90a";
+      l.specialKernel = wsKernel(128);
+      l.specialSharedBytes = wsSharedBytes(128);
+    }
+  } else {
+    l.kernel = addKernel(formatv("spdc::kernels::attention_fwd_kernel<{0}, {1}, {2}, {3}>", t,
+                                 maskType, D, DV)
+                             .str(),
+                         "", signature);
     // 8 warps; three stages of K and V tiles, plus 1 KiB to align the swizzled tiles.
-    l.sharedBytes = uint32_t(3 * blockN * (D + DV) * 2 + 1024);
+    if (fast)
+      l.sharedBytes = uint32_t(3 * blockN * (D + DV) * 2 + 1024);
   }
   l.grid[0] = clampedCeilDiv(*this, qs[2], blockM, 0, INT64_MAX);
   l.grid[1] = planInt(qs[0] * qs[1]);
@@ -1570,7 +1590,7 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   SmallVector<int> ids = {qb->id, kb->id, vb->id, out};
   if (mb)
     ids.push_back(mb->id);
-  addLaunch(kid, l, label, ids);
+  addLaunch(l.kernel, l, label, ids);
   return success();
 }
 

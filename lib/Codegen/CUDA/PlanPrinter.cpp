@@ -200,6 +200,11 @@ void spdc::codegen::printPlan(const bundle::Plan &plan, llvm::raw_ostream &os) {
          << "," << l.block[2] << ")";
       if (l.sharedBytes)
         os << " smem(" << l.sharedBytes << ")";
+      if (l.blocksPerSM)
+        os << " persistent(" << l.blocksPerSM << "/SM)";
+      if (!l.specialTarget.empty())
+        os << " on " << l.specialTarget << ": " << plan.kernelNames[l.specialKernel] << " smem("
+           << l.specialSharedBytes << ")";
       os << " args(";
       for (size_t a = 0; a < l.args.size(); ++a) {
         if (a)

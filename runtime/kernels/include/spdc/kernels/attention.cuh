@@ -124,8 +124,8 @@ struct AttentionStrides {
   index_t qB, qH, qS, kB, kH, kS, vB, vH, vS, oB, oH, oS;
 };
 
-// The slices of one (batch, query head) a tile function works on: blockIdx.y = b * qHeads + h,
-// and query head h reads kv head h / (qHeads / kvHeads). Rows of each slice lie *Row elements
+// The slices of one (batch, query head) a tile function works on: bh = b * qHeads + h (the
+// grid's y by default), and query head h reads kv head h / (qHeads / kvHeads). Rows of each slice lie *Row elements
 // apart (a row stride is heads times a head dim or so: 32 bits hold it, and keep registers).
 template <class T> struct AttentionSlices {
   const T *q, *k, *v;
@@ -136,8 +136,9 @@ template <class T> struct AttentionSlices {
 template <class T>
 __device__ __forceinline__ AttentionSlices<T>
 attentionSlices(const T *q, const T *k, const T *v, T *out, int qHeads, int kvHeads,
-                const AttentionStrides &st, index_t maskStrideB, index_t maskStrideH) {
-  const int bh = blockIdx.y, b = bh / qHeads, h = bh % qHeads;
+                const AttentionStrides &st, index_t maskStrideB, index_t maskStrideH,
+                int bh = int(blockIdx.y)) {
+  const int b = bh / qHeads, h = bh % qHeads;
   const int hk = h / (qHeads / kvHeads);
   return {q + b * st.qB + h * st.qH,
           k + b * st.kB + hk * st.kH,
@@ -694,6 +695,32 @@ __device__ __forceinline__ void wgmmaRS(float (&d)[NB][4], const unsigned (&a)[4
 #undef SPDC_WGMMA_RS_TYPE
 }
 #undef SPDC_WGMMA_RS
+
+// A and B from shared memory, both K-major; always accumulates.
+#define SPDC_WGMMA_SS(N, TY, X0, X1, X2)                                                     \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" #X2 ", 0;\n"                             \
+               "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " SPDC_REGS_N##N  \
+               ", %" #X0 ", %" #X1 ", p, 1, 1, 0, 0;\n}\n"                                     \
+               : SPDC_ACC_N##N                                                                 \
+               : "l"(descA), "l"(descB), "r"(1))
+
+template <class T, int NB>
+__device__ __forceinline__ void wgmmaSS(float (&d)[NB][4], unsigned long long descA,
+                                        unsigned long long descB) {
+  static_assert(NB == 8 || NB == 16, "wgmma N of 64 or 128");
+#define SPDC_WGMMA_SS_TYPE(TY)                                                               \
+  if constexpr (NB == 8)                                                                     \
+    SPDC_WGMMA_SS(64, TY, 32, 33, 34);                                                       \
+  else                                                                                       \
+    SPDC_WGMMA_SS(128, TY, 64, 65, 66);
+  if constexpr (IsSame<T, __half>::value) {
+    SPDC_WGMMA_SS_TYPE("f16")
+  } else {
+    SPDC_WGMMA_SS_TYPE("bf16")
+  }
+#undef SPDC_WGMMA_SS_TYPE
+}
+#undef SPDC_WGMMA_SS
 #undef SPDC_REGS_N128
 #undef SPDC_REGS_N64
 #undef SPDC_ACC_N128
@@ -879,23 +906,45 @@ __device__ __forceinline__ void mmaAccumulatePV(float (&o)[DV / 8][4],
 }
 
 #if SPDC_ATTENTION_WGMMA
-// wgmma, one committed batch: S = Q K^T for the warpgroup's 64 rows and a K tile of BN keys at
-// kBase. Registers the tensor cores read or write (S, and O and P of a batch that may still be
-// in flight) are fenced on both sides of each batch so that the compiler moves no access to
-// them into the batch.
-template <class T, int D, int BN, int NBV>
-__device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NBV][4],
-                                            unsigned (&p)[BN / 16][4],
-                                            const unsigned (&qa)[D / 16][4], unsigned kBase) {
+// wgmma, one committed batch: S = Q K^T for the warpgroup's 64 rows (Q's fragments in
+// registers) and a K tile of BN keys at kBase. Registers the tensor cores read or write (S, and
+// O and P of a batch that may still be in flight) are fenced on both sides of each batch so
+// that the compiler moves no access to them into the batch.
+template <int NB, int NBV>
+__device__ __forceinline__ void beginScores(float (&s)[NB][4], float (&o)[NBV][4],
+                                            unsigned (&p)[NB / 2][4]) {
   zeroFragments(s);
   wgmmaFenceRegs(s);
   wgmmaFenceRegs(o);
   fenceRegs(p);
   wgmmaFence();
+}
+
+template <class T, int D, int BN, int NBV>
+__device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NBV][4],
+                                            unsigned (&p)[BN / 16][4],
+                                            const unsigned (&qa)[D / 16][4], unsigned kBase) {
+  beginScores(s, o, p);
 #pragma unroll
   for (int ks = 0; ks < D / 16; ++ks)
     wgmmaRS<T, BN / 8, false>(
         s, qa[ks], wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024));
+  wgmmaCommit();
+}
+
+// The same with Q from shared memory: the warpgroup's 64 rows of a swizzled Q tile of BM
+// rows (qBase: the warpgroup's first row).
+template <class T, int D, int BM, int BN, int NBV>
+__device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NBV][4],
+                                            unsigned (&p)[BN / 16][4], unsigned qBase,
+                                            unsigned kBase) {
+  beginScores(s, o, p);
+  // Both tiles are K-major in 64-element panels of 128-byte rows; k step ks is 32 bytes into
+  // panel ks / 4.
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks)
+    wgmmaSS<T, BN / 8>(s, wgmmaDesc(qBase + (ks >> 2) * (BM * 128) + (ks & 3) * 32, 16, 1024),
+                       wgmmaDesc(kBase + (ks >> 2) * (BN * 128) + (ks & 3) * 32, 16, 1024));
   wgmmaCommit();
 }
 
@@ -1062,13 +1111,16 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
 //     products. The producer gives registers back (setmaxnreg) to the consumers.
 //   otherwise (sm_80, sm_90): mma.sync m16n8k16 per warp, fragments through ldmatrix.
 //
-template <int HeadDim, int HeadDimV> struct AttentionWsConfig {
+// BlockN keys per tile: 128 when both head dims are 64. At head dim 128, 128 keys need 161 KiB of
+// shared memory (sm_80 and sm_90 give a block up to 163 and 227 KiB, sm_86/sm_89 99 KiB) and
+// the wgmma registers; 64 keys fit 99 KiB everywhere.
+template <int HeadDim, int HeadDimV, int BlockN = ((HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64)>
+struct AttentionWsConfig {
   static constexpr int kProducerThreads = 128; // warpgroup 0
   static constexpr int kConsumerThreads = 256; // warpgroups 1 and 2
   static constexpr int kThreads = kProducerThreads + kConsumerThreads;
   static constexpr int kBlockM = kConsumerThreads / 32 * 16; // 128: 16 rows per consumer warp
-  // Keys per tile: 128 when both head dims are 64, else 64 (registers and shared memory).
-  static constexpr int kBlockN = (HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64;
+  static constexpr int kBlockN = BlockN;
   static constexpr int kStages = 2;
   static constexpr int kKBytes = kBlockN * HeadDim * 2;
   static constexpr int kVBytes = kBlockN * HeadDimV * 2;
@@ -1078,17 +1130,19 @@ template <int HeadDim, int HeadDimV> struct AttentionWsConfig {
   static constexpr int kQBytes = kBlockM * HeadDim * 2;
   // Slack to round the dynamic shared memory base up to 1024 bytes.
   static constexpr int kAlignSlack = 1024;
-  // <= 99 KiB in every configuration, so the same launch fits every sm_80+ GPU (sm_86/sm_89
-  // allow 99 KiB of dynamic shared memory per block). Mirrored in Codegen.cpp emitAttention.
+  // 99 328 bytes at head dims 128 and 64 keys, 164 864 at 128 keys. Mirrored in Codegen.cpp
+  // emitAttention.
   static constexpr int kSmemBytes = kQOffset + kQBytes + kAlignSlack;
   // Registers per thread after the split (sm_90a): the launch gives 65536 / 384 = 168 (rounded
-  // down to 8); 128 * 48 + 256 * 224 <= 384 * 168.
-  static constexpr int kProducerRegs = 48;
-  static constexpr int kConsumerRegs = 224;
+  // down to 8); 128 * 40 + 256 * 232 <= 384 * 168. The consumers hold S, P and O of their 64
+  // rows (Q stays in shared memory).
+  static constexpr int kProducerRegs = 40;
+  static constexpr int kConsumerRegs = 232;
   static_assert(HeadDim % 64 == 0 && HeadDimV % 64 == 0 && HeadDim <= 128 && HeadDimV <= 128,
                 "the 128-row path takes head dims 64 and 128");
+  static_assert(BlockN == 64 || BlockN == 128, "key tiles of 64 or 128");
   static_assert(kStageBytes % 1024 == 0 && kKBytes % 1024 == 0, "tiles stay 1024-byte aligned");
-  static_assert(kSmemBytes <= 99 * 1024, "attention tiles exceed 99 KiB of shared memory");
+  static_assert(kSmemBytes <= 227 * 1024, "attention tiles exceed 227 KiB of shared memory");
   static_assert(kProducerThreads * kProducerRegs + kConsumerThreads * kConsumerRegs <=
                     kThreads * (65536 / kThreads / 8 * 8),
                 "the register split fits the block's registers");
@@ -1106,15 +1160,16 @@ template <int Stages> struct AttentionBarriers {
 // under causal masking they have the most keys, so the short ones fill the tail of the grid).
 // `smem` is the 1024-byte aligned dynamic shared memory. Producer and consumers walk the same
 // tiles and key tiles, so their stage counters agree.
-template <class T, class TMask, int HeadDim, int HeadDimV>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
 __device__ __forceinline__ void
 attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
-                   const TMask *__restrict__ mask, T *__restrict__ out, int qHeads, int kvHeads,
+                   const TMask *__restrict__ mask, T *__restrict__ out, int batch, int qHeads,
+                   int kvHeads,
                    index_t qLen, index_t kvLen, float scale, bool causal, index_t maskStrideB,
                    index_t maskStrideH, index_t maskStrideQ, index_t maskStrideK,
                    const AttentionStrides &st, unsigned char *smem,
-                   AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV>::kStages> &bars) {
-  using Cfg = AttentionWsConfig<HeadDim, HeadDimV>;
+                   AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> &bars) {
+  using Cfg = AttentionWsConfig<HeadDim, HeadDimV, BlockN>;
   constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
                 NP = Cfg::kProducerThreads, NC = Cfg::kConsumerThreads, S = Cfg::kStages;
   constexpr int NB = BN / 8, NBV = DV / 8;
@@ -1141,12 +1196,19 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   }
   __syncthreads(); // the last block-wide barrier: the roles split below
 
-  const index_t tiles = (qLen + BM - 1) / BM;
-  const AttentionSlices<T> head =
-      attentionSlices(q, k, v, out, qHeads, kvHeads, st, maskStrideB, maskStrideH);
-  const T *qb = head.q, *kb = head.k, *vb = head.v;
-  const bool vec = rowsAligned16(qb, head.qRow) && rowsAligned16(kb, head.kRow) &&
-                   rowsAligned16(vb, head.vRow);
+  // Work items: (query tile, batch-head) pairs, the tiles with the most keys first (under causal
+  // masking the last tiles; the short ones fill the tail). Block (x, y) takes item
+  // y * gridDim.x + x and every (gridDim.x * gridDim.y)-th after it, so any grid walks them
+  // all; with one block per SM the producer loads the next item while the consumers finish one.
+  const index_t tiles = (qLen + BM - 1) / BM, heads = index_t(batch) * qHeads;
+  const index_t items = tiles * heads;
+  const index_t firstItem = index_t(blockIdx.y) * gridDim.x + blockIdx.x;
+  const index_t itemStep = index_t(gridDim.x) * gridDim.y;
+  auto itemSlices = [&](index_t w) {
+    return attentionSlices(q, k, v, out, qHeads, kvHeads, st, maskStrideB, maskStrideH,
+                           int(w % heads));
+  };
+  auto itemRow0 = [&](index_t w) { return (tiles - 1 - w / heads) * BM; };
   auto keyTiles = [&](index_t m0) {
     const index_t kvEnd = attentionKeyEnd(m0, BM, qLen, kvLen, causal);
     return kvEnd > 0 ? (kvEnd + BN - 1) / BN : index_t(0);
@@ -1160,6 +1222,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     const int tid = int(threadIdx.x);
     // Copies land and count as this thread's arrival; plain stores (unaligned operands) are
     // made visible to the tensor cores' proxy first, then arrive.
+    bool vec = true;
     auto arrive = [&](unsigned bar) {
       if (vec) {
         mbarArriveOnCopies(bar);
@@ -1171,10 +1234,14 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       }
     };
     unsigned it = 0, qIt = 0;
-    for (index_t i = blockIdx.x; i < tiles; i += gridDim.x) {
-      const index_t m0 = (tiles - 1 - i) * BM, nTiles = keyTiles(m0);
+    for (index_t w = firstItem; w < items; w += itemStep) {
+      const index_t m0 = itemRow0(w), nTiles = keyTiles(m0);
       if (nTiles == 0)
         continue;
+      const AttentionSlices<T> head = itemSlices(w);
+      const T *qb = head.q, *kb = head.k, *vb = head.v;
+      vec = rowsAligned16(qb, head.qRow) && rowsAligned16(kb, head.kRow) &&
+            rowsAligned16(vb, head.vRow);
       mbarWait(qEmpty, (qIt & 1) ^ 1);
       loadTileSwizzled<T, BM, D, NP>(sQ, qb, head.qRow, m0, qLen, vec, tid);
       arrive(qFull);
@@ -1200,8 +1267,6 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   const int ctid = int(threadIdx.x) - NP;
   const int lane = ctid & 31, warp = ctid >> 5, wg = warp >> 2;
   const int g = lane >> 2, t = lane & 3;
-  T *ob = head.out;
-  const index_t maskBase = head.maskBase;
   const float scaleLog2 = scale * 1.4426950408889634f;
   const float ninf = -NumericLimits<float>::infinity();
 #if SPDC_ATTENTION_WGMMA
@@ -1215,8 +1280,10 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   auto passTurn = [&] { namedBarrierArrive(kTurnBar + (1 - wg), NC); };
 #endif
   unsigned it = 0, qIt = 0;
-  for (index_t i = blockIdx.x; i < tiles; i += gridDim.x) {
-    const index_t m0 = (tiles - 1 - i) * BM, nTiles = keyTiles(m0);
+  for (index_t w = firstItem; w < items; w += itemStep) {
+    const index_t m0 = itemRow0(w), nTiles = keyTiles(m0);
+    const AttentionSlices<T> head = itemSlices(w);
+    const index_t maskBase = head.maskBase;
     // This thread's rows: g and g + 8 of the warp's 16.
     const index_t row0 = m0 + warp * 16 + g;
     // The warpgroup's first row: key tiles past its causal limit need the masked softmax.
@@ -1227,13 +1294,19 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 
     if (nTiles > 0) {
       mbarWait(qFull, qIt & 1);
+      ++qIt;
+#if SPDC_ATTENTION_WGMMA
+      fenceProxyAsync();
+#else
+      // mma.sync takes Q's fragments from registers; wgmma reads Q from shared memory and
+      // releases it once the tile's last scores are computed.
       unsigned qa[D / 16][4];
 #pragma unroll
       for (int ks = 0; ks < D / 16; ++ks)
         ldmatrixX4(qa[ks], smemAddr(sQ) + swizzledOffset<BM>(warp * 16 + (lane & 15),
                                                              2 * ks + (lane >> 4)));
       mbarArrive(qEmpty);
-      ++qIt;
+#endif
 
       auto waitFull = [&](int which, unsigned tileIt) {
         mbarWait(fullBar(which, tileIt), (tileIt / S) & 1);
@@ -1254,8 +1327,9 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       // the compiler moves no access to them into the batch.
       float s[NB][4];
       unsigned p[BN / 16][4];
+      const unsigned qBase = smemAddr(sQ) + wg * 64 * 128;
       auto issueScores = [&](unsigned tileIt) {
-        wgmmaScores<T, D, BN>(s, o, p, qa, smemAddr(sK(tileIt % S)));
+        wgmmaScores<T, D, BM, BN>(s, o, p, qBase, smemAddr(sK(tileIt % S)));
       };
       auto issuePV = [&](unsigned tileIt) { wgmmaPV<T, BN>(o, p, smemAddr(sV(tileIt % S))); };
       float alpha[2];
@@ -1287,6 +1361,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         rescaleRows(o, alpha);
         packProbabilities<T>(p, s);
       }
+      mbarArrive(qEmpty); // every score of the tile is computed
       const unsigned last = it + unsigned(nTiles) - 1;
       waitFull(1, last);
       wgmmaFenceRegs(o);
@@ -1317,7 +1392,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       it += unsigned(nTiles);
     }
 
-    storeRows<T>(o, rowSum, row0, qLen, ob, head.oRow, t);
+    storeRows<T>(o, rowSum, row0, qLen, head.out, head.oRow, t);
   }
 #if SPDC_ATTENTION_WGMMA
   if (wg == 0)
@@ -1398,16 +1473,16 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
 // Launch: grid (ceil(qLen / 128), batch * qHeads, 1) -- blocks loop over query tiles, so any
 // grid.x >= 1 is correct -- block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared
 // memory AttentionWsConfig::kSmemBytes.
-template <class T, class TMask, int HeadDim, int HeadDimV>
-__global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV>::kThreads, 1)
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+__global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {
   static_assert(IsHalfLike<T>::value, "the warp-specialized path takes f16 and bf16");
 #if SPDC_KERNELS_HAS_MMA
   const AttentionStrides st = SPDC_ATTENTION_STRIDES;
   extern __shared__ __align__(16) unsigned char attentionSmem[];
-  __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV>::kStages> bars;
+  __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> bars;
   unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
-  attentionBlockWs<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, qHeads, kvHeads, qLen, kvLen,
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN>(q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen,
                                                 scale, causal, maskStrideB, maskStrideH,
                                                 maskStrideQ, maskStrideK, st, smem, bars);
 #endif
