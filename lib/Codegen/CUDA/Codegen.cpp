@@ -1915,15 +1915,23 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
   KernelBuilder kb(*this, name);
   ExprEmitter ee(*this, kb);
+  // Short rows: one per warp; others: one per block.
+  const bool warpRows = cols <= kWarpRowMaxCols;
   bundle::Launch l = rowLaunch(*this, rows, cols);
-  int64_t threads = l.block[0];
+  if (warpRows) {
+    l.grid[0] = clampedCeilDiv(*this, rows, kRowBlock / 32, 1, kMaxGridStrideBlocks);
+    l.block[0] = kRowBlock;
+  }
+  int64_t threads = warpRows ? 32 : l.block[0];
   // Rows of at most kMaxRowSlots columns per thread stay in registers after the first pass: the
   // statistics and the outputs read no memory again (the producers run once per element).
   int64_t slots = (cols + threads - 1) / threads;
-  bool cached = slots <= kMaxRowSlots;
+  bool cached = warpRows || slots <= kMaxRowSlots;
+  const std::string reduce = warpRows ? "warpReduce" : "blockReduce";
+  const std::string column = warpRows ? "(threadIdx.x & 31)" : "threadIdx.x";
   kb.line("using namespace spdc::kernels;");
   std::optional<int64_t> staticRows = rows.getConstant();
-  kb.open("forEachRow(" +
+  kb.open((warpRows ? "forEachWarpRow(" : "forEachRow(") +
           (staticRows ? std::to_string(*staticRows) + "LL" : "(long long)" + kb.dim(rows)) +
           ", [&](index_t r)");
   if (cached)
@@ -1934,10 +1942,11 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     if (cached) {
       kb.line("#pragma unroll");
       kb.open(formatv("for (int k = 0; k < {0}; ++k)", slots));
-      kb.line(formatv("const idx_t c = threadIdx.x + k * {0};", threads));
+      kb.line(formatv("const idx_t c = {0} + k * {1};", column, threads));
       kb.open(formatv("if (c < {0})", indexLiteral(cols)));
     } else {
-      kb.open(formatv("for (idx_t c = threadIdx.x; c < {0}; c += blockDim.x)", indexLiteral(cols)));
+      kb.open(formatv("for (idx_t c = {0}; c < {1}; c += {2})", column, indexLiteral(cols),
+                      threads));
     }
   };
   auto closeColumns = [&] {
@@ -1972,13 +1981,13 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     kb.line("float s0 = 0.0f;");
     if (failed(pass([&](const std::string &v) { kb.line("s0 += float(" + v + ");"); })))
       return failure();
-    kb.line(formatv("const float mean = blockReduceSum(s0) / {0}.0f;", cols));
+    kb.line(formatv("const float mean = {0}Sum(s0) / {1}.0f;", reduce, cols));
     kb.line("float s1 = 0.0f;");
     if (failed(pass([&](const std::string &v) {
           kb.line("{ const float d = float(" + v + ") - mean; s1 += d * d; }");
         })))
       return failure();
-    kb.line(formatv("const float rstd = rsqrtf(blockReduceSum(s1) / {0}.0f + {1:e9}f);", cols,
+    kb.line(formatv("const float rstd = rsqrtf({0}Sum(s1) / {1}.0f + {2:e9}f);", reduce, cols,
                     ln.getEpsilon().convertToFloat()));
     mean = "mean";
     rstd = "rstd";
@@ -1988,7 +1997,7 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
           kb.line("{ const float d = float(" + v + "); s1 += d * d; }");
         })))
       return failure();
-    kb.line(formatv("const float rstd = rsqrtf(blockReduceSum(s1) / {0}.0f + {1:e9}f);", cols,
+    kb.line(formatv("const float rstd = rsqrtf({0}Sum(s1) / {1}.0f + {2:e9}f);", reduce, cols,
                     rn.getEpsilon().convertToFloat()));
     rstd = "rstd";
   } else {
@@ -1996,13 +2005,13 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     kb.line("float m0 = -spdc_inf<float>();");
     if (failed(pass([&](const std::string &v) { kb.line("m0 = spdc_max(m0, float(" + v + "));"); })))
       return failure();
-    kb.line("const float mx = blockReduceMax(m0);");
+    kb.line("const float mx = " + reduce + "Max(m0);");
     kb.line("float s0 = 0.0f;");
     if (failed(pass([&](const std::string &v) {
           kb.line("s0 += expf(float(" + v + ") - mx);");
         })))
       return failure();
-    kb.line("const float sum = blockReduceSum(s0);");
+    kb.line("const float sum = " + reduce + "Sum(s0);");
   }
   ee.overrides[result] = [&, red](ArrayRef<std::string> idx) -> FailureOr<std::string> {
     FailureOr<std::string> xv = ee.at(x, idx);

@@ -53,6 +53,10 @@ constexpr int64_t kSmallRowCols = 1024;
 /// Columns per thread that row kernels keep in registers between their passes (a 4096-wide row
 /// at 256 threads); wider rows are read again in each pass.
 constexpr int64_t kMaxRowSlots = 16;
+/// Rows of at most this many columns are fused into kernels of one row per warp (kRowBlock / 32
+/// rows per block, warp reductions only): many rows in flight per SM, where a block per short
+/// row leaves the memory system idle between its barriers. Their columns stay in registers.
+constexpr int64_t kWarpRowMaxCols = 1024;
 /// Arena and weight alignment (bytes): 256 suits every vector load and cuBLASLt's preference;
 /// the bundle format wants weights 64-byte aligned.
 constexpr uint64_t kArenaAlign = 256;

@@ -1469,10 +1469,11 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
   }
 }
 
-// The warp-specialized 128-row path (AttentionWsConfig): f16/bf16, head dims 64 and 128.
-// Launch: grid (ceil(qLen / 128), batch * qHeads, 1) -- blocks loop over query tiles, so any
-// grid.x >= 1 is correct -- block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared
-// memory AttentionWsConfig::kSmemBytes.
+// The warp-specialized 128-row path (AttentionWsConfig): f16/bf16, head dims 64 and 128, key
+// tiles of BlockN (64 or 128). Launch: any grid -- blocks walk the (query tile, batch-head)
+// pairs, ceil(qLen / 128) * batch * qHeads of them; one block per SM is the efficient one --
+// block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared memory
+// AttentionWsConfig::kSmemBytes.
 template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
 __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {

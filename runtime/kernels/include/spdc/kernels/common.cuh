@@ -23,7 +23,8 @@
 //                                   so results are deterministic.
 //   SumOp, MaxOp, MinOp, blockReduceSum/Max/Min, warpReduceSum/Max/Min.
 //   StridedIndex<Rank>              flat row-major index -> offset through arbitrary strides.
-//   gridStrideLoop(n, f), forEachRow(rows, f)   1-D grid-stride loops over elements / rows.
+//   gridStrideLoop(n, f), forEachRow(rows, f), forEachWarpRow(rows, f)
+//                                   1-D grid-stride loops over elements / rows (a block's, a warp's).
 //   geluErf, geluTanh, sigmoid, silu            f32 activation math (expf/erff/tanhf).
 //
 //===----------------------------------------------------------------------===//
@@ -292,6 +293,14 @@ template <class F> __device__ __forceinline__ void gridStrideLoop(index_t n, F &
 // of the block runs every iteration, so f may use block reductions and barriers.
 template <class F> __device__ __forceinline__ void forEachRow(index_t rows, F &&f) {
   for (index_t r = blockIdx.x; r < rows; r += gridDim.x)
+    f(r);
+}
+// One row per warp (blockDim.x / 32 rows per block), grid-stride; r is warp-uniform, so warp
+// reductions inside f see all 32 lanes.
+template <class F> __device__ __forceinline__ void forEachWarpRow(index_t rows, F &&f) {
+  const index_t warps = blockDim.x >> 5;
+  for (index_t r = index_t(blockIdx.x) * warps + (threadIdx.x >> 5); r < rows;
+       r += index_t(gridDim.x) * warps)
     f(r);
 }
 
