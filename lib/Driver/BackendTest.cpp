@@ -203,10 +203,7 @@ Result compileNvrtc(ModuleOp module, const driver::TestOptions &options) {
       diagnostic = d.str();
     return success();
   });
-  codegen::CodegenOptions cgOptions;
-  cgOptions.dtype = options.dtype;
-  cgOptions.attentionInPlace = options.attentionInPlace;
-  cgOptions.attentionWarpSpecialized = options.attentionWarpSpecialized;
+  codegen::CodegenOptions cgOptions = codegenOptions(options.dtype, options.kernels);
   codegen::CodegenStats stats;
   FailureOr<bundle::Plan> plan = codegen::generatePlan(module, cgOptions, stats);
   if (failed(plan))
@@ -262,10 +259,7 @@ Result runCuda(ModuleOp module, ArrayRef<CudaRun> runs, const driver::TestOption
   if (std::error_code ec = fs::createTemporaryFile("spdc-test", "spdc", bundlePath))
     return {Outcome::Fail, "temporary bundle: " + ec.message()};
   llvm::scope_exit removeBundle([&] { fs::remove(bundlePath); });
-  codegen::CodegenOptions cgOptions;
-  cgOptions.dtype = options.dtype;
-  cgOptions.attentionInPlace = options.attentionInPlace;
-  cgOptions.attentionWarpSpecialized = options.attentionWarpSpecialized;
+  codegen::CodegenOptions cgOptions = codegenOptions(options.dtype, options.kernels);
   std::string e = driver::writeModuleBundle(module, std::string(bundlePath), cgOptions,
                                             options.precompile ? options.arch : "");
   if (!e.empty())

@@ -111,6 +111,17 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
   return module;
 }
 
+spdc::codegen::CodegenOptions spdc::driver::codegenOptions(const std::string &dtype,
+                                                     const KernelChoices &kernels) {
+  codegen::CodegenOptions o;
+  o.dtype = dtype;
+  o.attentionInPlace = kernels.attentionInPlace;
+  o.attentionWarpSpecialized = kernels.attentionWarpSpecialized;
+  o.attentionPersistent = kernels.attentionPersistent;
+  o.attentionWideKeyTiles = kernels.attentionWideKeyTiles;
+  return o;
+}
+
 std::string spdc::driver::writeModuleBundle(ModuleOp module, const std::string &path,
                                            const codegen::CodegenOptions &options,
                                            const std::string &arch) {

@@ -4,6 +4,7 @@
 #define SPDC_LIB_DRIVER_COMMON_H
 
 #include "spdc/Codegen/CUDA/Codegen.h"
+#include "spdc/Driver/Driver.h"
 #include "spdc/Frontend/ONNX/Importer.h"
 #include "spdc/Interpreter/Tensor.h"
 
@@ -34,6 +35,9 @@ mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm
                                                     const OnnxImportOptions &options,
                                                     std::string *diagnostics,
                                                     RemarkSink *remarks = nullptr);
+
+/// Code generation options of a compile or a test run.
+codegen::CodegenOptions codegenOptions(const std::string &dtype, const KernelChoices &kernels);
 
 /// Generates the bundle of `module` (after the default pipeline, static shapes) and writes it
 /// to `path`. Returns an empty string on success, else why not (the op's diagnostic).

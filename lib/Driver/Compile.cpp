@@ -197,10 +197,7 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     return 0;
   }
 
-  codegen::CodegenOptions cgOptions;
-  cgOptions.dtype = options.dtype;
-  cgOptions.attentionInPlace = options.attentionInPlace;
-  cgOptions.attentionWarpSpecialized = options.attentionWarpSpecialized;
+  codegen::CodegenOptions cgOptions = codegenOptions(options.dtype, options.kernels);
   codegen::CodegenStats cgStats;
   if (options.emit == "cuda" || options.emit == "plan") {
     FailureOr<bundle::Plan> plan = codegen::generatePlan(*module, cgOptions, cgStats);

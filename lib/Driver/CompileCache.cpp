@@ -109,8 +109,10 @@ std::optional<CompileCache> CompileCache::forOptions(const CompileOptions &optio
   hashString(h, options.pipeline);
   hashString(h, options.arch);
   hashString(h, options.dtype);
-  hashInt(h, options.attentionInPlace);
-  hashInt(h, options.attentionWarpSpecialized);
+  hashInt(h, options.kernels.attentionInPlace);
+  hashInt(h, options.kernels.attentionWarpSpecialized);
+  hashInt(h, options.kernels.attentionPersistent);
+  hashInt(h, options.kernels.attentionWideKeyTiles);
   hashInt(h, options.import.foldConstants);
   hashInt(h, options.import.maxInlineElements);
   std::vector<std::string> shapes;

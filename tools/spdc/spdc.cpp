@@ -80,10 +80,29 @@ static cl::opt<bool> attentionWs(
     cl::desc("f16/bf16 attention at head dims 64/128 through the warp-specialized kernel "
              "(default; --attention-ws=false: the previous 128-row kernel)"),
     cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+static cl::opt<bool> attentionPersistent(
+    "attention-persistent",
+    cl::desc("The warp-specialized attention kernel runs persistent, one block per SM walking "
+             "the (query tile, head) pairs (default; =false: one block per pair)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+static cl::opt<bool> attentionWideTiles(
+    "attention-wide-tiles",
+    cl::desc("At head dim 128, attention on sm_90a takes key tiles of 128 (default; =false: 64, "
+             "as on every other GPU)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> noCache("no-cache",
                              cl::desc("Compile even when the compile cache holds the bundle of "
                                       "this unchanged model"),
                              cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
+
+static spdc::driver::KernelChoices kernelChoices() {
+  spdc::driver::KernelChoices k;
+  k.attentionInPlace = attentionInPlace;
+  k.attentionWarpSpecialized = attentionWs;
+  k.attentionPersistent = attentionPersistent;
+  k.attentionWideKeyTiles = attentionWideTiles;
+  return k;
+}
 static cl::opt<bool> remarks("remarks",
                              cl::desc("Print why ops were not rewritten or fused (remarks)"),
                              cl::cat(spdcCategory), cl::sub(cl::SubCommand::getTopLevel()));
@@ -188,8 +207,7 @@ int main(int argc, char **argv) {
     }
     options.import = import;
     options.dynamicShapes = testDynamicShapes;
-    options.attentionInPlace = attentionInPlace;
-    options.attentionWarpSpecialized = attentionWs;
+    options.kernels = kernelChoices();
     if (!pipeline.empty())
       options.pipeline = pipeline;
     return spdc::driver::test(testPaths, options, llvm::outs());
@@ -232,8 +250,7 @@ int main(int argc, char **argv) {
   options.remarks = remarks || !remarksFilter.empty();
   options.remarksFilter = remarksFilter;
   options.useCache = !noCache;
-  options.attentionInPlace = attentionInPlace;
-  options.attentionWarpSpecialized = attentionWs;
+  options.kernels = kernelChoices();
   options.import = import;
   if (!pipeline.empty())
     options.pipeline = pipeline;

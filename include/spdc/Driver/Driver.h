@@ -21,6 +21,14 @@ namespace spdc::driver {
 /// sets `error` when malformed.
 bool parseInputShape(llvm::StringRef spec, OnnxImportOptions &options, std::string &error);
 
+/// Kernel choices: the codegen::CodegenOptions of the same names.
+struct KernelChoices {
+  bool attentionInPlace = true;
+  bool attentionWarpSpecialized = true;
+  bool attentionPersistent = true;
+  bool attentionWideKeyTiles = true;
+};
+
 struct CompileOptions {
   std::string inputPath;
   /// "" (print the summary and write the bundle) | summary (print it only) | mlir | cuda | plan
@@ -42,9 +50,7 @@ struct CompileOptions {
   std::string remarksFilter;
   /// Reuse the bundle of an unchanged model from the compile cache (CompileCache.h).
   bool useCache = true;
-  /// Kernel choices (codegen::CodegenOptions).
-  bool attentionInPlace = true;
-  bool attentionWarpSpecialized = true;
+  KernelChoices kernels;
   OnnxImportOptions import;
 };
 
@@ -112,9 +118,7 @@ struct TestOptions {
   /// whatever its shapes, on that one bundle (with cuda: one loaded model), instead of
   /// specializing the model on each data set's shapes.
   bool dynamicShapes = false;
-  /// Kernel choices (codegen::CodegenOptions).
-  bool attentionInPlace = true;
-  bool attentionWarpSpecialized = true;
+  KernelChoices kernels;
   OnnxImportOptions import;
 };
 

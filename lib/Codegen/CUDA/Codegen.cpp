@@ -1550,10 +1550,11 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   if (ws) {
     // Persistent: one block per SM walks the (query tile, head) pairs, loading the next pair's
     // tiles while it finishes one.
-    l.blocksPerSM = 1;
+    if (options.attentionPersistent)
+      l.blocksPerSM = 1;
     l.kernel = wsKernel(blockN);
     l.sharedBytes = wsSharedBytes(blockN);
-    if (blockN < 128) {
+    if (blockN < 128 && options.attentionWideKeyTiles) {
       l.specialTarget = "sm_90a";
       l.specialKernel = wsKernel(128);
       l.specialSharedBytes = wsSharedBytes(128);

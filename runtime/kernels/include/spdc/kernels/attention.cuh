@@ -1133,11 +1133,13 @@ struct AttentionWsConfig {
   // 99 328 bytes at head dims 128 and 64 keys, 164 864 at 128 keys. Mirrored in Codegen.cpp
   // emitAttention.
   static constexpr int kSmemBytes = kQOffset + kQBytes + kAlignSlack;
+  // wgmma reads Q from shared memory where Q's fragments would not fit beside S, P and O: 128
+  // keys at head dim 128. Otherwise the consumers keep Q in registers.
+  static constexpr bool kQInSmem = HeadDim > 64 && BlockN == 128;
   // Registers per thread after the split (sm_90a): the launch gives 65536 / 384 = 168 (rounded
-  // down to 8); 128 * 40 + 256 * 232 <= 384 * 168. The consumers hold S, P and O of their 64
-  // rows (Q stays in shared memory).
-  static constexpr int kProducerRegs = 40;
-  static constexpr int kConsumerRegs = 232;
+  // down to 8); 128 * 48 + 256 * 224 and 128 * 40 + 256 * 232 <= 384 * 168.
+  static constexpr int kProducerRegs = kQInSmem ? 40 : 48;
+  static constexpr int kConsumerRegs = kQInSmem ? 232 : 224;
   static_assert(HeadDim % 64 == 0 && HeadDimV % 64 == 0 && HeadDim <= 128 && HeadDimV <= 128,
                 "the 128-row path takes head dims 64 and 128");
   static_assert(BlockN == 64 || BlockN == 128, "key tiles of 64 or 128");
@@ -1295,18 +1297,22 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     if (nTiles > 0) {
       mbarWait(qFull, qIt & 1);
       ++qIt;
+      // Q's fragments go to registers and Q's tile back to the producer, unless wgmma reads Q
+      // from shared memory (Cfg::kQInSmem), which releases it once the tile's last scores are
+      // computed.
+      constexpr bool kQInSmem = SPDC_ATTENTION_WGMMA && Cfg::kQInSmem;
+      unsigned qa[kQInSmem ? 1 : D / 16][4];
+      if constexpr (kQInSmem) {
 #if SPDC_ATTENTION_WGMMA
-      fenceProxyAsync();
-#else
-      // mma.sync takes Q's fragments from registers; wgmma reads Q from shared memory and
-      // releases it once the tile's last scores are computed.
-      unsigned qa[D / 16][4];
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks)
-        ldmatrixX4(qa[ks], smemAddr(sQ) + swizzledOffset<BM>(warp * 16 + (lane & 15),
-                                                             2 * ks + (lane >> 4)));
-      mbarArrive(qEmpty);
+        fenceProxyAsync();
 #endif
+      } else {
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ++ks)
+          ldmatrixX4(qa[ks], smemAddr(sQ) + swizzledOffset<BM>(warp * 16 + (lane & 15),
+                                                               2 * ks + (lane >> 4)));
+        mbarArrive(qEmpty);
+      }
 
       auto waitFull = [&](int which, unsigned tileIt) {
         mbarWait(fullBar(which, tileIt), (tileIt / S) & 1);
@@ -1329,7 +1335,10 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       unsigned p[BN / 16][4];
       const unsigned qBase = smemAddr(sQ) + wg * 64 * 128;
       auto issueScores = [&](unsigned tileIt) {
-        wgmmaScores<T, D, BM, BN>(s, o, p, qBase, smemAddr(sK(tileIt % S)));
+        if constexpr (kQInSmem)
+          wgmmaScores<T, D, BM, BN>(s, o, p, qBase, smemAddr(sK(tileIt % S)));
+        else
+          wgmmaScores<T, D, BN>(s, o, p, qa, smemAddr(sK(tileIt % S)));
       };
       auto issuePV = [&](unsigned tileIt) { wgmmaPV<T, BN>(o, p, smemAddr(sV(tileIt % S))); };
       float alpha[2];
@@ -1361,7 +1370,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         rescaleRows(o, alpha);
         packProbabilities<T>(p, s);
       }
-      mbarArrive(qEmpty); // every score of the tile is computed
+      if constexpr (kQInSmem)
+        mbarArrive(qEmpty); // every score of the tile is computed
       const unsigned last = it + unsigned(nTiles) - 1;
       waitFull(1, last);
       wgmmaFenceRegs(o);
