@@ -34,11 +34,12 @@ struct CodegenOptions {
   /// false: attention_fwd_kernel's 128-row path.
   bool attentionWarpSpecialized = true;
   /// The warp-specialized kernel launched persistent: one block per SM walks the (query tile,
-  /// head) pairs (Launch::blocksPerSM); false: one block per pair.
-  bool attentionPersistent = true;
+  /// head) pairs (Launch::blocksPerSM); false: one block per pair. Off until measured on a GPU.
+  bool attentionPersistent = false;
   /// At head dim 128 the warp-specialized launch is specialized for sm_90a to key tiles of 128
-  /// (161 KiB of shared memory, Q read from shared memory); false: 64 everywhere.
-  bool attentionWideKeyTiles = true;
+  /// (161 KiB of shared memory, Q read from shared memory); false: 64 everywhere. Off until
+  /// measured on a GPU.
+  bool attentionWideKeyTiles = false;
 };
 
 struct CodegenStats {
