@@ -1918,10 +1918,12 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   ExprEmitter ee(*this, kb);
   // Short rows: one per warp; others: one per block.
   const bool warpRows = cols <= kWarpRowMaxCols;
-  bundle::Launch l = rowLaunch(*this, rows, cols);
+  bundle::Launch l;
   if (warpRows) {
     l.grid[0] = clampedCeilDiv(*this, rows, kRowBlock / 32, 1, kMaxGridStrideBlocks);
     l.block[0] = kRowBlock;
+  } else {
+    l = rowLaunch(*this, rows, cols);
   }
   int64_t threads = warpRows ? 32 : l.block[0];
   // Rows of at most kMaxRowSlots columns per thread stay in registers after the first pass: the
