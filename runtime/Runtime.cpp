@@ -22,6 +22,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/stat.h>
@@ -378,7 +379,7 @@ struct spdc_model_t {
   std::string path;
   uint64_t weightsSize = 0;
 
-  CUmodule module = nullptr;
+  std::vector<CUmodule> modules; ///< per source unit; null for units no launch here uses
   std::vector<CUfunction> functions;
   CUdeviceptr arena = 0, weights = 0, staging = 0, workspace = 0;
   uint64_t arenaCapacity = 0, stagingCapacity = 0; ///< bytes allocated (grown, never shrunk)
@@ -418,8 +419,9 @@ struct spdc_model_t {
     for (CUdeviceptr p : {arena, weights, staging, workspace})
       if (p)
         d->memFree(p);
-    if (module)
-      d->moduleUnload(module);
+    for (CUmodule m : modules)
+      if (m)
+        d->moduleUnload(m);
     spdc_context_release(ctx);
   }
 
@@ -470,7 +472,7 @@ struct spdc_model_t {
   }
 
   spdc_status_t load();
-  spdc_status_t loadModule();
+  spdc_status_t loadModules();
   spdc_status_t symbolValues(const char *fn, std::vector<int64_t> &values) const;
   spdc_status_t outputShape(const char *fn, size_t index, std::vector<int64_t> &dims) const;
   spdc_status_t selectState(const char *fn);
@@ -488,68 +490,111 @@ struct spdc_model_t {
   spdc_status_t issue(CUstream s);
 };
 
-spdc_status_t spdc_model_t::loadModule() {
+spdc_status_t spdc_model_t::loadModules() {
   kernelSymbols = plan.kernelNames;
+  modules.assign(plan.sources.size(), nullptr);
   if (plan.kernelNames.empty())
     return SPDC_STATUS_OK; // only matmuls and copies: nothing to compile
   const std::string &target = ctx->target;
-  std::string precompiledError;
-  // A cubin from the bundle for exactly this device's arch ("sm_90a"), or its non
+  // The units some launch on this device runs a kernel of.
+  std::vector<bool> unitUsed(plan.sources.size(), false);
+  for (size_t k = 0; k < plan.kernelNames.size(); ++k)
+    if (used[k])
+      unitUsed[plan.kernelSources[k]] = true;
+
+  // A unit's cubin from the bundle for exactly this device's arch ("sm_90a"), or its non
   // arch-specific form ("sm_90"), skips NVRTC; if the driver refuses it, compile instead.
+  // Cubins are looked up by extern "C" names only (name expressions need NVRTC's lowering).
   std::string base = target;
   if (!base.empty() && base.back() == 'a')
     base.pop_back();
-  // Cubins are looked up by extern "C" names only (name expressions need NVRTC's lowering).
-  bool allC = std::all_of(plan.kernelNames.begin(), plan.kernelNames.end(), isCIdentifier);
-  for (const auto &[arch, code] : plan.binaries) {
-    if (!allC || target.empty() || (arch != target && arch != base) || code.empty())
+  std::string precompiledError;
+  std::vector<size_t> toCompile;
+  for (size_t unit = 0; unit < plan.sources.size(); ++unit) {
+    if (!unitUsed[unit])
       continue;
-    CUresult r = d->moduleLoadData(&module, code.data());
-    if (r == CUDA_SUCCESS) {
-      codeOrigin = "bundle cubin " + arch;
-      return SPDC_STATUS_OK;
+    bool allC = true;
+    for (size_t k = 0; k < plan.kernelNames.size(); ++k)
+      if (plan.kernelSources[k] == unit && !isCIdentifier(plan.kernelNames[k]))
+        allC = false;
+    for (const bundle::Binary &b : plan.binaries) {
+      if (!allC || target.empty() || b.source != unit || (b.arch != target && b.arch != base) ||
+          b.code.empty())
+        continue;
+      CUresult r = d->moduleLoadData(&modules[unit], b.code.data());
+      if (r == CUDA_SUCCESS)
+        break;
+      modules[unit] = nullptr;
+      precompiledError = d->error(r, ("cuModuleLoadData(precompiled " + b.arch + ")").c_str());
     }
-    module = nullptr;
-    precompiledError = d->error(r, ("cuModuleLoadData(precompiled " + arch + ")").c_str());
+    if (!modules[unit])
+      toCompile.push_back(unit);
+  }
+  if (toCompile.empty()) {
+    codeOrigin = "bundle cubin " + target;
+    return SPDC_STATUS_OK;
   }
   if (target.empty())
     return fail(SPDC_STATUS_COMPILE_ERROR, where() + "NVRTC cannot target compute capability " +
                                                std::to_string(ctx->info.major) + "." +
                                                std::to_string(ctx->info.minor));
 
-  JitRequest req;
-  req.source = plan.source;
-  for (size_t i = 0; i < plan.kernelNames.size(); ++i)
-    if (used[i] && !isCIdentifier(plan.kernelNames[i]))
-      req.nameExpressions.push_back(plan.kernelNames[i]);
-  req.target = target;
-  req.cudaIncludeDir = ctx->cudaIncludeDir;
+  // The units without a usable cubin, compiled in parallel (NVRTC programs are independent).
   std::unique_ptr<JitCache> cache;
-  if (ctx->useCache && !ctx->cacheDir.empty()) {
+  if (ctx->useCache && !ctx->cacheDir.empty())
     cache = std::make_unique<JitCache>(ctx->cacheDir);
+  struct Job {
+    JitRequest req;
+    JitResult result;
+    JitStatus status = JitStatus::Ok;
+    std::string error;
+  };
+  std::vector<Job> jobs(toCompile.size());
+  for (size_t i = 0; i < toCompile.size(); ++i) {
+    JitRequest &req = jobs[i].req;
+    req.source = plan.sources[toCompile[i]];
+    for (size_t k = 0; k < plan.kernelNames.size(); ++k)
+      if (used[k] && plan.kernelSources[k] == toCompile[i] && !isCIdentifier(plan.kernelNames[k]))
+        req.nameExpressions.push_back(plan.kernelNames[k]);
+    req.target = target;
+    req.cudaIncludeDir = ctx->cudaIncludeDir;
     req.cache = cache.get();
   }
-  JitResult result;
-  std::string error;
-  switch (compileCuda(req, result, error)) {
-  case JitStatus::Ok:
-    break;
-  case JitStatus::CompileError:
-    return fail(SPDC_STATUS_COMPILE_ERROR, where() + error);
-  case JitStatus::Error:
-    return fail(SPDC_STATUS_INTERNAL, where() + error);
+  auto run = [](Job &job) { job.status = compileCuda(job.req, job.result, job.error); };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < jobs.size(); ++i)
+    threads.emplace_back(run, std::ref(jobs[i]));
+  run(jobs[0]);
+  for (std::thread &t : threads)
+    t.join();
+
+  bool allCached = true;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    Job &job = jobs[i];
+    size_t unit = toCompile[i];
+    switch (job.status) {
+    case JitStatus::Ok:
+      break;
+    case JitStatus::CompileError:
+      return fail(SPDC_STATUS_COMPILE_ERROR, where() + job.error);
+    case JitStatus::Error:
+      return fail(SPDC_STATUS_INTERNAL, where() + job.error);
+    }
+    for (size_t k = 0, j = 0; k < plan.kernelNames.size(); ++k)
+      if (used[k] && plan.kernelSources[k] == unit && !isCIdentifier(plan.kernelNames[k]))
+        kernelSymbols[k] = job.result.loweredNames[j++];
+    allCached = allCached && job.result.cacheHit;
+    CUresult r = d->moduleLoadData(&modules[unit], job.result.code.data());
+    if (r != CUDA_SUCCESS) {
+      modules[unit] = nullptr;
+      return cudaFail(r, std::string("cuModuleLoadData(") +
+                             (job.result.ptx ? "PTX for " : "cubin for ") + target +
+                             (job.result.cacheHit ? ", from the JIT cache" : "") + ")" +
+                             (precompiledError.empty() ? "" : "; before that " + precompiledError));
+    }
   }
-  for (size_t i = 0, j = 0; i < plan.kernelNames.size(); ++i)
-    if (used[i] && !isCIdentifier(plan.kernelNames[i]))
-      kernelSymbols[i] = result.loweredNames[j++];
-  codeOrigin = (result.cacheHit ? "JIT cache " : "NVRTC ") + target;
-  CUresult r = d->moduleLoadData(&module, result.code.data());
-  if (r != CUDA_SUCCESS) {
-    module = nullptr;
-    return cudaFail(r, std::string("cuModuleLoadData(") + (result.ptx ? "PTX for " : "cubin for ") +
-                           target + (result.cacheHit ? ", from the JIT cache" : "") + ")" +
-                           (precompiledError.empty() ? "" : "; before that " + precompiledError));
-  }
+  // What the load had to do at most: compile, or find in the JIT cache.
+  codeOrigin = (allCached ? "JIT cache " : "NVRTC ") + target;
   return SPDC_STATUS_OK;
 }
 
@@ -586,13 +631,14 @@ spdc_status_t spdc_model_t::load() {
                       ctx->info.name + " allows " + std::to_string(ctx->maxSharedPerBlock));
     used[l.kernel] = true;
   }
-  if (spdc_status_t s = loadModule())
+  if (spdc_status_t s = loadModules())
     return s;
   functions.assign(plan.kernelNames.size(), nullptr);
   for (size_t i = 0; i < plan.kernelNames.size(); ++i) {
     if (!used[i])
       continue;
-    if (CUresult r = d->moduleGetFunction(&functions[i], module, kernelSymbols[i].c_str());
+    if (CUresult r = d->moduleGetFunction(&functions[i], modules[plan.kernelSources[i]],
+                                          kernelSymbols[i].c_str());
         r != CUDA_SUCCESS)
       return cudaFail(r, "cuModuleGetFunction('" + plan.kernelNames[i] + "')");
   }
@@ -606,8 +652,9 @@ spdc_status_t spdc_model_t::load() {
           r != CUDA_SUCCESS)
         return cudaFail(r, "cuFuncSetAttribute('" + plan.kernelNames[i] + "', " +
                                std::to_string(shared[i]) + " bytes of dynamic shared memory)");
-  // The module is loaded: instances need neither the source nor the cubins.
-  plan.source = std::string();
+  // The modules are loaded: instances need neither the sources nor the cubins.
+  plan.sources.clear();
+  plan.kernelSources.clear();
   plan.binaries.clear();
 
   if (!plan.gemms.empty())

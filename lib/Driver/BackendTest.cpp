@@ -208,7 +208,7 @@ Result compileNvrtc(ModuleOp module, const driver::TestOptions &options) {
   FailureOr<bundle::Plan> plan = codegen::generatePlan(module, cgOptions, stats);
   if (failed(plan))
     return {Outcome::Fail, "codegen: " + firstLine(diagnostic)};
-  std::string e = codegen::compileWithNvrtc(*plan, options.arch, nullptr);
+  std::string e = codegen::compileWithNvrtc(*plan, options.arch);
   if (!e.empty()) {
     // The first compiler error line is the useful one.
     StringRef log(e);

@@ -74,7 +74,7 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
                                                       StringRef pipeline,
                                                       const OnnxImportOptions &options,
                                                       std::string *diagnostics,
-                                                      RemarkSink *remarks) {
+                                                      RemarkSink *remarks, TimingScope *timing) {
   std::optional<llvm::Regex> filter;
   if (remarks && !remarks->filter.empty())
     filter.emplace(remarks->filter);
@@ -103,10 +103,13 @@ OwningOpRef<ModuleOp> spdc::driver::importAndOptimize(MLIRContext &ctx, StringRe
     *diagnostics += message;
     return success();
   });
+  TimingScope importTimer = timing ? timing->nest("import ONNX") : TimingScope();
   OwningOpRef<ModuleOp> module = importOnnxFile(path, ctx, options);
+  importTimer.stop();
   if (!module)
     return nullptr;
-  if (failed(runPipeline(*module, pipeline)))
+  TimingScope pipelineTimer = timing ? timing->nest("pipeline") : TimingScope();
+  if (failed(runPipeline(*module, pipeline, timing ? &pipelineTimer : nullptr)))
     return nullptr;
   return module;
 }

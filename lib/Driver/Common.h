@@ -9,6 +9,7 @@
 #include "spdc/Interpreter/Tensor.h"
 
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/Timing.h"
 
 #include <memory>
 #include <string>
@@ -29,12 +30,14 @@ struct RemarkSink {
 };
 
 /// Imports `path` and runs `pipeline`; errors go to `diagnostics` (one per line) when not null,
-/// else to stderr. Remarks go to `remarks` when not null and are dropped otherwise.
+/// else to stderr. Remarks go to `remarks` when not null and are dropped otherwise. With
+/// `timing`, the import and each pass are timed under it.
 mlir::OwningOpRef<mlir::ModuleOp> importAndOptimize(mlir::MLIRContext &ctx, llvm::StringRef path,
                                                     llvm::StringRef pipeline,
                                                     const OnnxImportOptions &options,
                                                     std::string *diagnostics,
-                                                    RemarkSink *remarks = nullptr);
+                                                    RemarkSink *remarks = nullptr,
+                                                    mlir::TimingScope *timing = nullptr);
 
 /// Code generation options of a compile or a test run.
 codegen::CodegenOptions codegenOptions(const std::string &dtype, const KernelChoices &kernels);

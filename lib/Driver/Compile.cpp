@@ -13,8 +13,11 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/Timing.h"
 
 #include <chrono>
+#include <optional>
+#include <thread>
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Format.h"
@@ -167,13 +170,17 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
       return 0;
     }
   }
+  // --mlir-timing: the driver's phases, with the passes nested under "pipeline".
+  DefaultTimingManager timingManager;
+  applyDefaultTimingManagerCLOptions(timingManager);
+  TimingScope timing = timingManager.getRootScope();
   std::unique_ptr<MLIRContext> ctx = makeContext();
   RemarkSink remarks;
   remarks.print = options.remarks;
   remarks.filter = options.remarksFilter;
   remarks.os = &err;
   OwningOpRef<ModuleOp> module = importAndOptimize(*ctx, options.inputPath, options.pipeline,
-                                                   options.import, nullptr, &remarks);
+                                                   options.import, nullptr, &remarks, &timing);
   if (!module)
     return 1;
   double ms = elapsedMs();
@@ -204,7 +211,8 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     if (failed(plan))
       return 1;
     if (options.emit == "cuda")
-      os << plan->source;
+      for (auto [i, source] : llvm::enumerate(plan->sources))
+        os << (i ? "\n// ---- source unit " + std::to_string(i) + " ----\n" : "") << source;
     else {
       codegen::printPlan(*plan, os);
       for (const std::string &line : cgStats.bufferTable)
@@ -212,7 +220,7 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     }
     output->keep();
     if (options.checkNvrtc) {
-      std::string e = codegen::compileWithNvrtc(*plan, nvrtcArch(options.arch), nullptr);
+      std::string e = codegen::compileWithNvrtc(*plan, nvrtcArch(options.arch));
       if (!e.empty()) {
         err << "spdc: " << options.inputPath << ": " << e << "\n";
         return 1;
@@ -262,21 +270,51 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
   }
 
   // The bundle.
+  TimingScope codegenTimer = timing.nest("code generation");
   FailureOr<bundle::Plan> plan = codegen::generatePlan(*module, cgOptions, cgStats);
+  codegenTimer.stop();
   if (failed(plan)) {
     err << "spdc: " << options.inputPath << ": no bundle written (code generation failed)\n";
     return 1;
   }
-  if (!options.arch.empty()) {
-    if (std::string e = codegen::precompile(*plan, options.arch); !e.empty()) {
+  // With --arch, NVRTC compiles the kernels on another thread while this one writes the
+  // weights (most of the bundle); the plan section follows once the kernels' names are lowered.
+  bundle::BundleWriter writer;
+  size_t binaryCount = options.arch.empty() ? 0 : plan->sources.size();
+  std::optional<codegen::CompiledUnits> compiled;
+  {
+    TimingScope nvrtcAndWrite = timing.nest(options.arch.empty() ? "write bundle"
+                                                                  : "NVRTC + write weights");
+    std::thread nvrtc;
+    if (!options.arch.empty()) {
+      // Units compiled before (a template instantiation of another model) come from the JIT
+      // cache, unless --no-cache.
+      std::string jitCache = options.useCache ? codegen::defaultJitCacheDir() : std::string();
+      nvrtc = std::thread([&, jitCache] {
+        compiled = codegen::compileUnits(*plan, options.arch, jitCache);
+      });
+    }
+    std::string e = writer.begin(*plan, bundlePath, binaryCount);
+    if (nvrtc.joinable())
+      nvrtc.join();
+    if (!e.empty()) {
+      err << "spdc: " << e << "\n";
+      return 1;
+    }
+  }
+  if (compiled) {
+    if (std::string e = codegen::addBinaries(*plan, options.arch, std::move(*compiled));
+        !e.empty()) {
       err << "spdc: " << options.inputPath << ": " << e << "\n";
       return 1;
     }
   }
-  if (std::string e = bundle::writeBundle(*plan, bundlePath); !e.empty()) {
+  TimingScope writeTimer = timing.nest("write plan and binaries");
+  if (std::string e = writer.finish(*plan); !e.empty()) {
     err << "spdc: " << e << "\n";
     return 1;
   }
+  writeTimer.stop();
   uint64_t bundleSize = 0;
   llvm::sys::fs::file_size(bundlePath, bundleSize);
   double totalMs = elapsedMs();

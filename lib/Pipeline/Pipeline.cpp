@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
@@ -28,13 +29,16 @@ void spdc::buildDefaultPipeline(OpPassManager &pm) {
 
 bool spdc::isKnownPipeline(StringRef name) { return name == "none" || name == "default"; }
 
-LogicalResult spdc::runPipeline(ModuleOp module, StringRef name) {
+LogicalResult spdc::runPipeline(ModuleOp module, StringRef name, TimingScope *timing) {
   if (name == "none")
     return success();
   PassManager pm(module.getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
-  applyDefaultTimingPassManagerCLOptions(pm);
+  if (timing)
+    pm.enableTiming(*timing);
+  else
+    applyDefaultTimingPassManagerCLOptions(pm);
   buildDefaultPipeline(pm);
   return pm.run(module);
 }

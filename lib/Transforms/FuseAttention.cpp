@@ -220,6 +220,33 @@ Value peelScales(Value v, double &factor) {
   return v;
 }
 
+/// Appends `n` packed little-endian floats of `type` from `raw` as doubles. Masks are long runs
+/// of a few values, so a value converts once per run rather than through an APFloat each.
+bool decodeFloats(ArrayRef<char> raw, int64_t n, FloatType type, std::vector<double> &values) {
+  unsigned bytes = type.getWidth() / 8;
+  if (bytes == 0 || bytes > 8 || static_cast<int64_t>(raw.size()) != n * bytes)
+    return false;
+  uint64_t lastBits = 0;
+  double last = 0.0;
+  bool haveLast = false;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t bits = 0;
+    std::memcpy(&bits, raw.data() + i * bytes, bytes); // little-endian hosts, as the importer
+    if (!haveLast || bits != lastBits) {
+      if (type.isF32())
+        last = llvm::bit_cast<float>(static_cast<uint32_t>(bits));
+      else if (type.isF64())
+        last = llvm::bit_cast<double>(bits);
+      else
+        last = APFloat(type.getFloatSemantics(), APInt(type.getWidth(), bits)).convertToDouble();
+      lastBits = bits;
+      haveLast = true;
+    }
+    values.push_back(last);
+  }
+  return true;
+}
+
 /// The elements of a constant as doubles (i1 as 0 / 1), from a dense or dense_resource
 /// attribute, or just one element for a splat; nullopt for anything else, unsupported element
 /// types and large constants.
@@ -244,6 +271,10 @@ std::optional<std::vector<double>> readConstant(Value v) {
     if (elementType.isF32()) { // the common case, without an APFloat per element
       for (float x : dense.getValues<float>())
         values.push_back(x);
+    } else if (auto floatType = dyn_cast<FloatType>(elementType);
+               floatType && floatType.getWidth() % 8 == 0) {
+      if (!decodeFloats(dense.getRawData(), n, floatType, values))
+        return std::nullopt;
     } else if (auto floatType = dyn_cast<FloatType>(elementType)) {
       for (APFloat x : dense.getValues<APFloat>())
         values.push_back(x.convertToDouble());
@@ -276,13 +307,9 @@ std::optional<std::vector<double>> readConstant(Value v) {
     std::memcpy(&bits, p + i * (width / 8), width / 8); // little-endian hosts, as the importer
     return bits;
   };
-  if (elementType.isF32()) {
-    for (int64_t i = 0; i < n; ++i)
-      values.push_back(llvm::bit_cast<float>(static_cast<uint32_t>(readBits(i))));
-  } else if (auto floatType = dyn_cast<FloatType>(elementType)) {
-    for (int64_t i = 0; i < n; ++i)
-      values.push_back(
-          APFloat(floatType.getFloatSemantics(), APInt(width, readBits(i))).convertToDouble());
+  if (auto floatType = dyn_cast<FloatType>(elementType)) {
+    if (!decodeFloats(raw, n, floatType, values))
+      return std::nullopt;
   } else if (elementType.isInteger(1)) {
     for (int64_t i = 0; i < n; ++i)
       values.push_back(p[i] != 0 ? 1.0 : 0.0);
@@ -719,7 +746,18 @@ ConstantMaskKind classifyConstantMask(const MaskTerm &term, int64_t sq, int64_t 
   std::optional<std::vector<double>> values = readConstant(source);
   if (!values || values->empty())
     return ConstantMaskKind::Other;
-  if (llvm::all_of(*values, [&](double x) { return visibility(x) == 1; }))
+  // The visibility of each element, computed once per run of equal values (NaN never equals
+  // itself and is recomputed).
+  double lastValue = values->front();
+  int lastVisibility = visibility(lastValue);
+  auto visibilityOf = [&](double x) {
+    if (x != lastValue || x != x) {
+      lastValue = x;
+      lastVisibility = visibility(x);
+    }
+    return lastVisibility;
+  };
+  if (llvm::all_of(*values, [&](double x) { return visibilityOf(x) == 1; }))
     return ConstantMaskKind::AllVisible;
   ArrayRef<int64_t> shape = tensorType(source).getShape();
   if (static_cast<int64_t>(values->size()) != productOf(shape))
@@ -727,11 +765,12 @@ ConstantMaskKind classifyConstantMask(const MaskTerm &term, int64_t sq, int64_t 
   if (ShapedType::isDynamic(sq) || ShapedType::isDynamic(skv) || shape.size() < 2 ||
       shape[shape.size() - 2] != sq || shape.back() != skv)
     return ConstantMaskKind::Other;
-  for (size_t k = 0; k < values->size(); ++k) {
-    int64_t j = static_cast<int64_t>(k) % skv, i = (static_cast<int64_t>(k) / skv) % sq;
-    if (visibility((*values)[k]) != (j <= i + skv - sq ? 1 : 0))
-      return ConstantMaskKind::Other;
-  }
+  const double *x = values->data();
+  for (size_t slice = 0, slices = values->size() / (sq * skv); slice < slices; ++slice)
+    for (int64_t i = 0; i < sq; ++i)
+      for (int64_t j = 0; j < skv; ++j, ++x)
+        if (visibilityOf(*x) != (j <= i + skv - sq ? 1 : 0))
+          return ConstantMaskKind::Other;
   return ConstantMaskKind::Causal;
 }
 

@@ -14,6 +14,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <fcntl.h>
@@ -213,6 +214,9 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
   w.u64(plan.kernelNames.size());
   for (const std::string &s : plan.kernelNames)
     w.str(s);
+  w.u64(plan.kernelSources.size());
+  for (uint32_t unit : plan.kernelSources)
+    w.u32(unit);
   w.u64(plan.launches.size());
   for (const Launch &l : plan.launches) {
     w.u32(l.kernel);
@@ -280,6 +284,8 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
     plan.outputs.push_back(r.tensor());
   for (uint64_t i = 0, e = r.count(8, "kernel names"); i < e; ++i)
     plan.kernelNames.push_back(r.str("kernel name"));
+  for (uint64_t i = 0, e = r.count(4, "kernel sources"); i < e; ++i)
+    plan.kernelSources.push_back(r.u32("kernel source"));
   for (uint64_t i = 0, e = r.count(kLaunchMinBytes, "launches"); i < e; ++i) {
     Launch l;
     l.kernel = r.u32("launch kernel");
@@ -555,14 +561,6 @@ private:
 
 //===--- file helpers -----------------------------------------------------===//
 
-struct Section {
-  uint32_t kind;
-  std::string name;
-  const uint8_t *data;
-  uint64_t size;
-  uint64_t offset = 0;
-};
-
 void put32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; ++i)
     p[i] = uint8_t(v >> (8 * i));
@@ -583,24 +581,6 @@ uint64_t get64(const uint8_t *p) {
     v |= uint64_t(p[i]) << (8 * i);
   return v;
 }
-
-/// Writes all of `data`, hashing it on the way.
-bool writeAll(int fd, const void *data, uint64_t size, Xxh64 *hash) {
-  if (hash)
-    hash->update(data, size);
-  const uint8_t *p = static_cast<const uint8_t *>(data);
-  while (size) {
-    ssize_t n = ::write(fd, p, size > (1u << 30) ? (1u << 30) : size);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    p += n;
-    size -= uint64_t(n);
-  }
-  return true;
-}
-
 } // namespace
 
 uint32_t elementSize(ElementType t) {
@@ -629,13 +609,26 @@ uint32_t elementSize(ElementType t) {
 const char *spdcVersion() { return SPDC_VERSION_STRING; }
 
 std::string validatePlan(const Plan &plan, uint64_t weightsSize) {
-  std::set<std::string> arches;
-  for (const auto &[arch, code] : plan.binaries) {
-    if (arch.empty() || arch.size() >= kNameField)
-      return "binary architecture name '" + arch + "' must have 1 to " +
+  // An instance (instantiatePlan) carries neither sources nor the kernels' units.
+  bool instance = plan.sources.empty() && plan.kernelSources.empty();
+  if (!instance && plan.kernelSources.size() != plan.kernelNames.size())
+    return std::to_string(plan.kernelNames.size()) + " kernels but " +
+           std::to_string(plan.kernelSources.size()) + " kernel source units";
+  for (size_t i = 0; i < plan.kernelSources.size(); ++i)
+    if (plan.kernelSources[i] >= plan.sources.size())
+      return "kernel " + std::to_string(i) + " is in source unit " +
+             std::to_string(plan.kernelSources[i]) + " of " + std::to_string(plan.sources.size());
+  std::set<std::pair<std::string, uint32_t>> binaries;
+  for (const Binary &b : plan.binaries) {
+    if (b.arch.empty() || b.arch.size() >= kNameField)
+      return "binary architecture name '" + b.arch + "' must have 1 to " +
              std::to_string(kNameField - 1) + " characters";
-    if (!arches.insert(arch).second)
-      return "two binaries for architecture '" + arch + "'";
+    if (b.source >= plan.sources.size())
+      return "binary for '" + b.arch + "' of source unit " + std::to_string(b.source) + " of " +
+             std::to_string(plan.sources.size());
+    if (!binaries.insert({b.arch, b.source}).second)
+      return "two binaries for architecture '" + b.arch + "' and source unit " +
+             std::to_string(b.source);
   }
   std::string e = forEachInt(plan, [&](const Int &v, auto &&where) -> std::string {
     if (v.expr < -1 || (v.expr >= 0 && size_t(v.expr) >= plan.exprs.size()))
@@ -651,83 +644,153 @@ std::string validatePlan(const Plan &plan, uint64_t weightsSize) {
   return Validator(plan, weightsSize).run();
 }
 
-std::string writeBundle(const Plan &plan, const std::string &path) {
-  if (std::string e = validatePlan(plan, plan.weights.size()); !e.empty())
-    return path + ": refusing to write an invalid plan: " + e;
-
-  std::vector<uint8_t> planBytes = encodePlan(plan);
-  std::vector<Section> sections;
-  sections.push_back({kPlan, "plan", planBytes.data(), planBytes.size()});
-  sections.push_back({kSource, "source", reinterpret_cast<const uint8_t *>(plan.source.data()),
-                      plan.source.size()});
-  for (const auto &[arch, code] : plan.binaries)
-    sections.push_back({kBinary, arch, code.data(), code.size()});
-  sections.push_back({kWeights, "weights", plan.weights.data(), plan.weights.size()});
-
-  uint64_t offset = alignUp(kHeaderSize + kSectionEntrySize * sections.size(), kSectionAlign);
-  for (Section &s : sections) {
-    s.offset = offset;
-    offset = alignUp(offset + s.size, kSectionAlign);
-  }
-  // The file ends right after the last section (no trailing padding).
-  uint64_t fileSize = sections.back().offset + sections.back().size;
-
-  std::vector<uint8_t> table(kSectionEntrySize * sections.size(), 0);
-  for (size_t i = 0; i < sections.size(); ++i) {
-    uint8_t *e = table.data() + i * kSectionEntrySize;
-    put32(e, sections[i].kind);
-    put64(e + 8, sections[i].offset);
-    put64(e + 16, sections[i].size);
-    std::memcpy(e + 24, sections[i].name.data(), std::min(sections[i].name.size(), kNameField - 1));
-  }
-
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return path + ": cannot create " + tmp + ": " + std::strerror(errno);
-  auto fail = [&](const char *what) {
-    std::string e = path + ": " + what + ": " + std::strerror(errno);
+BundleWriter::~BundleWriter() {
+  if (fd >= 0) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    return e;
-  };
-
-  Xxh64 hash;
-  uint8_t header[kHeaderSize] = {};
-  static const uint8_t zeros[kSectionAlign] = {};
-  if (!writeAll(fd, header, kHeaderSize, nullptr) ||
-      !writeAll(fd, table.data(), table.size(), &hash))
-    return fail("write failed");
-  uint64_t pos = kHeaderSize + table.size();
-  for (const Section &s : sections) {
-    if (!writeAll(fd, zeros, s.offset - pos, &hash) || !writeAll(fd, s.data, s.size, &hash))
-      return fail("write failed");
-    pos = s.offset + s.size;
   }
+}
 
+std::string BundleWriter::failed(const std::string &what) {
+  std::string e = path + ": " + what + (errno ? std::string(": ") + std::strerror(errno) : "");
+  if (fd >= 0)
+    ::close(fd);
+  fd = -1;
+  ::unlink(tmp.c_str());
+  return e;
+}
+
+bool BundleWriter::writeAt(uint64_t offset, const void *data, uint64_t size) {
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  while (size) {
+    ssize_t n = ::pwrite(fd, p, size > (1u << 30) ? (1u << 30) : size, off_t(offset));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    p += n, offset += uint64_t(n), size -= uint64_t(n);
+  }
+  return true;
+}
+
+std::string BundleWriter::begin(const Plan &plan, const std::string &bundlePath,
+                                size_t binaryCount) {
+  path = bundlePath;
+  binaries = binaryCount;
+  sources = plan.sources.size();
+  weightsSize = plan.weights.size();
+  // The table: sources, weights, the plan, the binaries (readers go by the table).
+  tableBytes = kSectionEntrySize * (sources + 2 + binaries);
+  uint64_t offset = alignUp(kHeaderSize + tableBytes, kSectionAlign);
+  entries.clear();
+  for (size_t i = 0; i < sources; ++i) {
+    entries.push_back({kSource, "source", offset, plan.sources[i].size(), uint32_t(i)});
+    offset = alignUp(offset + plan.sources[i].size(), kSectionAlign);
+  }
+  entries.push_back({kWeights, "weights", offset, weightsSize, 0});
+  end = offset + weightsSize;
+
+  tmp = path + ".tmp." + std::to_string(::getpid());
+  errno = 0;
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return failed("cannot create " + tmp);
+  hash = Xxh64();
+  // Everything from the end of the table on, in file order (zeros fill the alignment gaps);
+  // the table itself is hashed last, once finish() knows it.
+  static const uint8_t zeros[kSectionAlign] = {};
+  uint64_t pos = kHeaderSize + tableBytes;
+  for (size_t i = 0; i < sources; ++i) {
+    const Entry &e = entries[i];
+    hash.update(zeros, e.offset - pos);
+    hash.update(plan.sources[i].data(), e.size);
+    if (!writeAt(e.offset, plan.sources[i].data(), e.size))
+      return failed("write failed");
+    pos = e.offset + e.size;
+  }
+  hash.update(zeros, entries.back().offset - pos);
+  hash.update(plan.weights.data(), weightsSize);
+  if (!writeAt(entries.back().offset, plan.weights.data(), weightsSize))
+    return failed("write failed");
+  return {};
+}
+
+std::string BundleWriter::finish(const Plan &plan) {
+  if (fd < 0)
+    return path + ": the bundle writer was not started";
+  if (plan.sources.size() != sources || plan.binaries.size() != binaries ||
+      plan.weights.size() != weightsSize)
+    return failed("the plan changed its sources, binaries or weights while being written");
+  if (std::string e = validatePlan(plan, plan.weights.size()); !e.empty())
+    return failed("refusing to write an invalid plan: " + e);
+  std::vector<uint8_t> planBytes = encodePlan(plan);
+  static const uint8_t zeros[kSectionAlign] = {};
+  auto append = [&](uint32_t kind, const std::string &name, const void *data, uint64_t size,
+                    uint32_t unit) {
+    uint64_t offset = alignUp(end, kSectionAlign);
+    hash.update(zeros, offset - end);
+    hash.update(data, size);
+    entries.push_back({kind, name, offset, size, unit});
+    end = offset + size;
+    return writeAt(offset, data, size);
+  };
+  if (!append(kPlan, "plan", planBytes.data(), planBytes.size(), 0))
+    return failed("write failed");
+  for (const Binary &b : plan.binaries)
+    if (!append(kBinary, b.arch, b.code.data(), b.code.size(), b.source))
+      return failed("write failed");
+
+  std::vector<uint8_t> table(tableBytes, 0);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    uint8_t *e = table.data() + i * kSectionEntrySize;
+    put32(e, entries[i].kind);
+    put32(e + 4, entries[i].unit);
+    put64(e + 8, entries[i].offset);
+    put64(e + 16, entries[i].size);
+    std::memcpy(e + 24, entries[i].name.data(), std::min(entries[i].name.size(), kNameField - 1));
+  }
+  hash.update(table.data(), table.size());
+  uint8_t header[kHeaderSize] = {};
   std::memcpy(header, kMagic, 8);
   put32(header + 8, kFormatVersion);
   put32(header + 12, uint32_t(kHeaderSize));
-  put64(header + 16, fileSize);
+  put64(header + 16, end); // the file ends right after the last section
   put64(header + 24, hash.digest());
-  put32(header + 32, uint32_t(sections.size()));
+  put32(header + 32, uint32_t(entries.size()));
   std::string version = spdcVersion();
   std::memcpy(header + 40, version.data(), std::min(version.size(), kVersionField - 1));
-  if (::pwrite(fd, header, kHeaderSize, 0) != ssize_t(kHeaderSize))
-    return fail("write failed");
-  if (::fsync(fd) != 0)
-    return fail("fsync failed");
-  if (::close(fd) != 0) {
+  errno = 0;
+  if (!writeAt(kHeaderSize, table.data(), table.size()) || !writeAt(0, header, kHeaderSize))
+    return failed("write failed");
+  // No fsync: the rename below keeps readers from ever seeing a partial bundle, and a compiler's
+  // output need not outlive a power loss (flushing hundreds of megabytes of weights costs more
+  // than the rest of a compile).
+  int closing = fd;
+  fd = -1;
+  if (::close(closing) != 0) {
     std::string e = path + ": close failed: " + std::strerror(errno);
     ::unlink(tmp.c_str());
     return e;
   }
+  // An earlier bundle at `path` is removed first: renaming over it makes ext4 (auto_da_alloc)
+  // flush the new file's data to disk on the spot, hundreds of milliseconds for a large model.
+  // A reader opening `path` in between finds no file rather than a partial one.
+  ::unlink(path.c_str());
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     std::string e = path + ": rename from " + tmp + " failed: " + std::strerror(errno);
     ::unlink(tmp.c_str());
     return e;
   }
   return {};
+}
+
+std::string writeBundle(const Plan &plan, const std::string &path) {
+  if (std::string e = validatePlan(plan, plan.weights.size()); !e.empty())
+    return path + ": refusing to write an invalid plan: " + e;
+  BundleWriter writer;
+  if (std::string e = writer.begin(plan, path, plan.binaries.size()); !e.empty())
+    return e;
+  return writer.finish(plan);
 }
 
 namespace {
@@ -781,24 +844,30 @@ std::string readInto(const std::string &path, LoadedBundle &out) {
                          " bytes, the file has " + std::to_string(size)
                    : "the header says " + std::to_string(fileSize) + " bytes, the file has " +
                          std::to_string(size) + " (trailing data)");
+  uint32_t count = get32(base + 32);
+  if (count == 0 || count > kMaxSections ||
+      kHeaderSize + uint64_t(count) * kSectionEntrySize > size)
+    return err("bad section count " + std::to_string(count));
+  // The checksum covers the bytes after the section table, then the table.
+  uint64_t tableEnd = kHeaderSize + uint64_t(count) * kSectionEntrySize;
   ::madvise(map, size, MADV_SEQUENTIAL);
   uint64_t expected = get64(base + 24);
-  uint64_t actual = xxh64(base + kHeaderSize, size - kHeaderSize);
+  Xxh64 checksum;
+  checksum.update(base + tableEnd, size - tableEnd);
+  checksum.update(base + kHeaderSize, tableEnd - kHeaderSize);
+  uint64_t actual = checksum.digest();
   ::madvise(map, size, MADV_NORMAL);
   if (expected != actual)
     return err("checksum mismatch (header " + hex(expected) + ", contents " + hex(actual) +
                "): the file is corrupt or was modified");
 
-  uint32_t count = get32(base + 32);
-  if (count == 0 || count > kMaxSections ||
-      kHeaderSize + uint64_t(count) * kSectionEntrySize > size)
-    return err("bad section count " + std::to_string(count));
-  const uint8_t *planData = nullptr, *sourceData = nullptr;
-  uint64_t planSize = 0, sourceSize = 0;
+  const uint8_t *planData = nullptr;
+  uint64_t planSize = 0;
+  std::map<uint32_t, std::string> sources;
   bool haveWeights = false;
   for (uint32_t i = 0; i < count; ++i) {
     const uint8_t *e = base + kHeaderSize + uint64_t(i) * kSectionEntrySize;
-    uint32_t kind = get32(e);
+    uint32_t kind = get32(e), unit = get32(e + 4);
     uint64_t off = get64(e + 8), len = get64(e + 16);
     char name[kNameField + 1] = {};
     std::memcpy(name, e + 24, kNameField);
@@ -817,12 +886,12 @@ std::string readInto(const std::string &path, LoadedBundle &out) {
       planData = data, planSize = len;
       break;
     case kSource:
-      if (sourceData)
-        return err("two source sections");
-      sourceData = data, sourceSize = len;
+      if (sources.count(unit))
+        return err("two source sections of unit " + std::to_string(unit));
+      sources[unit].assign(reinterpret_cast<const char *>(data), len);
       break;
     case kBinary:
-      out.plan.binaries.emplace_back(name, std::vector<uint8_t>(data, data + len));
+      out.plan.binaries.push_back({name, unit, std::vector<uint8_t>(data, data + len)});
       break;
     case kWeights:
       if (haveWeights)
@@ -834,12 +903,19 @@ std::string readInto(const std::string &path, LoadedBundle &out) {
       return err(where + ": unknown section kind " + std::to_string(kind));
     }
   }
-  if (!planData || !sourceData)
-    return err(planData ? "no source section" : "no plan section");
+  if (!planData)
+    return err("no plan section");
+  // Units 0, 1, ... each once.
+  for (auto &[unit, text] : sources) {
+    if (unit != out.plan.sources.size())
+      return err("no source section of unit " + std::to_string(out.plan.sources.size()));
+    out.plan.sources.push_back(std::move(text));
+  }
 
   if (std::string e = decodePlan(planData, planSize, out.plan); !e.empty())
     return err(e);
-  out.plan.source.assign(reinterpret_cast<const char *>(sourceData), sourceSize);
+  if (out.plan.sources.empty() && !out.plan.kernelNames.empty())
+    return err("no source section");
   if (std::string e = validatePlan(out.plan, out.weightsSize); !e.empty())
     return err("invalid plan: " + e);
   out.mapping = std::move(mapping);

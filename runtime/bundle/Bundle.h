@@ -1,7 +1,8 @@
 //===- Bundle.h - reading and writing .spdc bundles ------------*- C++ -*-===//
 //
-// A bundle is one file: a versioned, checksummed header, the launch plan, the CUDA source,
-// optional cubins per architecture and 64-byte-aligned weights (docs/bundle-format.md).
+// A bundle is one file: a versioned, checksummed header, the launch plan, the CUDA sources,
+// optional cubins per architecture and source unit, and 64-byte-aligned weights
+// (docs/bundle-format.md).
 // Shared by the compiler (writer) and libspdcrt (reader); plain C++17, no exceptions: errors
 // are returned as messages that name the file and what is wrong.
 //
@@ -10,6 +11,7 @@
 #ifndef SPDC_RUNTIME_BUNDLE_BUNDLE_H
 #define SPDC_RUNTIME_BUNDLE_BUNDLE_H
 
+#include "Hash.h"
 #include "Plan.h"
 
 #include <memory>
@@ -18,7 +20,7 @@
 namespace spdc::bundle {
 
 /// Version of the byte layout; a reader refuses any other.
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
 
 /// The value of every symbol in the instance of a plan with dynamic dimensions that
 /// validatePlan checks: small, so that no size overflows, and not 1, so that a size computed
@@ -28,6 +30,41 @@ constexpr int64_t kSampleSymbolValue = 3;
 /// Writes `plan` (weights included) to `path` atomically (temporary file + rename). Returns an
 /// empty string on success, else the error.
 std::string writeBundle(const Plan &plan, const std::string &path);
+
+/// writeBundle in two steps, so that the weights (most of a bundle) are written while the
+/// kernels compile: begin() writes the sources and the weights of `plan` into a temporary file,
+/// finish() the plan section and the binaries (`binaryCount` of them, as Plan::binaries then
+/// holds), the table and the header, then renames the file to `path`. Between the two, the
+/// plan's sources and weights must not change; its kernel names and binaries may (precompile
+/// lowers the names). A writer destroyed unfinished removes its temporary file. Both return an
+/// empty string on success, else the error.
+class BundleWriter {
+public:
+  BundleWriter() = default;
+  BundleWriter(const BundleWriter &) = delete;
+  BundleWriter &operator=(const BundleWriter &) = delete;
+  ~BundleWriter();
+
+  std::string begin(const Plan &plan, const std::string &path, size_t binaryCount);
+  std::string finish(const Plan &plan);
+
+private:
+  struct Entry {
+    uint32_t kind;
+    std::string name;
+    uint64_t offset, size;
+    uint32_t unit;
+  };
+  std::string failed(const std::string &what);
+  bool writeAt(uint64_t offset, const void *data, uint64_t size);
+
+  std::string path, tmp;
+  int fd = -1;
+  size_t sources = 0, binaries = 0;
+  uint64_t weightsSize = 0, tableBytes = 0, end = 0;
+  std::vector<Entry> entries;
+  Xxh64 hash;
+};
 
 /// A bundle read back: the plan without its weights, which stay in the read-only mapping of
 /// the file (`weights`, `weightsSize`), kept alive by `mapping`.

@@ -250,7 +250,7 @@ std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbol
   std::vector<int64_t> values;
   if (std::string e = evaluateExprs(plan, symbolValues, values); !e.empty())
     return e;
-  // Field by field: the weights (the compiler's plan holds them), the source and the binaries
+  // Field by field: the weights (the compiler's plan holds them), the sources and the binaries
   // are not copied (an instance runs the kernels of the module its plan was loaded from).
   Plan p;
   p.inputs = plan.inputs;

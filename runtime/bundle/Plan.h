@@ -96,7 +96,7 @@ struct KernelArg {
   float f32 = 0;      ///< Kind::F32
 };
 
-/// Launch of kernel `kernel` (an index into Plan::kernelNames, all defined in Plan::source).
+/// Launch of kernel `kernel` (an index into Plan::kernelNames).
 struct Launch {
   uint32_t kernel = 0;
   Int grid[3] = {1, 1, 1};
@@ -145,6 +145,16 @@ struct Step {
   std::string label;  ///< the ONNX node(s) it computes, for profiles and errors
 };
 
+/// A unit of Plan::sources compiled for one architecture ("sm_90a").
+struct Binary {
+  std::string arch;
+  uint32_t source = 0;
+  std::vector<uint8_t> code;
+  bool operator==(const Binary &o) const {
+    return arch == o.arch && source == o.source && code == o.code;
+  }
+};
+
 struct Plan {
   std::vector<TensorInfo> inputs, outputs;
   Int arenaBytes = 0;
@@ -152,17 +162,22 @@ struct Plan {
   /// over them that dynamic Ints refer to. Both empty in a plan of static shapes.
   std::vector<std::string> symbols;
   std::vector<IntExpr> exprs;
-  std::string source;                   ///< CUDA C++ of every kernel
-  /// extern "C" names in `source`, or C++ name expressions of template instantiations
+  /// The kernels' CUDA C++, in compilation units that NVRTC compiles apart (in parallel, and
+  /// each cached on its own text): the generated kernels in one, each template instantiation in
+  /// its own, so that an instantiation shared by models compiles once.
+  std::vector<std::string> sources;
+  /// extern "C" names, or C++ name expressions of template instantiations
   /// ("spdc::kernels::softmax<float, 256>") that the runtime resolves through NVRTC.
   std::vector<std::string> kernelNames;
+  /// Per kernel, the index of the unit of `sources` that defines it.
+  std::vector<uint32_t> kernelSources;
   std::vector<Launch> launches;
   std::vector<Gemm> gemms;
   std::vector<Copy> copies;
   std::vector<Step> steps; ///< in execution order
   std::vector<uint8_t> weights;
-  /// Precompiled code, optional: per architecture ("sm_90"), the NVRTC output (cubin).
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> binaries;
+  /// Precompiled code, optional: per architecture and unit, the NVRTC output (cubin).
+  std::vector<Binary> binaries;
 };
 
 } // namespace spdc::bundle

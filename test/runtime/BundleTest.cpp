@@ -31,6 +31,13 @@ void writeFile(const std::string &path, const std::vector<uint8_t> &bytes) {
   f.write(reinterpret_cast<const char *>(bytes.data()), std::streamsize(bytes.size()));
 }
 
+uint32_t get32(const std::vector<uint8_t> &b, size_t at) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= uint32_t(b[at + i]) << (8 * i);
+  return v;
+}
+
 uint64_t get64(const std::vector<uint8_t> &b, size_t at) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i)
@@ -44,7 +51,23 @@ void put64(std::vector<uint8_t> &b, size_t at, uint64_t v) {
 }
 
 /// Recomputes the header checksum after a deliberate edit, to reach the checks behind it.
-void reseal(std::vector<uint8_t> &b) { put64(b, 24, xxh64(b.data() + 64, b.size() - 64)); }
+/// Recomputes the checksum: the bytes after the section table, then the table.
+void reseal(std::vector<uint8_t> &b) {
+  uint64_t tableEnd = 64 + uint64_t(get32(b, 32)) * 48;
+  Xxh64 h;
+  h.update(b.data() + tableEnd, b.size() - tableEnd);
+  h.update(b.data() + 64, tableEnd - 64);
+  put64(b, 24, h.digest());
+}
+
+/// The offset in the file of the first section table entry of `kind` (1 plan, 2 source, ...).
+size_t entryOf(const std::vector<uint8_t> &b, uint32_t kind) {
+  for (size_t e = 64; e < 64 + size_t(get32(b, 32)) * 48; e += 48)
+    if (get32(b, e) == kind)
+      return e;
+  ADD_FAILURE() << "no section of kind " << kind;
+  return 64;
+}
 
 BufferRef ref(Space space, uint64_t offset, uint32_t index = 0) {
   BufferRef r;
@@ -69,8 +92,10 @@ Plan samplePlan() {
   p.inputs.push_back({"input_ids", ElementType::I64, {2, 8}});
   p.outputs.push_back({"logits", ElementType::F16, {2, 8, 16}});
   p.arenaBytes = 4096;
-  p.source = "extern \"C\" __global__ void k0(float *x) {}\n";
+  p.sources = {"extern \"C\" __global__ void k0(float *x) {}\n",
+               "template __global__ void k1<float>(float *);\n"};
   p.kernelNames = {"k0", "k1"};
+  p.kernelSources = {0, 1};
   Launch l;
   l.kernel = 1;
   l.grid[0] = 7, l.block[0] = 128, l.block[1] = 2;
@@ -112,8 +137,9 @@ Plan samplePlan() {
   p.weights.resize(1000);
   for (size_t i = 0; i < p.weights.size(); ++i)
     p.weights[i] = uint8_t(i * 7 + 3);
-  p.binaries.push_back({"sm_90a", {1, 2, 3, 4, 5}});
-  p.binaries.push_back({"sm_80", {9}});
+  p.binaries.push_back({"sm_90a", 0, {1, 2, 3, 4, 5}});
+  p.binaries.push_back({"sm_90a", 1, {6, 7}});
+  p.binaries.push_back({"sm_80", 0, {9}});
   return p;
 }
 
@@ -166,8 +192,9 @@ TEST_F(BundleTest, RoundTrip) {
   EXPECT_TRUE(p.symbols.empty());
   EXPECT_TRUE(p.exprs.empty());
   EXPECT_EQ(p.arenaBytes, 4096u);
-  EXPECT_EQ(p.source, want.source);
+  EXPECT_EQ(p.sources, want.sources);
   EXPECT_EQ(p.kernelNames, want.kernelNames);
+  EXPECT_EQ(p.kernelSources, want.kernelSources);
   ASSERT_EQ(p.launches.size(), 1u);
   const Launch &l = p.launches[0];
   EXPECT_EQ(l.kernel, 1u);
@@ -217,8 +244,9 @@ TEST_F(BundleTest, TruncatedFilesAreRefused) {
 
 TEST_F(BundleTest, FlippedBytesFailTheChecksum) {
   std::vector<uint8_t> full = readFile(path);
-  // In the section table, in the plan, in the weights (the last byte of the file).
-  for (size_t at : {size_t(70), size_t(64 + 4 * 48 + 100), full.size() - 1}) {
+  // In the section table, in the plan, in the weights, in the last section (a binary).
+  for (size_t at : {size_t(70), size_t(get64(full, entryOf(full, 1) + 8) + 10),
+                    size_t(get64(full, entryOf(full, 4) + 8) + 500), full.size() - 1}) {
     std::vector<uint8_t> bad = full;
     bad[at] ^= 0x10;
     writeFile(path, bad);
@@ -249,7 +277,7 @@ TEST_F(BundleTest, OtherVersionIsRefused) {
 
 TEST_F(BundleTest, SectionOutsideTheFileIsRefused) {
   std::vector<uint8_t> b = readFile(path);
-  put64(b, 64 + 16, b.size()); // the plan section's size: now runs past the end
+  put64(b, entryOf(b, 1) + 16, b.size()); // the plan section's size: now runs past the end
   reseal(b);
   writeFile(path, b);
   EXPECT_NE(refuse().find("outside the file"), std::string::npos);
@@ -257,7 +285,7 @@ TEST_F(BundleTest, SectionOutsideTheFileIsRefused) {
 
 TEST_F(BundleTest, ReferencesOutsideTheArenaAreRefused) {
   std::vector<uint8_t> b = readFile(path);
-  uint64_t planOffset = get64(b, 64 + 8);
+  uint64_t planOffset = get64(b, entryOf(b, 1) + 8);
   put64(b, planOffset, 512); // arenaBytes: 4096 -> 512, the copy reads arena [1024, 1152)
   reseal(b);
   writeFile(path, b);
@@ -268,7 +296,7 @@ TEST_F(BundleTest, ReferencesOutsideTheArenaAreRefused) {
 
 TEST_F(BundleTest, PlanCountsBeyondTheSectionAreRefused) {
   std::vector<uint8_t> b = readFile(path);
-  uint64_t planOffset = get64(b, 64 + 8);
+  uint64_t planOffset = get64(b, entryOf(b, 1) + 8);
   put64(b, planOffset + 12, 1ULL << 60); // the symbol count, after arenaBytes (i64, i32)
   reseal(b);
   writeFile(path, b);
@@ -321,8 +349,17 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   p.launches[0].grid[0] = int64_t(1) << 32;
   expectRefused(p, "grid dimension 4294967296 out of range");
   p = samplePlan();
-  p.binaries.push_back({"sm_80", {}});
-  expectRefused(p, "two binaries for architecture 'sm_80'");
+  p.binaries.push_back({"sm_80", 0, {}});
+  expectRefused(p, "two binaries for architecture 'sm_80' and source unit 0");
+  p = samplePlan();
+  p.binaries.push_back({"sm_80", 2, {1}});
+  expectRefused(p, "binary for 'sm_80' of source unit 2 of 2");
+  p = samplePlan();
+  p.kernelSources[1] = 5;
+  expectRefused(p, "kernel 1 is in source unit 5 of 2");
+  p = samplePlan();
+  p.kernelSources.pop_back();
+  expectRefused(p, "2 kernels but 1 kernel source units");
 }
 
 TEST(Bundle, PlanOfOnlyMatmulsRoundTrips) {
@@ -392,8 +429,9 @@ Plan dynamicPlan() {
   p.inputs.push_back({"attention_mask", ElementType::I64, {batch, seq}});
   p.outputs.push_back({"logits", ElementType::F16, {batch, seq, 16}});
   p.arenaBytes = Int::dynamic(kArena);
-  p.source = "extern \"C\" __global__ void k0() {}\n";
+  p.sources = {"extern \"C\" __global__ void k0() {}\n"};
   p.kernelNames = {"k0"};
+  p.kernelSources = {0};
   Launch l;
   l.grid[0] = Int::dynamic(kGrid);
   l.block[0] = 128;
@@ -615,7 +653,8 @@ TEST(DynamicBundle, InstantiateResolvesEveryInt) {
   EXPECT_TRUE(inst.symbols.empty());
   EXPECT_TRUE(inst.exprs.empty());
   EXPECT_TRUE(inst.weights.empty());
-  EXPECT_TRUE(inst.source.empty());
+  EXPECT_TRUE(inst.sources.empty());
+  EXPECT_TRUE(inst.kernelSources.empty());
   EXPECT_EQ(inst.kernelNames, p.kernelNames);
   ASSERT_EQ(inst.steps.size(), 3u);
   EXPECT_EQ(inst.steps[2].label, "/Identity");

@@ -71,13 +71,14 @@ Plan smallPlan() {
   p.outputs.push_back({"y2", ElementType::F32, {M, N}});
   p.outputs.push_back({"z", ElementType::F32, {M, K}});
   p.arenaBytes = 256;
-  p.source = R"(
+  p.sources = {R"(
 extern "C" __global__ void add_scalar(const float *in, float *out, long long n, float c) {
   long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (i < n) out[i] = in[i] + c;
 }
-)";
+)"};
   p.kernelNames = {"add_scalar"};
+  p.kernelSources = {0};
   Launch l;
   l.block[0] = 32;
   KernelArg a;
@@ -262,7 +263,7 @@ TEST(GpuCApi, LoadErrors) {
   EXPECT_EQ(model, nullptr);
 
   Plan broken = smallPlan();
-  broken.source += "this is not C++;";
+  broken.sources[0] += "this is not C++;";
   ASSERT_EQ(writeBundle(broken, path), "");
   EXPECT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_COMPILE_ERROR);
   EXPECT_NE(std::string(spdc_last_error()).find("NVRTC"), std::string::npos);

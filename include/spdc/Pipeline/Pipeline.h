@@ -8,6 +8,7 @@
 namespace mlir {
 class ModuleOp;
 class OpPassManager;
+class TimingScope;
 } // namespace mlir
 
 namespace spdc {
@@ -18,7 +19,10 @@ void buildDefaultPipeline(mlir::OpPassManager &pm);
 
 /// Runs the pipeline named `name` ("none" or "default") on `module`, honouring the
 /// --mlir-print-ir-* and --mlir-timing command-line options when they were registered.
-mlir::LogicalResult runPipeline(mlir::ModuleOp module, llvm::StringRef name);
+/// Runs the named pipeline. With `timing`, the passes' times nest under it; without, the
+/// --mlir-timing options apply to this run alone.
+mlir::LogicalResult runPipeline(mlir::ModuleOp module, llvm::StringRef name,
+                                mlir::TimingScope *timing = nullptr);
 
 /// Whether `name` names a pipeline.
 bool isKnownPipeline(llvm::StringRef name);

@@ -256,11 +256,14 @@ public:
   /// A splat constant's value, as a C++ literal of its compute type.
   std::optional<std::string> splatLiteral(mlir::Value v);
 
-  /// Kernel steps. A template instantiation (`name` a C++ name expression) comes with its
-  /// parameter list, for an explicit instantiation in the source: it makes the kernel exist in
-  /// the module whatever name the runtime looks it up by (expression or lowered name).
-  uint32_t addKernel(const std::string &name, const std::string &source,
-                     const std::string &templateParams = "");
+  /// Kernel steps. A generated kernel joins the plan's first source unit.
+  uint32_t addKernel(const std::string &name, const std::string &source);
+  /// A template instantiation (`name` a C++ name expression of a template in `header`, under
+  /// runtime/kernels/include/spdc/kernels) gets a source unit of its own with an explicit
+  /// instantiation for its parameter list: it makes the kernel exist in the module whatever
+  /// name the runtime looks it up by (expression or lowered name).
+  uint32_t addTemplateKernel(const std::string &name, const std::string &templateParams,
+                             llvm::StringRef header);
   void addLaunch(uint32_t kernel, const bundle::Launch &launch, const std::string &label,
                  llvm::ArrayRef<int> bufferIds);
   /// Adds the kernel `kb` built and one launch of it with `l`'s grid: its buffer parameters,
@@ -269,7 +272,6 @@ public:
   void addGemm(const bundle::Gemm &gemm, const std::string &label, llvm::ArrayRef<int> ids);
   void addCopy(int src, int dst, bundle::Int bytes, const std::string &label);
   bundle::KernelArg bufferArg(int id);
-  void needHeader(llvm::StringRef h) { headers.insert(h.str()); }
 
   /// Generates one grid-stride kernel that writes every value of `targets` (all of one
   /// element count) into its buffer.
@@ -296,9 +298,7 @@ public:
   llvm::StringMap<uint32_t> kernelIndex;
   /// Generated kernels by their source with the name blanked out, to reuse identical ones.
   llvm::StringMap<uint32_t> kernelBySource;
-  std::set<std::string> headers;
   std::string kernelSources;
-  std::string instantiations;
   int kernelCounter = 0;
   std::string kernelPrefix; ///< name stem for the next kernels (op or region kind)
   /// The symbolic shapes of a function with dynamic dimensions (null for static ones), and the

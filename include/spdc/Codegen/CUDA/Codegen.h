@@ -68,16 +68,38 @@ void printPlan(const bundle::Plan &plan, llvm::raw_ostream &os);
 /// Whether this build can run NVRTC (the runtime's JIT library was built with the toolkit).
 bool nvrtcAvailable();
 
-/// Compiles `plan.source` with NVRTC for `arch` ("sm_90"). On success stores the cubin in
-/// `cubin` (when non-null) and returns an empty string; else the NVRTC log.
-std::string compileWithNvrtc(const bundle::Plan &plan, const std::string &arch,
-                             std::vector<uint8_t> *cubin);
+/// Compiles every unit of `plan.sources` with NVRTC for `arch` ("sm_90"), the units in
+/// parallel. Returns an empty string, or the first failing unit's NVRTC log.
+std::string compileWithNvrtc(const bundle::Plan &plan, const std::string &arch);
 
-/// Precompiles the plan for `arch` into Plan::binaries. The template kernels' names become
-/// their lowered (mangled) names, which the source instantiates explicitly, so the runtime
-/// finds every kernel of the cubin by name (and NVRTC still compiles the source for other
-/// architectures). Returns an empty string or the NVRTC log.
-std::string precompile(bundle::Plan &plan, const std::string &arch);
+/// The runtime's JIT cache folder ($XDG_CACHE_HOME/spdc or ~/.cache/spdc); empty without NVRTC
+/// or a home.
+std::string defaultJitCacheDir();
+
+/// NVRTC's output for each unit of a plan, which addBinaries puts into it.
+struct CompiledUnits {
+  std::string error; ///< the first failing unit's NVRTC log; empty on success
+  std::vector<std::vector<uint8_t>> cubins;
+  /// Per unit, the lowered names of its template kernels, in kernel order.
+  std::vector<std::vector<std::string>> loweredNames;
+};
+
+/// Compiles every unit of `plan` for `arch`, in parallel, reading `plan` only (another thread
+/// may read it meanwhile, e.g. BundleWriter::begin). With a `jitCacheDir`, as precompile.
+CompiledUnits compileUnits(const bundle::Plan &plan, const std::string &arch,
+                           const std::string &jitCacheDir = "");
+
+/// Adds `units` to the plan as precompile does. Returns the units' error, if any.
+std::string addBinaries(bundle::Plan &plan, const std::string &arch, CompiledUnits units);
+
+/// Precompiles the plan for `arch` into Plan::binaries, one cubin per unit, the units in
+/// parallel. The template kernels' names become their lowered (mangled) names, which the units
+/// instantiate explicitly, so the runtime finds every kernel of a cubin by name (and NVRTC
+/// still compiles the sources for other architectures). With a `jitCacheDir`, units compiled
+/// before (a template instantiation another model uses too) come from the runtime's JIT cache
+/// there and new ones are stored. Returns an empty string or the NVRTC log.
+std::string precompile(bundle::Plan &plan, const std::string &arch,
+                       const std::string &jitCacheDir = "");
 
 } // namespace spdc::codegen
 
