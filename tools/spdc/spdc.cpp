@@ -90,6 +90,11 @@ static cl::opt<bool> attentionWideTiles(
     cl::desc("At head dim 128, attention on sm_90a takes key tiles of 128 (default: 64, as on "
              "every other GPU)"),
     cl::init(false), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+static cl::opt<bool> gemmPaddedRows(
+    "gemm-padded-rows",
+    cl::desc("GEMM outputs of at least 1024 columns whose rows are not 16-byte multiples are "
+             "computed padded, then packed (default; --gemm-padded-rows=false: written in place)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> noCache("no-cache",
                              cl::desc("Compile even when the compile cache holds the bundle of "
                                       "this unchanged model"),
@@ -101,6 +106,7 @@ static spdc::driver::KernelChoices kernelChoices() {
   k.attentionWarpSpecialized = attentionWs;
   k.attentionPersistent = attentionPersistent;
   k.attentionWideKeyTiles = attentionWideTiles;
+  k.gemmPaddedRows = gemmPaddedRows;
   return k;
 }
 static cl::opt<bool> remarks("remarks",

@@ -27,6 +27,7 @@ struct KernelChoices {
   bool attentionWarpSpecialized = true;
   bool attentionPersistent = false;
   bool attentionWideKeyTiles = false;
+  bool gemmPaddedRows = true;
 };
 
 struct CompileOptions {

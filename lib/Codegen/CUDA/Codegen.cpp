@@ -1110,7 +1110,8 @@ LogicalResult Generator::emitMatmul(Operation *op, DenseSet<Operation *> &handle
   SymExpr rows = gemmM * gemmBatch;
   std::optional<int64_t> cols = N.getConstant();
   int64_t padded = 0;
-  if (residualId < 0 && cols && (*cols * esize) % 16 != 0 && *cols >= kMinPaddedGemmColumns) {
+  if (options.gemmPaddedRows && residualId < 0 && cols && (*cols * esize) % 16 != 0 &&
+      *cols >= kMinPaddedGemmColumns) {
     int64_t per = 16 / esize;
     padded = (*cols + per - 1) / per * per;
     packInto = d;

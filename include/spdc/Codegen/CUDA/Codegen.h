@@ -40,6 +40,10 @@ struct CodegenOptions {
   /// (161 KiB of shared memory, Q read from shared memory); false: 64 everywhere. Off until
   /// measured on a GPU.
   bool attentionWideKeyTiles = false;
+  /// A wide GEMM output whose rows are not a multiple of 16 bytes (a language-model head over
+  /// 50257 tokens) is computed into rows padded to 16 bytes, then packed (cuBLASLt's fast
+  /// kernels need aligned rows); false: written in place with its unaligned rows, no pack.
+  bool gemmPaddedRows = true;
 };
 
 struct CodegenStats {
