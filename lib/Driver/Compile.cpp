@@ -269,7 +269,17 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     return 0;
   }
 
-  // The bundle.
+  // The bundle. With --arch, NVRTC compiles each template instantiation as soon as code
+  // generation adds it; units compiled before (a template instantiation of another model) come
+  // from the JIT cache, unless --no-cache.
+  std::optional<codegen::UnitCompiler> compiler;
+  if (!options.arch.empty()) {
+    compiler.emplace(options.arch,
+                     options.useCache ? codegen::defaultJitCacheDir() : std::string());
+    cgOptions.onTemplateUnit = [&](const std::string &source, const std::string &name) {
+      compiler->start(source, {name});
+    };
+  }
   TimingScope codegenTimer = timing.nest("code generation");
   FailureOr<bundle::Plan> plan = codegen::generatePlan(*module, cgOptions, cgStats);
   codegenTimer.stop();
@@ -286,14 +296,8 @@ int spdc::driver::compile(const CompileOptions &options, raw_ostream &out, raw_o
     TimingScope nvrtcAndWrite = timing.nest(options.arch.empty() ? "write bundle"
                                                                   : "NVRTC + write weights");
     std::thread nvrtc;
-    if (!options.arch.empty()) {
-      // Units compiled before (a template instantiation of another model) come from the JIT
-      // cache, unless --no-cache.
-      std::string jitCache = options.useCache ? codegen::defaultJitCacheDir() : std::string();
-      nvrtc = std::thread([&, jitCache] {
-        compiled = codegen::compileUnits(*plan, options.arch, jitCache);
-      });
-    }
+    if (compiler)
+      nvrtc = std::thread([&] { compiled = compiler->compile(*plan); });
     std::string e = writer.begin(*plan, bundlePath, binaryCount);
     if (nvrtc.joinable())
       nvrtc.join();

@@ -627,6 +627,8 @@ uint32_t Generator::addTemplateKernel(const std::string &name, const std::string
                           templateParams + ");\n")
                              .str());
   kernelIndex[name] = i;
+  if (options.onTemplateUnit)
+    options.onTemplateUnit(plan.sources.back(), name);
   return i;
 }
 

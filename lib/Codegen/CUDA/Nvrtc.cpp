@@ -13,6 +13,9 @@
 #include "llvm/Support/Threading.h"
 
 #include <cctype>
+#include <future>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #ifdef SPDC_HAVE_NVRTC
@@ -40,56 +43,106 @@ static bool isCIdentifier(const std::string &s) {
   return true;
 }
 
+namespace {
+/// What compiling one unit gave.
+struct UnitResult {
+  std::string error;
+  std::vector<uint8_t> cubin;
+  std::vector<std::string> lowered; ///< per name expression
+};
+
+/// The name expressions of `plan`'s unit `unit`, in kernel order.
+std::vector<std::string> nameExpressions(const bundle::Plan &plan, size_t unit) {
+  std::vector<std::string> names;
+  for (size_t k = 0; k < plan.kernelNames.size(); ++k)
+    if (plan.kernelSources[k] == unit && !isCIdentifier(plan.kernelNames[k]))
+      names.push_back(plan.kernelNames[k]);
+  return names;
+}
+} // namespace
+
+struct codegen::UnitCompiler::Impl {
+  std::string arch, jitCacheDir;
+  llvm::DefaultThreadPool pool;
+  std::mutex mutex;
+  /// Started units by source and name expressions.
+  std::map<std::pair<std::string, std::vector<std::string>>, std::shared_future<UnitResult>>
+      started;
+
+  std::shared_future<UnitResult> get(const std::string &source,
+                                     const std::vector<std::string> &names) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto key = std::make_pair(source, names);
+    if (auto it = started.find(key); it != started.end())
+      return it->second;
+    std::shared_future<UnitResult> f =
+        pool.async([this, source, names] { return compileOne(source, names); });
+    started.emplace(std::move(key), f);
+    return f;
+  }
+
+  UnitResult compileOne(const std::string &source, const std::vector<std::string> &names) {
+    UnitResult out;
+#ifdef SPDC_HAVE_NVRTC
+    std::optional<rt::JitCache> cache;
+    if (!jitCacheDir.empty())
+      cache.emplace(jitCacheDir);
+    rt::JitRequest req;
+    req.source = source;
+    req.target = arch;
+    req.cudaIncludeDir = rt::findCudaIncludeDir("");
+    req.cache = cache ? &*cache : nullptr;
+    req.nameExpressions = names;
+    rt::JitResult result;
+    if (rt::compileCuda(req, result, out.error) != rt::JitStatus::Ok) {
+      if (out.error.empty())
+        out.error = "NVRTC failed";
+      return out;
+    }
+    out.cubin = std::move(result.code);
+    out.lowered = std::move(result.loweredNames);
+#else
+    (void)source;
+    (void)names;
+    out.error = "this spdc was built without the CUDA toolkit: NVRTC is not available";
+#endif
+    return out;
+  }
+};
+
+codegen::UnitCompiler::UnitCompiler(std::string arch, std::string jitCacheDir)
+    : impl(new Impl{std::move(arch), std::move(jitCacheDir), {}, {}, {}}) {}
+
+codegen::UnitCompiler::~UnitCompiler() { impl->pool.wait(); }
+
+void codegen::UnitCompiler::start(const std::string &source,
+                                  const std::vector<std::string> &names) {
+  impl->get(source, names);
+}
+
+codegen::CompiledUnits codegen::UnitCompiler::compile(const bundle::Plan &plan) {
+  size_t n = plan.sources.size();
+  std::vector<std::shared_future<UnitResult>> results(n);
+  // The template instantiations first: with fewer cores than units, the heavy ones (attention)
+  // bound the wall time.
+  for (size_t unit = n; unit-- > 0;)
+    results[unit] = impl->get(plan.sources[unit], nameExpressions(plan, unit));
+  CompiledUnits out;
+  for (size_t unit = 0; unit < n; ++unit) {
+    const UnitResult &r = results[unit].get();
+    if (!r.error.empty() && out.error.empty())
+      out.error = n == 1 ? r.error : "source unit " + std::to_string(unit) + ": " + r.error;
+    out.cubins.push_back(r.cubin);
+    out.loweredNames.push_back(r.lowered);
+  }
+  return out;
+}
+
 codegen::CompiledUnits spdc::codegen::compileUnits(const bundle::Plan &plan,
                                                    const std::string &arch,
                                                    const std::string &jitCacheDir) {
-  size_t n = plan.sources.size();
-  CompiledUnits out;
-  out.cubins.resize(n);
-  out.loweredNames.resize(n);
-#ifdef SPDC_HAVE_NVRTC
-  std::vector<std::string> errors(n);
-  std::string includeDir = rt::findCudaIncludeDir("");
-  std::optional<rt::JitCache> cache;
-  if (!jitCacheDir.empty())
-    cache.emplace(jitCacheDir);
-  auto compileUnit = [&](size_t unit) {
-    rt::JitRequest req;
-    req.source = plan.sources[unit];
-    req.target = arch;
-    req.cudaIncludeDir = includeDir;
-    req.cache = cache ? &*cache : nullptr;
-    for (size_t k = 0; k < plan.kernelNames.size(); ++k)
-      if (plan.kernelSources[k] == unit && !isCIdentifier(plan.kernelNames[k]))
-        req.nameExpressions.push_back(plan.kernelNames[k]);
-    rt::JitResult result;
-    if (rt::compileCuda(req, result, errors[unit]) != rt::JitStatus::Ok) {
-      if (errors[unit].empty())
-        errors[unit] = "NVRTC failed";
-      return;
-    }
-    out.cubins[unit] = std::move(result.code);
-    out.loweredNames[unit] = std::move(result.loweredNames);
-  };
-  if (n == 1) {
-    compileUnit(0);
-  } else if (n > 1) {
-    // The template instantiations first: with fewer cores than units, the heavy ones
-    // (attention) bound the wall time.
-    llvm::DefaultThreadPool pool(llvm::hardware_concurrency(unsigned(n)));
-    for (size_t unit = n; unit-- > 0;)
-      pool.async([&, unit] { compileUnit(unit); });
-    pool.wait();
-  }
-  for (size_t i = 0; i < n && out.error.empty(); ++i)
-    if (!errors[i].empty())
-      out.error = n == 1 ? errors[i] : "source unit " + std::to_string(i) + ": " + errors[i];
-#else
-  (void)arch;
-  (void)jitCacheDir;
-  out.error = "this spdc was built without the CUDA toolkit: NVRTC is not available";
-#endif
-  return out;
+  UnitCompiler compiler(arch, jitCacheDir);
+  return compiler.compile(plan);
 }
 
 std::string spdc::codegen::addBinaries(bundle::Plan &plan, const std::string &arch,

@@ -16,6 +16,8 @@
 
 #include "bundle/Plan.h"
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,9 @@ struct CodegenOptions {
   /// 50257 tokens) is computed into rows padded to 16 bytes, then packed (cuBLASLt's fast
   /// kernels need aligned rows); false: written in place with its unaligned rows, no pack.
   bool gemmPaddedRows = true;
+  /// Called with each template instantiation's source unit as code generation adds it, so that
+  /// a UnitCompiler can compile it while the rest of the plan is generated.
+  std::function<void(const std::string &source, const std::string &kernelName)> onTemplateUnit;
 };
 
 struct CodegenStats {
@@ -92,6 +97,28 @@ struct CompiledUnits {
 /// may read it meanwhile, e.g. BundleWriter::begin). With a `jitCacheDir`, as precompile.
 CompiledUnits compileUnits(const bundle::Plan &plan, const std::string &arch,
                            const std::string &jitCacheDir = "");
+
+/// Compiles source units for one architecture on a thread pool as soon as they are known
+/// (start(): a template instantiation while code generation goes on), then the units of a whole
+/// plan (compile(): those started before are waited for, the others compiled). Equal sources
+/// compile once.
+class UnitCompiler {
+public:
+  /// With a `jitCacheDir`, as precompile.
+  UnitCompiler(std::string arch, std::string jitCacheDir);
+  ~UnitCompiler();
+  UnitCompiler(const UnitCompiler &) = delete;
+  UnitCompiler &operator=(const UnitCompiler &) = delete;
+
+  /// Starts compiling `source`, whose kernels (if not extern "C") are `nameExpressions`.
+  void start(const std::string &source, const std::vector<std::string> &nameExpressions);
+  /// Every unit of `plan`, reading `plan` only, as compileUnits.
+  CompiledUnits compile(const bundle::Plan &plan);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
 
 /// Adds `units` to the plan as precompile does. Returns the units' error, if any.
 std::string addBinaries(bundle::Plan &plan, const std::string &arch, CompiledUnits units);
