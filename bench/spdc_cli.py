@@ -92,8 +92,21 @@ class Spdc:
         runs = [self.compile(model, bundle, dtype, extra, env=env)
                 for _ in range(max(1, cached_runs))]
         warm = [wall for wall, _ in runs]
+        # Where a cold compile goes: one more (untimed) with yet another empty cache and
+        # --mlir-timing, whose report lists the phases in seconds.
+        phases = {}
+        try:
+            p, _ = self._run([model, "-o", bundle, f"--dtype={dtype}", *self.compile_flags, *extra,
+                              "--mlir-timing"],
+                             env=dict(self.env, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="spdc-xdg-")))
+            for line in p.stderr.splitlines():
+                m = re.match(r"\s*([0-9.]+) \(\s*[0-9.]+%\)(\s+)(\S.*)$", line)
+                if m and len(m.group(2)) == 2:  # top-level phases only, not the nested passes
+                    phases[m.group(3).strip()] = float(m.group(1))
+        except SpdcError:
+            pass
         return {"cold_s": cold, "first_process_s": first, "cached_s": statistics.median(warm),
-                "cached_runs_s": warm,
+                "cached_runs_s": warm, "cold_phases_s": phases,
                 "summary": summary, "cached_summary": runs[-1][1], "xdg_cache_home": cache}
 
     # -- timing -------------------------------------------------------------------------------
