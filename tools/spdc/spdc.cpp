@@ -83,13 +83,13 @@ static cl::opt<bool> attentionWs(
 static cl::opt<bool> attentionPersistent(
     "attention-persistent",
     cl::desc("The warp-specialized attention kernel runs persistent, one block per SM walking "
-             "the (query tile, head) pairs (default: one block per pair)"),
-    cl::init(false), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+             "the (query tile, head) pairs (default; =false: one block per pair)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> attentionWideTiles(
     "attention-wide-tiles",
-    cl::desc("At head dim 128, attention on sm_90a takes key tiles of 128 (default: 64, as on "
-             "every other GPU)"),
-    cl::init(false), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+    cl::desc("At head dim 128, attention on sm_90a takes key tiles of 128 (default; =false: 64, "
+             "as on every other GPU)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> gemmPaddedRows(
     "gemm-padded-rows",
     cl::desc("GEMM outputs of at least 1024 columns whose rows are not 16-byte multiples are "

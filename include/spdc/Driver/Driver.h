@@ -25,8 +25,8 @@ bool parseInputShape(llvm::StringRef spec, OnnxImportOptions &options, std::stri
 struct KernelChoices {
   bool attentionInPlace = true;
   bool attentionWarpSpecialized = true;
-  bool attentionPersistent = false;
-  bool attentionWideKeyTiles = false;
+  bool attentionPersistent = true;
+  bool attentionWideKeyTiles = true;
   bool gemmPaddedRows = true;
 };
 
