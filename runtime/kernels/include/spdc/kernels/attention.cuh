@@ -20,7 +20,8 @@
 //   - causal: query i sees key j iff j <= i + kvLen - qLen (bottom-right aligned).
 //   - mask: TMask bool / unsigned char / signed char = keep-mask (nonzero keeps); any other
 //     TMask (float, __half, __nv_bfloat16) is added to the scaled scores. With no mask, pass
-//     nullptr (TMask float by convention).
+//     nullptr (TMask float by convention; the warp-specialized kernel also takes NoMask, which
+//     compiles no mask loads).
 //   - a query row that sees no key (all masked / -inf) gives zeros.
 //
 // Template parameters:
@@ -756,8 +757,9 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
       if (row >= qLen)
         lim = 0;
       visible = int(lim < 0 ? 0 : (lim < kTileKeys ? lim : kTileKeys));
-      if (mask && row < qLen)
-        maskRow = mask + maskBase + row * maskStrideQ + n0 * maskStrideK;
+      if constexpr (!IsSame<TMask, NoMask>::value)
+        if (mask && row < qLen)
+          maskRow = mask + maskBase + row * maskStrideQ + n0 * maskStrideK;
     }
     float tmax = ninf;
 #pragma unroll
@@ -770,13 +772,15 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
           const int j = nb * 8 + 2 * t + e;
           if (j >= visible) {
             x = ninf;
-          } else if (maskRow) {
-            const TMask mv = maskRow[j * maskStrideK];
-            if constexpr (IsKeepMask<TMask>::value) {
-              if (!mv)
-                x = ninf;
-            } else {
-              x += toFloat(mv) * kLog2e;
+          } else if constexpr (!IsSame<TMask, NoMask>::value) {
+            if (maskRow) {
+              const TMask mv = maskRow[j * maskStrideK];
+              if constexpr (IsKeepMask<TMask>::value) {
+                if (!mv)
+                  x = ninf;
+              } else {
+                x += toFloat(mv) * kLog2e;
+              }
             }
           }
         }

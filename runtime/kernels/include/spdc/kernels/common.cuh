@@ -12,6 +12,7 @@
 //                                   round to nearest even; to bool tests for non-zero).
 //   toFloat(T), fromFloat<T>(float) the f32 special case of convert.
 //   IsKeepMask<T>                   true for bool / (un)signed char: an i1 keep-mask element.
+//   NoMask                          the mask type of attention without a mask (warp-specialized).
 //   Pack<T, N>, kVecElems<T>        16-byte vector loads: load16 / isAligned.
 //   forEachInRow(row, cols, f)      block-strided walk of one row, f(col, T value), vectorized
 //                                   (16 B) when cols and the pointer allow it.
@@ -63,6 +64,10 @@ SPDC_INTEGRAL(unsigned long long)
 template <class T> struct IsHalfLike {
   static constexpr bool value = IsSame<T, __half>::value || IsSame<T, __nv_bfloat16>::value;
 };
+
+// The mask element type of an attention kernel instantiated without a mask (its mask pointer
+// is null): the kernels that take it compile no mask loads.
+struct NoMask {};
 
 // An element of an i1 (keep) mask; any other mask element type is an additive float mask.
 template <class T> struct IsKeepMask {
