@@ -496,11 +496,19 @@ spdc_status_t spdc_model_t::loadModules() {
   if (plan.kernelNames.empty())
     return SPDC_STATUS_OK; // only matmuls and copies: nothing to compile
   const std::string &target = ctx->target;
-  // The units some launch on this device runs a kernel of.
-  std::vector<bool> unitUsed(plan.sources.size(), false);
+  // Per unit, the kernels some launch on this device runs; a unit without any is not loaded.
+  std::vector<std::vector<size_t>> unitKernels(plan.sources.size());
   for (size_t k = 0; k < plan.kernelNames.size(); ++k)
     if (used[k])
-      unitUsed[plan.kernelSources[k]] = true;
+      unitKernels[plan.kernelSources[k]].push_back(k);
+  // Of those, the ones named by C++ name expressions, which NVRTC must resolve (kernel order).
+  auto namedKernels = [&](size_t unit) {
+    std::vector<size_t> named;
+    for (size_t k : unitKernels[unit])
+      if (!isCIdentifier(plan.kernelNames[k]))
+        named.push_back(k);
+    return named;
+  };
 
   // A unit's cubin from the bundle for exactly this device's arch ("sm_90a"), or its non
   // arch-specific form ("sm_90"), skips NVRTC; if the driver refuses it, compile instead.
@@ -511,12 +519,9 @@ spdc_status_t spdc_model_t::loadModules() {
   std::string precompiledError;
   std::vector<size_t> toCompile;
   for (size_t unit = 0; unit < plan.sources.size(); ++unit) {
-    if (!unitUsed[unit])
+    if (unitKernels[unit].empty())
       continue;
-    bool allC = true;
-    for (size_t k = 0; k < plan.kernelNames.size(); ++k)
-      if (plan.kernelSources[k] == unit && !isCIdentifier(plan.kernelNames[k]))
-        allC = false;
+    bool allC = namedKernels(unit).empty();
     for (const bundle::Binary &b : plan.binaries) {
       if (!allC || target.empty() || b.source != unit || (b.arch != target && b.arch != base) ||
           b.code.empty())
@@ -544,6 +549,7 @@ spdc_status_t spdc_model_t::loadModules() {
   if (ctx->useCache && !ctx->cacheDir.empty())
     cache = std::make_unique<JitCache>(ctx->cacheDir);
   struct Job {
+    std::vector<size_t> named; ///< the unit's kernels of req.nameExpressions
     JitRequest req;
     JitResult result;
     JitStatus status = JitStatus::Ok;
@@ -553,9 +559,9 @@ spdc_status_t spdc_model_t::loadModules() {
   for (size_t i = 0; i < toCompile.size(); ++i) {
     JitRequest &req = jobs[i].req;
     req.source = plan.sources[toCompile[i]];
-    for (size_t k = 0; k < plan.kernelNames.size(); ++k)
-      if (used[k] && plan.kernelSources[k] == toCompile[i] && !isCIdentifier(plan.kernelNames[k]))
-        req.nameExpressions.push_back(plan.kernelNames[k]);
+    jobs[i].named = namedKernels(toCompile[i]);
+    for (size_t k : jobs[i].named)
+      req.nameExpressions.push_back(plan.kernelNames[k]);
     req.target = target;
     req.cudaIncludeDir = ctx->cudaIncludeDir;
     req.cache = cache.get();
@@ -580,9 +586,8 @@ spdc_status_t spdc_model_t::loadModules() {
     case JitStatus::Error:
       return fail(SPDC_STATUS_INTERNAL, where() + job.error);
     }
-    for (size_t k = 0, j = 0; k < plan.kernelNames.size(); ++k)
-      if (used[k] && plan.kernelSources[k] == unit && !isCIdentifier(plan.kernelNames[k]))
-        kernelSymbols[k] = job.result.loweredNames[j++];
+    for (size_t j = 0; j < job.named.size(); ++j)
+      kernelSymbols[job.named[j]] = job.result.loweredNames[j];
     allCached = allCached && job.result.cacheHit;
     CUresult r = d->moduleLoadData(&modules[unit], job.result.code.data());
     if (r != CUDA_SUCCESS) {

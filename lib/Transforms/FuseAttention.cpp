@@ -268,11 +268,8 @@ std::optional<std::vector<double>> readConstant(Value v) {
   values.reserve(n);
 
   if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
-    if (elementType.isF32()) { // the common case, without an APFloat per element
-      for (float x : dense.getValues<float>())
-        values.push_back(x);
-    } else if (auto floatType = dyn_cast<FloatType>(elementType);
-               floatType && floatType.getWidth() % 8 == 0) {
+    if (auto floatType = dyn_cast<FloatType>(elementType);
+        floatType && floatType.getWidth() % 8 == 0) {
       if (!decodeFloats(dense.getRawData(), n, floatType, values))
         return std::nullopt;
     } else if (auto floatType = dyn_cast<FloatType>(elementType)) {

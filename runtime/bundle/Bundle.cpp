@@ -652,12 +652,16 @@ BundleWriter::~BundleWriter() {
 }
 
 std::string BundleWriter::failed(const std::string &what) {
-  std::string e = path + ": " + what + (errno ? std::string(": ") + std::strerror(errno) : "");
+  std::string e = path + ": " + what;
   if (fd >= 0)
     ::close(fd);
   fd = -1;
   ::unlink(tmp.c_str());
   return e;
+}
+
+std::string BundleWriter::writeFailed() {
+  return failed(std::string("write failed: ") + std::strerror(errno));
 }
 
 bool BundleWriter::writeAt(uint64_t offset, const void *data, uint64_t size) {
@@ -673,45 +677,39 @@ bool BundleWriter::writeAt(uint64_t offset, const void *data, uint64_t size) {
   return true;
 }
 
+bool BundleWriter::append(uint32_t kind, const std::string &name, const void *data,
+                          uint64_t size, uint32_t unit) {
+  static const uint8_t zeros[kSectionAlign] = {};
+  uint64_t offset = alignUp(end, kSectionAlign);
+  hash.update(zeros, offset - end);
+  hash.update(data, size);
+  entries.push_back({kind, name, offset, size, unit});
+  end = offset + size;
+  return writeAt(offset, data, size);
+}
+
 std::string BundleWriter::begin(const Plan &plan, const std::string &bundlePath,
                                 size_t binaryCount) {
   path = bundlePath;
   binaries = binaryCount;
   sources = plan.sources.size();
   weightsSize = plan.weights.size();
-  // The table: sources, weights, the plan, the binaries (readers go by the table).
+  // The table: sources, weights, the plan, the binaries (readers go by the table). The sections
+  // follow it in that order; the checksum covers them in file order (zeros fill the alignment
+  // gaps), then the table, which finish() writes last.
   tableBytes = kSectionEntrySize * (sources + 2 + binaries);
-  uint64_t offset = alignUp(kHeaderSize + tableBytes, kSectionAlign);
+  end = kHeaderSize + tableBytes;
   entries.clear();
-  for (size_t i = 0; i < sources; ++i) {
-    entries.push_back({kSource, "source", offset, plan.sources[i].size(), uint32_t(i)});
-    offset = alignUp(offset + plan.sources[i].size(), kSectionAlign);
-  }
-  entries.push_back({kWeights, "weights", offset, weightsSize, 0});
-  end = offset + weightsSize;
-
+  hash = Xxh64();
   tmp = path + ".tmp." + std::to_string(::getpid());
-  errno = 0;
   fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    return failed("cannot create " + tmp);
-  hash = Xxh64();
-  // Everything from the end of the table on, in file order (zeros fill the alignment gaps);
-  // the table itself is hashed last, once finish() knows it.
-  static const uint8_t zeros[kSectionAlign] = {};
-  uint64_t pos = kHeaderSize + tableBytes;
-  for (size_t i = 0; i < sources; ++i) {
-    const Entry &e = entries[i];
-    hash.update(zeros, e.offset - pos);
-    hash.update(plan.sources[i].data(), e.size);
-    if (!writeAt(e.offset, plan.sources[i].data(), e.size))
-      return failed("write failed");
-    pos = e.offset + e.size;
-  }
-  hash.update(zeros, entries.back().offset - pos);
-  hash.update(plan.weights.data(), weightsSize);
-  if (!writeAt(entries.back().offset, plan.weights.data(), weightsSize))
-    return failed("write failed");
+    return failed("cannot create " + tmp + ": " + std::strerror(errno));
+  for (size_t i = 0; i < sources; ++i)
+    if (!append(kSource, "source", plan.sources[i].data(), plan.sources[i].size(), uint32_t(i)))
+      return writeFailed();
+  if (!append(kWeights, "weights", plan.weights.data(), weightsSize, 0))
+    return writeFailed();
   return {};
 }
 
@@ -724,21 +722,11 @@ std::string BundleWriter::finish(const Plan &plan) {
   if (std::string e = validatePlan(plan, plan.weights.size()); !e.empty())
     return failed("refusing to write an invalid plan: " + e);
   std::vector<uint8_t> planBytes = encodePlan(plan);
-  static const uint8_t zeros[kSectionAlign] = {};
-  auto append = [&](uint32_t kind, const std::string &name, const void *data, uint64_t size,
-                    uint32_t unit) {
-    uint64_t offset = alignUp(end, kSectionAlign);
-    hash.update(zeros, offset - end);
-    hash.update(data, size);
-    entries.push_back({kind, name, offset, size, unit});
-    end = offset + size;
-    return writeAt(offset, data, size);
-  };
   if (!append(kPlan, "plan", planBytes.data(), planBytes.size(), 0))
-    return failed("write failed");
-  for (const Binary &b : plan.binaries)
-    if (!append(kBinary, b.arch, b.code.data(), b.code.size(), b.source))
-      return failed("write failed");
+    return writeFailed();
+  for (const Binary &bin : plan.binaries)
+    if (!append(kBinary, bin.arch, bin.code.data(), bin.code.size(), bin.source))
+      return writeFailed();
 
   std::vector<uint8_t> table(tableBytes, 0);
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -759,9 +747,8 @@ std::string BundleWriter::finish(const Plan &plan) {
   put32(header + 32, uint32_t(entries.size()));
   std::string version = spdcVersion();
   std::memcpy(header + 40, version.data(), std::min(version.size(), kVersionField - 1));
-  errno = 0;
   if (!writeAt(kHeaderSize, table.data(), table.size()) || !writeAt(0, header, kHeaderSize))
-    return failed("write failed");
+    return writeFailed();
   // No fsync: the rename below keeps readers from ever seeing a partial bundle, and a compiler's
   // output need not outlive a power loss (flushing hundreds of megabytes of weights costs more
   // than the rest of a compile).
@@ -785,9 +772,7 @@ std::string BundleWriter::finish(const Plan &plan) {
 }
 
 std::string writeBundle(const Plan &plan, const std::string &path) {
-  if (std::string e = validatePlan(plan, plan.weights.size()); !e.empty())
-    return path + ": refusing to write an invalid plan: " + e;
-  BundleWriter writer;
+  BundleWriter writer; // finish() validates the plan before its plan section is written
   if (std::string e = writer.begin(plan, path, plan.binaries.size()); !e.empty())
     return e;
   return writer.finish(plan);

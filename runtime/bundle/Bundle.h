@@ -55,8 +55,15 @@ private:
     uint64_t offset, size;
     uint32_t unit;
   };
+  /// Closes and removes the temporary file; returns "<path>: <what>".
   std::string failed(const std::string &what);
+  /// failed() for a write, with errno's reason.
+  std::string writeFailed();
   bool writeAt(uint64_t offset, const void *data, uint64_t size);
+  /// Writes section `data` at the next 64-byte boundary after `end`, hashes the gap and it,
+  /// and records its table entry.
+  bool append(uint32_t kind, const std::string &name, const void *data, uint64_t size,
+              uint32_t unit);
 
   std::string path, tmp;
   int fd = -1;
@@ -84,9 +91,9 @@ std::string readBundle(const std::string &path, LoadedBundle &out);
 /// buffer reference (with the extent of copies and matmuls) inside its region, given the size of
 /// the weights. A plan with symbols must also have well-formed expressions and every symbol
 /// bound by a dynamic input dimension; the checks above then run on the plan instantiated with
-/// every symbol = 3 (kSampleSymbolValue). writeBundle calls it first, so a codegen bug fails at
-/// compile time. Returns an empty string when the plan is valid, else what is wrong (naming the
-/// step, launch or gemm).
+/// every symbol = 3 (kSampleSymbolValue). BundleWriter::finish calls it before it writes the
+/// plan, so a codegen bug fails at compile time. Returns an empty string when the plan is valid,
+/// else what is wrong (naming the step, launch or gemm).
 std::string validatePlan(const Plan &plan, uint64_t weightsSize);
 
 /// Symbol values from the shapes of the inputs (one vector of dims per input, in order): an

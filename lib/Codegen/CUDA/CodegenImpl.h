@@ -20,6 +20,7 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <climits>
 #include <optional>
@@ -315,8 +316,11 @@ private:
   /// Copies `rows` rows of `cols` elements from `src` (rows `srcStride` apart) into `dst`.
   void emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols, int64_t srcStride,
                     const std::string &label);
-  /// A copy of weight `id` ([rows, cols]) as [newRows, newCols] with zeros in the new rows
-  /// and columns, appended to the weights section.
+  /// Where the next weight starts: the end of the weights section, aligned.
+  uint64_t nextWeightOffset() const { return llvm::alignTo(plan.weights.size(), kWeightAlign); }
+  /// Weight `id` ([rows, cols]) as [newRows, newCols] with zeros in the new rows and columns:
+  /// a copy appended to the weights section, or, with rows appended only, the weight itself
+  /// grown (moved to the end of the section first when it is not there).
   int paddedWeight(int id, int64_t rows, int64_t cols, int64_t newRows, int64_t newCols,
                    llvm::StringRef what);
   /// Drops the weights no step reads from the weights section (before memory planning, while

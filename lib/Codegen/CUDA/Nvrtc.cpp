@@ -62,7 +62,21 @@ std::vector<std::string> nameExpressions(const bundle::Plan &plan, size_t unit) 
 } // namespace
 
 struct codegen::UnitCompiler::Impl {
-  std::string arch, jitCacheDir;
+  Impl(std::string arch, const std::string &jitCacheDir) : arch(std::move(arch)) {
+#ifdef SPDC_HAVE_NVRTC
+    includeDir = rt::findCudaIncludeDir("");
+    if (!jitCacheDir.empty())
+      cache.emplace(jitCacheDir);
+#else
+    (void)jitCacheDir;
+#endif
+  }
+
+  std::string arch;
+#ifdef SPDC_HAVE_NVRTC
+  std::string includeDir;
+  std::optional<rt::JitCache> cache; ///< shared by the threads (its stores are atomic renames)
+#endif
   llvm::DefaultThreadPool pool;
   std::mutex mutex;
   /// Started units by source and name expressions.
@@ -84,13 +98,10 @@ struct codegen::UnitCompiler::Impl {
   UnitResult compileOne(const std::string &source, const std::vector<std::string> &names) {
     UnitResult out;
 #ifdef SPDC_HAVE_NVRTC
-    std::optional<rt::JitCache> cache;
-    if (!jitCacheDir.empty())
-      cache.emplace(jitCacheDir);
     rt::JitRequest req;
     req.source = source;
     req.target = arch;
-    req.cudaIncludeDir = rt::findCudaIncludeDir("");
+    req.cudaIncludeDir = includeDir;
     req.cache = cache ? &*cache : nullptr;
     req.nameExpressions = names;
     rt::JitResult result;
@@ -111,7 +122,7 @@ struct codegen::UnitCompiler::Impl {
 };
 
 codegen::UnitCompiler::UnitCompiler(std::string arch, std::string jitCacheDir)
-    : impl(new Impl{std::move(arch), std::move(jitCacheDir), {}, {}, {}}) {}
+    : impl(std::make_unique<Impl>(std::move(arch), jitCacheDir)) {}
 
 codegen::UnitCompiler::~UnitCompiler() { impl->pool.wait(); }
 
