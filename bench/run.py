@@ -492,6 +492,9 @@ class Run:
                 row.spdc_extra["profile"] = r["profile"]
             row.spdc_extra["iters"] = r.get("iters", iters)
             row.spdc_extra["bench"] = r.get("source")
+            # Outputs bound in the padded rows the model computes them in (GPT-2's logits).
+            if r.get("pitched_outputs"):
+                row.spdc_extra["pitched_outputs"] = r["pitched_outputs"]
             if r.get("device"):
                 self.device = self.device or r["device"]
             self.log(f"{row.name}: spdc {row.spdc_ms:.4f} ms (min {r.get('min_ms')}, {r.get('source')})")

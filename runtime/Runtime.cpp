@@ -103,6 +103,16 @@ uint64_t tensorBytes(const bundle::TensorInfo &t) {
   return n;
 }
 
+/// Bytes of a static tensor whose rows (the last dimension) lie `rowPitch` elements apart.
+uint64_t pitchedBytes(const bundle::TensorInfo &t, int64_t rowPitch) {
+  if (!isStatic(t) || t.shape.empty())
+    return 0;
+  uint64_t n = bundle::elementSize(t.type) * uint64_t(rowPitch);
+  for (size_t i = 0; i + 1 < t.shape.size(); ++i)
+    n *= uint64_t(int64_t(t.shape[i]));
+  return n;
+}
+
 std::string shapeString(const std::vector<int64_t> &dims) {
   std::string s = "[";
   for (size_t i = 0; i < dims.size(); ++i)
@@ -348,6 +358,7 @@ struct Binding {
   void *hostOut = nullptr;    ///< output written by each run (SPDC_MEMORY_HOST)
   CUdeviceptr device = 0;
   uint64_t bytes = 0; ///< as bound; a run checks it against the current shape
+  int64_t rowPitch = 0; ///< an output bound pitched (Plan::pitchedOutputs): its rows' pitch
 };
 
 // Distinct shapes (symbol values) a model keeps ready: a server that alternates between a few
@@ -440,6 +451,14 @@ struct spdc_model_t {
       return cudaFail(r,
                       std::string("cuMemAlloc(") + what + ", " + std::to_string(bytes) + " bytes)");
     return SPDC_STATUS_OK;
+  }
+
+  /// The pitch of output `index`'s padded rows (Plan::pitchedOutputs), 0 for none.
+  int64_t rowPitch(size_t index) const {
+    for (const bundle::PitchedOutput &po : plan.pitchedOutputs)
+      if (po.output == index)
+        return po.rowPitch;
+    return 0;
   }
 
   CUdeviceptr inputAddress(uint32_t i) const {
@@ -853,6 +872,23 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
   auto stepFail = [&](spdc_status_t status, const std::string &what) {
     return fail(status, where() + "step " + std::to_string(i) + " ('" + step.label + "'): " + what);
   };
+  // An output bound pitched takes its padded rows in place: its write step writes there, and
+  // its pack step has nothing to do.
+  const bundle::BufferRef *padded = nullptr;
+  CUdeviceptr pitchedAddress = 0;
+  for (const bundle::PitchedOutput &po : plan.pitchedOutputs) {
+    if (!outputs[po.output].rowPitch)
+      continue;
+    if (i == po.packStep)
+      return SPDC_STATUS_OK;
+    if (i == po.writeStep)
+      padded = &po.padded, pitchedAddress = outputAddress(po.output);
+  }
+  auto resolve = [&](const bundle::BufferRef &r) {
+    if (padded && r.space == padded->space && int64_t(r.offset) == int64_t(padded->offset))
+      return pitchedAddress;
+    return this->resolve(r);
+  };
   switch (step.kind) {
   case bundle::Step::Kind::Launch: {
     const bundle::Launch &l = plan.launches[step.index];
@@ -946,7 +982,10 @@ spdc_status_t spdc_model_t::checkBound() const {
       std::string name = tensorName(input ? "input" : "output", i, ts[i]);
       if (!bindings[i].bound)
         return fail(SPDC_STATUS_FAILED_PRECONDITION, where() + name + " is not bound");
-      if (uint64_t want = tensorBytes(ts[i]); bindings[i].bytes != want) {
+      uint64_t want = tensorBytes(ts[i]);
+      if (bindings[i].rowPitch)
+        want = pitchedBytes(ts[i], bindings[i].rowPitch);
+      if (bindings[i].bytes != want) {
         std::vector<int64_t> dims(ts[i].shape.begin(), ts[i].shape.end());
         return fail(SPDC_STATUS_FAILED_PRECONDITION,
                     where() + name + " is bound to " + std::to_string(bindings[i].bytes) +
@@ -995,6 +1034,8 @@ spdc_status_t spdc_model_t::issue(CUstream s) {
       key.push_back(inputAddress(i));
     for (uint32_t i = 0; i < outputs.size(); ++i)
       key.push_back(outputAddress(i));
+    for (const Binding &b : outputs)
+      key.push_back(CUdeviceptr(b.rowPitch));
     // Per shape: its own graph, captured on the second run with the same addresses.
     if (cur->graph && key == cur->graphKey) {
       if (CUresult r = d->graphLaunch(cur->graph, s); r != CUDA_SUCCESS)
@@ -1169,8 +1210,10 @@ spdc_status_t spdc_model_output_info(const spdc_model_t *model, size_t index,
   return tensorInfo("spdc_model_output_info", model, false, index, out_info);
 }
 
+/// Binds an input or output; rowPitch != 0 binds an output pitched (device memory).
 static spdc_status_t bind(const char *fn, spdc_model_t *model, bool input, size_t index,
-                          const void *data, spdc_memory_t memory, size_t bytes) {
+                          const void *data, spdc_memory_t memory, size_t bytes,
+                          int64_t rowPitch = 0) {
   if (!model)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": model is NULL");
   const auto &list = input ? model->plan.inputs : model->plan.outputs;
@@ -1193,19 +1236,33 @@ static spdc_status_t bind(const char *fn, spdc_model_t *model, bool input, size_
   else if (spdc_status_t s = model->outputShape(fn, index, dims))
     return s;
   uint64_t expected = 0;
+  std::string layout;
+  if (rowPitch) {
+    if (int64_t pitch = model->rowPitch(index); rowPitch != pitch)
+      return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                  std::string(fn) + ": " + name +
+                      (pitch ? " has rows " + std::to_string(pitch) + " elements apart, got " +
+                                   std::to_string(rowPitch)
+                             : " has no pitched layout (spdc_model_output_row_pitch gives 0)"));
+    dims.back() = rowPitch; // the rows as the model writes them
+    layout = " in rows of " + std::to_string(rowPitch);
+  }
   if (!bytesOf(list[index].type, dims, expected))
     return fail(SPDC_STATUS_INVALID_ARGUMENT,
                 std::string(fn) + ": " + name + " of shape " + shapeString(dims) + " is too large");
   if (bytes != expected)
     return fail(SPDC_STATUS_INVALID_ARGUMENT,
-                std::string(fn) + ": " + name + " " + shapeString(dims) + " is " +
+                std::string(fn) + ": " + name + " " + shapeString(dims) + layout + " is " +
                     std::to_string(expected) + " bytes, got " + std::to_string(bytes));
   if (!data && bytes)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name + ": data is NULL");
-  if (memory == SPDC_MEMORY_DEVICE && reinterpret_cast<uintptr_t>(data) % kBoundAlign)
+  // Pitched rows replace an arena buffer, whose alignment the matmul that writes them was
+  // planned for.
+  const uint64_t align = rowPitch ? kDeviceAlign : kBoundAlign;
+  if (memory == SPDC_MEMORY_DEVICE && reinterpret_cast<uintptr_t>(data) % align)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(fn) + ": " + name +
                                                   ": device pointer not " +
-                                                  std::to_string(kBoundAlign) + "-byte aligned");
+                                                  std::to_string(align) + "-byte aligned");
   Binding &b = (input ? model->inputs : model->outputs)[index];
   b.bound = true;
   b.memory = memory;
@@ -1213,6 +1270,7 @@ static spdc_status_t bind(const char *fn, spdc_model_t *model, bool input, size_
   b.hostOut = memory == SPDC_MEMORY_HOST ? const_cast<void *>(data) : nullptr;
   b.device = memory == SPDC_MEMORY_DEVICE ? CUdeviceptr(reinterpret_cast<uintptr_t>(data)) : 0;
   b.bytes = bytes;
+  b.rowPitch = rowPitch;
   return SPDC_STATUS_OK;
 }
 
@@ -1264,6 +1322,29 @@ spdc_status_t spdc_model_bind_input(spdc_model_t *model, size_t index, const voi
 spdc_status_t spdc_model_bind_output(spdc_model_t *model, size_t index, void *data,
                                      spdc_memory_t memory, size_t bytes) {
   return bind("spdc_model_bind_output", model, false, index, data, memory, bytes);
+}
+
+spdc_status_t spdc_model_output_row_pitch(const spdc_model_t *model, size_t index,
+                                          int64_t *out_row_pitch) {
+  const char *fn = "spdc_model_output_row_pitch";
+  if (spdc_status_t s = queryModel(fn, "out_row_pitch", model, out_row_pitch, int64_t(0),
+                                   [](const spdc_model_t &) { return int64_t(0); }))
+    return s;
+  if (index >= model->plan.outputs.size())
+    return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(fn) + ": index " + std::to_string(index) + " out of range (" +
+                    std::to_string(model->plan.outputs.size()) + ")");
+  *out_row_pitch = model->rowPitch(index);
+  return SPDC_STATUS_OK;
+}
+
+spdc_status_t spdc_model_bind_output_pitched(spdc_model_t *model, size_t index, void *data,
+                                             size_t bytes, int64_t row_pitch) {
+  const char *fn = "spdc_model_bind_output_pitched";
+  if (row_pitch <= 0)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(fn) + ": row_pitch " + std::to_string(row_pitch) + " is not positive");
+  return bind(fn, model, false, index, data, SPDC_MEMORY_DEVICE, bytes, row_pitch);
 }
 
 spdc_status_t spdc_model_run(spdc_model_t *model, spdc_cuda_stream_t stream) {

@@ -209,6 +209,24 @@ SPDC_API spdc_status_t spdc_model_bind_input(spdc_model_t *model, size_t index, 
 SPDC_API spdc_status_t spdc_model_bind_output(spdc_model_t *model, size_t index, void *data,
                                               spdc_memory_t memory, size_t bytes);
 
+/* The pitch, in elements, of rows the model can write output `index` in without packing them:
+ * a last dimension whose rows are not a multiple of 16 bytes (GPT-2's 50257-word logits) is
+ * computed in rows padded to 16 bytes (50264), which keeps cuBLASLt on its fast kernels, and a
+ * contiguous binding then costs a packing kernel per run. *out_row_pitch = 0 when the output has
+ * no such layout. Thread-safe. */
+SPDC_API spdc_status_t spdc_model_output_row_pitch(const spdc_model_t *model, size_t index,
+                                                   int64_t *out_row_pitch);
+
+/* Binds output `index` to device memory whose rows lie `row_pitch` elements apart, the pitch
+ * spdc_model_output_row_pitch gives: `bytes` = row_pitch times the element size times every
+ * dimension but the last, for the current input shapes; `data` 256-byte aligned (as cuMemAlloc
+ * returns). Each run writes the rows there in place and skips the packing kernel; the elements
+ * between a row's end and the next row are unspecified. The model does not own `data`. One
+ * thread per model. */
+SPDC_API spdc_status_t spdc_model_bind_output_pitched(spdc_model_t *model, size_t index,
+                                                      void *data, size_t bytes,
+                                                      int64_t row_pitch);
+
 /* Runs the plan once with the bound inputs and outputs, for the current input shapes. stream ==
  * NULL: synchronous, outputs are ready on return. Otherwise the work is queued on `stream` (a
  * CUstream of the context's device) and the call returns without waiting; synchronize the stream

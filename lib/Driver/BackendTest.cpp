@@ -286,8 +286,11 @@ Result runCuda(ModuleOp module, ArrayRef<CudaRun> runs, const driver::TestOption
   for (int round = 0; round < rounds; ++round)
     for (const CudaRun &run : runs) {
       std::string name = run.name + (round ? " (cuda, again)" : " (cuda)");
-      if (Error err = (*session)->bind(run.inputs))
+      if (Error err = (*session)->bind(run.inputs, options.pitchedOutputs,
+                                       options.pitchedOutputs))
         return {Outcome::Fail, name + ": bind: " + firstLine(toString(std::move(err)))};
+      if (options.pitchedOutputs && !(*session)->pitchedOutputCount())
+        return {Outcome::Fail, name + ": --pitched-outputs, but no output has padded rows"};
       Expected<std::vector<Tensor>> got = (*session)->run();
       if (!got)
         return {Outcome::Fail, name + ": run: " + firstLine(toString(got.takeError()))};

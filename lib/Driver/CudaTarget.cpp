@@ -65,6 +65,8 @@ struct CudaSession::Impl {
   std::vector<Tensor> inputs, outputs;
   /// Device buffers of device-resident bindings (inputs, then outputs).
   std::vector<void *> deviceInputs, deviceOutputs;
+  /// Per output: the pitch of its rows where it is bound pitched, else 0.
+  std::vector<int64_t> outputPitch;
 
   void freeDevice() {
     for (std::vector<void *> *list : {&deviceInputs, &deviceOutputs}) {
@@ -131,7 +133,12 @@ std::string CudaSession::codeOrigin() const {
   return origin;
 }
 
-Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
+size_t CudaSession::pitchedOutputCount() const {
+  return size_t(llvm::count_if(impl->outputPitch, [](int64_t p) { return p != 0; }));
+}
+
+Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident,
+                        bool pitchedOutputs) {
   spdc_model_t *model = impl->model.get();
   impl->freeDevice();
   size_t inCount = 0, outCount = 0;
@@ -175,6 +182,7 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
       return apiError(s, "binding input " + std::to_string(i));
   }
   impl->outputs.clear();
+  impl->outputPitch.assign(outCount, 0);
   for (size_t i = 0; i < outCount; ++i) {
     spdc_tensor_info_t info;
     spdc_model_output_info(model, i, &info);
@@ -193,16 +201,24 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident) {
     Tensor &out = impl->outputs.back();
     void *data = out.mutableRaw();
     spdc_memory_t memory = SPDC_MEMORY_HOST;
-    if (deviceResident && out.byteSize()) {
+    int64_t pitch = 0;
+    if (deviceResident && pitchedOutputs && out.byteSize())
+      if (spdc_status_t s = spdc_model_output_row_pitch(model, i, &pitch))
+        return apiError(s, "row pitch of output " + std::to_string(i));
+    size_t bytes = pitch ? out.byteSize() / size_t(dims.back()) * size_t(pitch) : out.byteSize();
+    if (deviceResident && bytes) {
       void *p = nullptr;
-      if (spdc_status_t s = spdc_device_alloc(impl->context.get(), out.byteSize(), &p))
+      if (spdc_status_t s = spdc_device_alloc(impl->context.get(), bytes, &p))
         return apiError(s, "allocating output " + std::to_string(i));
       impl->deviceOutputs.push_back(p);
       data = p;
       memory = SPDC_MEMORY_DEVICE;
     }
-    if (spdc_status_t s = spdc_model_bind_output(model, i, data, memory, out.byteSize()))
+    spdc_status_t s = pitch ? spdc_model_bind_output_pitched(model, i, data, bytes, pitch)
+                            : spdc_model_bind_output(model, i, data, memory, bytes);
+    if (s)
       return apiError(s, "binding output " + std::to_string(i));
+    impl->outputPitch[i] = pitch;
   }
   return Error::success();
 }
@@ -212,9 +228,26 @@ Expected<std::vector<Tensor>> CudaSession::run() {
     return apiError(s, "running the model");
   for (size_t i = 0; i < impl->deviceOutputs.size(); ++i) {
     Tensor &out = impl->outputs[i];
-    if (spdc_status_t s = spdc_memcpy(impl->context.get(), out.mutableRaw(), SPDC_MEMORY_HOST,
-                                      impl->deviceOutputs[i], SPDC_MEMORY_DEVICE, out.byteSize()))
+    int64_t pitch = impl->outputPitch[i];
+    size_t bytes = out.byteSize();
+    std::vector<char> padded;
+    char *dst = static_cast<char *>(out.mutableRaw());
+    if (pitch) {
+      bytes = bytes / size_t(out.shape().back()) * size_t(pitch);
+      padded.resize(bytes);
+      dst = padded.data();
+    }
+    if (spdc_status_t s = spdc_memcpy(impl->context.get(), dst, SPDC_MEMORY_HOST,
+                                      impl->deviceOutputs[i], SPDC_MEMORY_DEVICE, bytes))
       return apiError(s, "downloading output " + std::to_string(i));
+    if (pitch) {
+      // Rows of the pitch, packed into the tensor.
+      size_t row = size_t(out.shape().back()) * dtypeSize(out.dtype());
+      size_t rowPitch = size_t(pitch) * dtypeSize(out.dtype());
+      char *packed = static_cast<char *>(out.mutableRaw());
+      for (size_t r = 0, n = out.byteSize() / row; r < n; ++r)
+        std::memcpy(packed + r * row, padded.data() + r * rowPitch, row);
+    }
   }
   return impl->outputs;
 }
@@ -296,7 +329,8 @@ void spdc::printBenchTable(const BenchResult &r, llvm::raw_ostream &os) {
 }
 
 std::string spdc::benchJson(const BenchResult &r, llvm::StringRef bundle,
-                            llvm::StringRef device, llvm::StringRef codeOrigin, bool hostIO) {
+                            llvm::StringRef device, llvm::StringRef codeOrigin, bool hostIO,
+                            size_t pitchedOutputs) {
   std::string json;
   llvm::raw_string_ostream os(json);
   llvm::json::OStream j(os, 1);
@@ -305,6 +339,7 @@ std::string spdc::benchJson(const BenchResult &r, llvm::StringRef bundle,
     j.attribute("device", device);
     j.attribute("kernels_from", codeOrigin);
     j.attribute("io", hostIO ? "host" : "device");
+    j.attribute("pitched_outputs", int64_t(pitchedOutputs));
     j.attribute("iters", r.iterations);
     j.attribute("median_ms", r.medianMs);
     j.attribute("min_ms", r.minMs);

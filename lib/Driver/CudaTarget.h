@@ -48,8 +48,13 @@ public:
   /// bundle's dynamic dimensions), binds the inputs (kept alive by the session) and allocates
   /// the outputs at the shapes that follow (spdc_model_output_shape). With
   /// `deviceResident`, both live in device memory (inputs uploaded once here, outputs
-  /// downloaded by run()), so that runs move no data between host and device.
-  llvm::Error bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident = false);
+  /// downloaded by run()), so that runs move no data between host and device; with
+  /// `pitchedOutputs` too, outputs that have a pitched layout (spdc_model_output_row_pitch)
+  /// are bound in it, as the model writes them without packing.
+  llvm::Error bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident = false,
+                   bool pitchedOutputs = false);
+  /// Outputs bound pitched by the last bind().
+  size_t pitchedOutputCount() const;
   /// One synchronous run; the outputs share the session's buffers.
   llvm::Expected<std::vector<Tensor>> run();
   /// Median/min device time of `iterations` runs issued back to back after warm-up (CUDA
@@ -67,7 +72,7 @@ void printBenchTable(const BenchResult &r, llvm::raw_ostream &os);
 /// The result as one JSON object: median_ms, min_ms, iters, device, bundle, io, profiled_ms and
 /// the steps (kind, name, nodes, mean_ms).
 std::string benchJson(const BenchResult &r, llvm::StringRef bundle, llvm::StringRef device,
-                      llvm::StringRef codeOrigin, bool hostIO);
+                      llvm::StringRef codeOrigin, bool hostIO, size_t pitchedOutputs);
 /// Chrome/Perfetto trace JSON of one profiled run.
 std::string chromeTrace(const BenchResult &r);
 

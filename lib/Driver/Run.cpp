@@ -304,7 +304,8 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
       inputs.push_back(std::move(*t));
     }
   }
-  if (Error e = session->bind(inputs, /*deviceResident=*/!options.hostIO)) {
+  if (Error e = session->bind(inputs, /*deviceResident=*/!options.hostIO,
+                              /*pitchedOutputs=*/!options.packedOutputs)) {
     err << "spdc bench: " << toString(std::move(e)) << "\n";
     return 1;
   }
@@ -314,8 +315,11 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
     return 1;
   }
   out << options.bundlePath << " on " << session->deviceName() << ", " << options.iterations
-      << " iterations, " << (options.hostIO ? "host" : "device")
-      << " inputs/outputs, kernels from " << session->codeOrigin() << "\n";
+      << " iterations, " << (options.hostIO ? "host" : "device") << " inputs/outputs"
+      << (session->pitchedOutputCount()
+              ? " (" + std::to_string(session->pitchedOutputCount()) + " in padded rows)"
+              : std::string())
+      << ", kernels from " << session->codeOrigin() << "\n";
   printBenchTable(*result, out);
   auto write = [&](const std::string &path, const std::string &text) {
     std::string error;
@@ -330,7 +334,8 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
   };
   if (!options.jsonPath.empty() &&
       !write(options.jsonPath, benchJson(*result, options.bundlePath, session->deviceName(),
-                                         session->codeOrigin(), options.hostIO)))
+                                         session->codeOrigin(), options.hostIO,
+                                         session->pitchedOutputCount())))
     return 1;
   if (!options.tracePath.empty()) {
     if (!write(options.tracePath, chromeTrace(*result)))

@@ -47,6 +47,7 @@ constexpr uint64_t kKernelArgBytes = 4 + kBufferRefBytes + kIntBytes + 4;
 constexpr uint64_t kLaunchMinBytes = 4 + 3 * kIntBytes + 3 * 4 + 4 + 8 + 8 + 4 + 4 + 4; // no arguments
 constexpr uint64_t kGemmBytes = 4 + 4 * kIntBytes + 8 + 6 * kIntBytes + 8 + 4 + 5 * kBufferRefBytes;
 constexpr uint64_t kCopyBytes = 2 * kBufferRefBytes + kIntBytes;
+constexpr uint64_t kPitchedOutputBytes = 4 + 8 + kBufferRefBytes + 4 + 4;
 static_assert(kGemmBytes == 244 && kKernelArgBytes == 40 && kCopyBytes == 52,
               "docs/bundle-format.md gives these sizes");
 
@@ -260,6 +261,14 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
     w.u32(s.index);
     w.str(s.label);
   }
+  w.u64(plan.pitchedOutputs.size());
+  for (const PitchedOutput &o : plan.pitchedOutputs) {
+    w.u32(o.output);
+    w.i64(o.rowPitch);
+    w.ref(o.padded);
+    w.u32(o.writeStep);
+    w.u32(o.packStep);
+  }
   return std::move(w.bytes);
 }
 
@@ -337,6 +346,15 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
     s.label = r.str("step label");
     plan.steps.push_back(std::move(s));
   }
+  for (uint64_t i = 0, e = r.count(kPitchedOutputBytes, "pitched outputs"); i < e; ++i) {
+    PitchedOutput o;
+    o.output = r.u32("pitched output index");
+    o.rowPitch = r.i64("pitched output row pitch");
+    o.padded = r.ref("pitched output padded rows");
+    o.writeStep = r.u32("pitched output write step");
+    o.packStep = r.u32("pitched output pack step");
+    plan.pitchedOutputs.push_back(o);
+  }
   if (!r.error.empty())
     return r.error;
   if (!r.atEnd())
@@ -410,6 +428,9 @@ public:
         return "step " + std::to_string(i) + " ('" + s.label + "') refers to index " +
                std::to_string(s.index) + " of " + std::to_string(limit);
     }
+    for (size_t i = 0; i < plan.pitchedOutputs.size(); ++i)
+      if (std::string e = pitched(plan.pitchedOutputs[i]); !e.empty())
+        return "pitched output " + std::to_string(i) + ": " + e;
     return {};
   }
 
@@ -481,6 +502,31 @@ private:
       return std::string(what) + ": bytes [" + std::to_string(offset) + ", " +
              std::to_string(offset) + "+" + std::to_string(extent) + ") outside the " +
              spaceName(r.space) + " (" + std::to_string(size) + " bytes)";
+    return {};
+  }
+
+  /// Padded rows in the arena, at most as many as the output has, written by one step and
+  /// packed by a later kernel launch.
+  std::string pitched(const PitchedOutput &o) {
+    if (o.output >= plan.outputs.size())
+      return "refers to output " + std::to_string(o.output) + " of " +
+             std::to_string(plan.outputs.size());
+    const TensorInfo &t = plan.outputs[o.output];
+    if (t.shape.empty() || o.rowPitch < t.shape.back())
+      return "row pitch " + std::to_string(o.rowPitch) + " is shorter than a row of output '" +
+             t.name + "'";
+    if (o.padded.space != Space::Arena)
+      return "padded rows outside the arena";
+    uint64_t rows = t.shape.back() == 0 ? 0 : tensorBytes(t) / elementSize(t.type) / t.shape.back();
+    unsigned __int128 bytes = (unsigned __int128)rows * uint64_t(o.rowPitch) * elementSize(t.type);
+    if (bytes > UINT64_MAX)
+      return "padded rows too large";
+    if (std::string e = ref(o.padded, uint64_t(bytes), "padded rows"); !e.empty())
+      return e;
+    if (o.writeStep >= o.packStep || o.packStep >= plan.steps.size() ||
+        plan.steps[o.packStep].kind != Step::Kind::Launch)
+      return "write step " + std::to_string(o.writeStep) + " and pack step " +
+             std::to_string(o.packStep) + " are not a step and a later launch";
     return {};
   }
 

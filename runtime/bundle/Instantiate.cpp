@@ -261,6 +261,7 @@ std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbol
   p.gemms = plan.gemms;
   p.copies = plan.copies;
   p.steps = plan.steps;
+  p.pitchedOutputs = plan.pitchedOutputs;
   std::string e = forEachInt(p, [&](Int &v, auto &&where) -> std::string {
     if (!v.isDynamic())
       return {};

@@ -145,6 +145,18 @@ struct Step {
   std::string label;  ///< the ONNX node(s) it computes, for profiles and errors
 };
 
+/// An output whose rows the plan computes `rowPitch` elements apart into the arena buffer
+/// `padded` (step `writeStep`; a last dimension padded to 16 bytes keeps cuBLASLt on its fast
+/// kernels: GPT-2's 50257-word logits in rows of 50264), then packs into the output (step
+/// `packStep`). Bound pitched (spdc_model_bind_output_pitched), the output takes the padded rows
+/// in place: `writeStep` writes to it instead of `padded`, and `packStep` is skipped.
+struct PitchedOutput {
+  uint32_t output = 0;
+  int64_t rowPitch = 0; ///< elements
+  BufferRef padded;
+  uint32_t writeStep = 0, packStep = 0;
+};
+
 /// A unit of Plan::sources compiled for one architecture ("sm_90a").
 struct Binary {
   std::string arch;
@@ -175,6 +187,7 @@ struct Plan {
   std::vector<Gemm> gemms;
   std::vector<Copy> copies;
   std::vector<Step> steps; ///< in execution order
+  std::vector<PitchedOutput> pitchedOutputs;
   std::vector<uint8_t> weights;
   /// Precompiled code, optional: per architecture and unit, the NVRTC output (cubin).
   std::vector<Binary> binaries;

@@ -66,6 +66,9 @@ template <class PlanT, class F> std::string forEachInt(PlanT &plan, F &&f) {
     visit(c.dst.offset, field("destination offset"));
     visit(c.bytes, field("bytes"));
   }
+  for (size_t i = 0; i < plan.pitchedOutputs.size() && e.empty(); ++i)
+    visit(plan.pitchedOutputs[i].padded.offset,
+          [&] { return "pitched output " + to_string(i) + " padded offset"; });
   return e;
 }
 

@@ -134,6 +134,9 @@ Plan samplePlan() {
   p.steps.push_back({Step::Kind::Launch, 0, "/layer0/Add"});
   p.steps.push_back({Step::Kind::Gemm, 0, "/layer0/MatMul"});
   p.steps.push_back({Step::Kind::Copy, 0, "/layer0/Reshape"});
+  p.steps.push_back({Step::Kind::Launch, 0, "/head/MatMul"});
+  // The logits' 16 rows of 16 computed 24 apart at arena+2048 by step 1, packed by step 3.
+  p.pitchedOutputs.push_back({0, 24, ref(Space::Arena, 2048), 1, 3});
   p.weights.resize(1000);
   for (size_t i = 0; i < p.weights.size(); ++i)
     p.weights[i] = uint8_t(i * 7 + 3);
@@ -222,9 +225,16 @@ TEST_F(BundleTest, RoundTrip) {
   ASSERT_EQ(p.copies.size(), 1u);
   EXPECT_EQ(p.copies[0].bytes, 128u);
   EXPECT_EQ(p.copies[0].dst.offset, 64u);
-  ASSERT_EQ(p.steps.size(), 3u);
+  ASSERT_EQ(p.steps.size(), 4u);
   EXPECT_EQ(p.steps[1].kind, Step::Kind::Gemm);
   EXPECT_EQ(p.steps[2].label, "/layer0/Reshape");
+  ASSERT_EQ(p.pitchedOutputs.size(), 1u);
+  EXPECT_EQ(p.pitchedOutputs[0].output, 0u);
+  EXPECT_EQ(p.pitchedOutputs[0].rowPitch, 24);
+  EXPECT_EQ(p.pitchedOutputs[0].padded.space, Space::Arena);
+  EXPECT_EQ(p.pitchedOutputs[0].padded.offset, 2048u);
+  EXPECT_EQ(p.pitchedOutputs[0].writeStep, 1u);
+  EXPECT_EQ(p.pitchedOutputs[0].packStep, 3u);
   EXPECT_EQ(p.binaries, want.binaries);
   EXPECT_TRUE(p.weights.empty()); // they stay in the mapping
   ASSERT_EQ(got.weightsSize, want.weights.size());
@@ -360,6 +370,18 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   p = samplePlan();
   p.kernelSources.pop_back();
   expectRefused(p, "2 kernels but 1 kernel source units");
+  p = samplePlan();
+  p.pitchedOutputs[0].rowPitch = 15;
+  expectRefused(p, "pitched output 0: row pitch 15 is shorter than a row of output 'logits'");
+  p = samplePlan();
+  p.pitchedOutputs[0].padded.offset = 3500; // 768 bytes from there pass the arena's end
+  expectRefused(p, "pitched output 0: padded rows: bytes [3500, 3500+768) outside the arena");
+  p = samplePlan();
+  p.pitchedOutputs[0].packStep = 2; // a copy
+  expectRefused(p, "pitched output 0: write step 1 and pack step 2 are not a step and a later launch");
+  p = samplePlan();
+  p.pitchedOutputs[0].output = 1;
+  expectRefused(p, "pitched output 0: refers to output 1 of 1");
 }
 
 TEST(Bundle, PlanOfOnlyMatmulsRoundTrips) {

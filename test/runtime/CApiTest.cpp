@@ -182,6 +182,16 @@ TEST(CApi, NullArgumentsAreRefused) {
             SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(spdc_model_bind_output(nullptr, 0, data, SPDC_MEMORY_HOST, sizeof data),
             SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_model_bind_output_pitched(nullptr, 0, data, sizeof data, 4),
+            SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_STREQ(spdc_last_error(), "spdc_model_bind_output_pitched: model is NULL");
+  EXPECT_EQ(spdc_model_bind_output_pitched(nullptr, 0, data, sizeof data, 0),
+            SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_STREQ(spdc_last_error(), "spdc_model_bind_output_pitched: row_pitch 0 is not positive");
+  int64_t pitch = 9;
+  EXPECT_EQ(spdc_model_output_row_pitch(nullptr, 0, &pitch), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(pitch, 0);
+  EXPECT_EQ(spdc_model_output_row_pitch(nullptr, 0, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(spdc_model_run(nullptr, nullptr), SPDC_STATUS_INVALID_ARGUMENT);
   const int64_t shape[2] = {2, 3};
   EXPECT_EQ(spdc_model_set_input_shape(nullptr, 0, shape, 2), SPDC_STATUS_INVALID_ARGUMENT);

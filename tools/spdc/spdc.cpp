@@ -6,9 +6,9 @@
 //   spdc run model.onnx|model.spdc (--input NAME=FILE.pb ... | --input-dir DIR)
 //            [--output-dir D] [--target=interp|cuda]
 //   spdc bench model.spdc [--iters N] [--trace=trace.json] [--input-dir DIR] [--host-io]
-//              [--json=result.json] [--input-shape=NAME:D0xD1 ...]
+//              [--packed-outputs] [--json=result.json] [--input-shape=NAME:D0xD1 ...]
 //   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
-//                     [--target=interp|nvrtc] [--arch=sm_90]
+//                     [--target=interp|nvrtc|cuda] [--arch=sm_90] [--pitched-outputs]
 //
 // Flags only; the work is in lib/Driver.
 //
@@ -123,6 +123,11 @@ static cl::opt<bool> testDynamicShapes(
     cl::desc("Compile each model once with its dynamic dimensions and run every data set on that "
              "bundle (else each data set's shapes are fixed at compile time)"),
     cl::cat(spdcCategory), cl::sub(testCmd));
+static cl::opt<bool> testPitchedOutputs(
+    "pitched-outputs",
+    cl::desc("With --target=cuda: bind inputs and outputs in device memory, outputs the model "
+             "computes in padded rows in those rows (spdc_model_bind_output_pitched)"),
+    cl::cat(spdcCategory), cl::sub(testCmd));
 
 // spdc run
 static cl::opt<std::string> runModel(cl::Positional, cl::desc("<model.onnx>"), cl::Required,
@@ -155,6 +160,12 @@ static cl::opt<bool> benchHostIO("host-io",
                                  cl::desc("Bind inputs/outputs in host memory (each run copies "
                                           "them); default: device memory"),
                                  cl::cat(spdcCategory), cl::sub(benchCmd));
+static cl::opt<bool> benchPackedOutputs(
+    "packed-outputs",
+    cl::desc("Bind device outputs that the model computes in padded rows (a vocabulary that is "
+             "not a multiple of 8) contiguous, which adds a packing kernel; default: in the "
+             "padded rows"),
+    cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<std::string> benchJson("json", cl::desc("Also write the result as JSON here"),
                                       cl::cat(spdcCategory), cl::sub(benchCmd));
 
@@ -213,6 +224,7 @@ int main(int argc, char **argv) {
     }
     options.import = import;
     options.dynamicShapes = testDynamicShapes;
+    options.pitchedOutputs = testPitchedOutputs;
     options.kernels = kernelChoices();
     if (!pipeline.empty())
       options.pipeline = pipeline;
@@ -226,6 +238,7 @@ int main(int argc, char **argv) {
     options.inputDir = benchInputDir;
     options.useCudaGraphs = !benchNoGraphs;
     options.hostIO = benchHostIO;
+    options.packedOutputs = benchPackedOutputs;
     options.jsonPath = benchJson;
     options.import = import;
     return spdc::driver::bench(options, llvm::outs(), llvm::errs());

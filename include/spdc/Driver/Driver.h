@@ -87,6 +87,9 @@ struct BenchOptions {
   /// Bind inputs and outputs in host memory, so that every run copies them (else they live in
   /// device memory and runs move no data between host and device).
   bool hostIO = false;
+  /// Bind device outputs that have a pitched layout (padded rows, spdc_model_output_row_pitch)
+  /// contiguous instead, which costs the model a packing kernel per run.
+  bool packedOutputs = false;
   /// Also write the result as JSON here ({"median_ms", "min_ms", "iters", "device", ...}).
   std::string jsonPath;
   /// --input-shape: the shapes of made-up inputs where the bundle's are dynamic (required for
@@ -119,6 +122,9 @@ struct TestOptions {
   /// whatever its shapes, on that one bundle (with cuda: one loaded model), instead of
   /// specializing the model on each data set's shapes.
   bool dynamicShapes = false;
+  /// With cuda: inputs and outputs in device memory, and outputs that the model computes in
+  /// padded rows bound in those rows (the runtime then skips their packing step).
+  bool pitchedOutputs = false;
   KernelChoices kernels;
   OnnxImportOptions import;
 };

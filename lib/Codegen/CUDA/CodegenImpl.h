@@ -313,6 +313,17 @@ private:
                                  llvm::ArrayRef<mlir::Value> outputs, mlir::Operation *anchor);
   mlir::LogicalResult emitMatmul(mlir::Operation *op, mlir::DenseSet<mlir::Operation *> &handled,
                                  const std::string &label);
+  /// A matmul result computed in padded rows and packed (emitPackRows): when the packed
+  /// buffer becomes a graph output, the plan lets it be bound pitched (Plan::pitchedOutputs).
+  struct PackedRows {
+    int padded, packed;
+    int64_t rowPitch;
+    uint32_t writeStep, packStep;
+  };
+  std::vector<PackedRows> packedRows;
+  /// Plan::pitchedOutputs for the packed rows that became outputs (after emitOutputs; the
+  /// references still name logical buffers, as until memory planning).
+  void addPitchedOutputs();
   /// Copies `rows` rows of `cols` elements from `src` (rows `srcStride` apart) into `dst`.
   void emitPackRows(int src, int dst, const SymExpr &rows, int64_t cols, int64_t srcStride,
                     const std::string &label);

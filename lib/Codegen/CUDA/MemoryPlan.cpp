@@ -99,6 +99,8 @@ void spdc::codegen::detail::rewriteBufferRefs(std::vector<LogicalBuffer> &buffer
     fix(c.src);
     fix(c.dst);
   }
+  for (bundle::PitchedOutput &po : plan.pitchedOutputs)
+    fix(po.padded);
 }
 
 void spdc::codegen::detail::planMemoryDynamic(std::vector<LogicalBuffer> &buffers,

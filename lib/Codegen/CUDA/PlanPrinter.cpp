@@ -185,6 +185,12 @@ void spdc::codegen::printPlan(const bundle::Plan &plan, llvm::raw_ostream &os) {
   for (size_t i = 0; i < plan.outputs.size(); ++i) {
     os << "output " << i << " ";
     printTensor(plan.outputs[i], num, os);
+    for (const bundle::PitchedOutput &po : plan.pitchedOutputs)
+      if (po.output == i) {
+        os << " pitched(rows of " << po.rowPitch << " at ";
+        printRef(po.padded, num, os);
+        os << ", step " << po.writeStep << ", pack step " << po.packStep << ")";
+      }
     os << "\n";
   }
   os << "arena " << num(plan.arenaBytes) << " bytes, weights " << plan.weights.size() << " bytes, "
