@@ -320,15 +320,19 @@ template <class T, int D, int DV> constexpr bool hasWsAttention() {
 }
 
 // The key tiles the warp-specialized kernel is tested with: 128 (the only one codegen uses at
-// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory).
+// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory);
+// -128: 128 with the producer issuing K tiles ahead of V (--attention-keys-ahead).
 template <int D, int DV> std::vector<int> wsBlockNs() {
   if (D <= 64 && DV <= 64)
-    return {128};
-  return {64, 128};
+    return {128, -128};
+  return {64, 128, -128};
 }
 
-// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles, "" otherwise.
-std::string wsSuffix(int ws) { return ws ? "_ws" + std::to_string(ws) : ""; }
+// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles ("_ws128_ahead" with
+// K tiles ahead), "" otherwise.
+std::string wsSuffix(int ws) {
+  return ws ? "_ws" + std::to_string(ws < 0 ? -ws : ws) + (ws < 0 ? "_ahead" : "") : "";
+}
 
 // attention_fwd_kernel (ws != 0: attention_fwd_ws_kernel with key tiles of ws) with the launch
 // of its contract (AttentionConfig / AttentionWsConfig); gridX > 0 replaces the number of query
@@ -354,10 +358,14 @@ void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *ou
     CUDA_CHECK(cudaGetLastError());
   };
   if constexpr (hasWsAttention<T, D, DV>()) {
-    if (ws == 128) {
+    if (ws == 128 || ws == -128) {
       using Cfg = AttentionWsConfig<D, DV, 128>;
-      launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
-             Cfg::kSmemBytes, true);
+      if (ws < 0)
+        launch(attention_fwd_ws_kernel<T, M, D, DV, 128, true>, Cfg::kBlockM, Cfg::kThreads,
+               Cfg::kSmemBytes, true);
+      else
+        launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
+               Cfg::kSmemBytes, true);
       return;
     }
     if constexpr (D > 64 || DV > 64) {

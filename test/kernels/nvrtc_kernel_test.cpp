@@ -92,8 +92,9 @@ std::vector<std::string> nameExpressions() {
     // Without a mask the warp-specialized kernel is instantiated for NoMask (no mask loads).
     if (T == "__nv_bfloat16")
       for (auto [d, bn] : {std::pair{64, 128}, {128, 64}, {128, 128}})
-        add("attention_fwd_ws_kernel<" + T + ", spdc::kernels::NoMask, " + std::to_string(d) +
-            ", " + std::to_string(d) + ", " + std::to_string(bn) + ">");
+        for (const char *ahead : {"", ", true"}) // the producer issuing K tiles ahead of V
+          add("attention_fwd_ws_kernel<" + T + ", spdc::kernels::NoMask, " + std::to_string(d) +
+              ", " + std::to_string(d) + ", " + std::to_string(bn) + ahead + ">");
     for (auto [d, dv] : {std::pair{32, 32}, {80, 80}, {96, 96}, {256, 256}, {192, 128},
                          {72, 40}, {100, 100}, {64, 128}, {128, 64}}) {
       std::string args = T + ", unsigned char, " + std::to_string(d) + ", " + std::to_string(dv);

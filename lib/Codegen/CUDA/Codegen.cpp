@@ -1591,8 +1591,8 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
           .str();
   auto wsKernel = [&](int64_t keys) {
     return addTemplateKernel(
-        formatv("spdc::kernels::attention_fwd_ws_kernel<{0}, {1}, {2}, {3}, {4}>", t, kernelMask,
-                D, DV, keys)
+        formatv("spdc::kernels::attention_fwd_ws_kernel<{0}, {1}, {2}, {3}, {4}{5}>", t,
+                kernelMask, D, DV, keys, options.attentionKeysAhead ? ", true" : "")
             .str(),
         signature, "attention.cuh");
   };

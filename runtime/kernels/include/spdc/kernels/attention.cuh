@@ -1256,7 +1256,7 @@ template <int Stages> struct AttentionBarriers {
 // under causal masking they have the most keys, so the short ones fill the tail of the grid).
 // `smem` is the 1024-byte aligned dynamic shared memory. Producer and consumers walk the same
 // tiles and key tiles, so their stage counters agree.
-template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, bool KeysAhead>
 __device__ __forceinline__ void
 attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                    const TMask *__restrict__ mask, T *__restrict__ out, int batch, int qHeads,
@@ -1356,15 +1356,37 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       loadTileSwizzled<T, BM, D, NP>(sQ, qb, head.qRow, m0, qLen, vec, tid);
       arrive(qFull);
       ++qIt;
-      for (index_t j = 0; j < nTiles; ++j, ++it) {
-        const unsigned stage = it % S, parity = ((it / S) & 1) ^ 1;
-        mbarWait(emptyBar(0, it), parity);
-        loadTileSwizzled<T, BN, D, NP>(sK(stage), kb, head.kRow, j * BN, kvLen, vec, tid);
-        arrive(fullBar(0, it));
-        mbarWait(emptyBar(1, it), parity);
-        loadTileSwizzled<T, BN, DV, NP>(sV(stage), vb, head.vRow, j * BN, kvLen, vec, tid);
-        arrive(fullBar(1, it));
+      // Key tile j into the stage of pipeline tile it + j, once the consumers freed it.
+      auto loadK = [&](index_t j) {
+        const unsigned tileIt = it + unsigned(j);
+        mbarWait(emptyBar(0, tileIt), ((tileIt / S) & 1) ^ 1);
+        loadTileSwizzled<T, BN, D, NP>(sK(tileIt % S), kb, head.kRow, j * BN, kvLen, vec, tid);
+        arrive(fullBar(0, tileIt));
+      };
+      auto loadV = [&](index_t j) {
+        const unsigned tileIt = it + unsigned(j);
+        mbarWait(emptyBar(1, tileIt), ((tileIt / S) & 1) ^ 1);
+        loadTileSwizzled<T, BN, DV, NP>(sV(tileIt % S), vb, head.vRow, j * BN, kvLen, vec,
+                                        tid);
+        arrive(fullBar(1, tileIt));
+      };
+      if constexpr (KeysAhead) {
+        // K_0, K_1, V_0, K_2, V_1, ...: K_{j+1}'s stage frees once both consumers computed
+        // S_{j-1}, V_j's only after P_{j-2} V, so K need not wait behind V. No deadlock: every
+        // tile a consumer waits for is issued before the slot that consumer frees next.
+        loadK(0);
+        for (index_t j = 0; j < nTiles; ++j) {
+          if (j + 1 < nTiles)
+            loadK(j + 1);
+          loadV(j);
+        }
+      } else {
+        for (index_t j = 0; j < nTiles; ++j) {
+          loadK(j);
+          loadV(j);
+        }
       }
+      it += unsigned(nTiles);
     }
     // No copy outlives its thread: wait for all of them (they were never committed as groups).
     cpAsyncCommit();
@@ -1595,11 +1617,12 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
 }
 
 // The warp-specialized 128-row path (AttentionWsConfig): f16/bf16, head dims 64 and 128, key
-// tiles of BlockN (64 or 128). Launch: any grid -- blocks walk the (query tile, batch-head)
+// tiles of BlockN (64 or 128); KeysAhead: the producer issues K tiles one ahead of V (see the
+// producer). Launch: any grid -- blocks walk the (query tile, batch-head)
 // pairs, ceil(qLen / 128) * batch * qHeads of them; one block per SM is the efficient one --
 // block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared memory
 // AttentionWsConfig::kSmemBytes.
-template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, bool KeysAhead = false>
 __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {
   static_assert(IsHalfLike<T>::value, "the warp-specialized path takes f16 and bf16");
@@ -1608,7 +1631,7 @@ __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::
   extern __shared__ __align__(16) unsigned char attentionSmem[];
   __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> bars;
   unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
-  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN>(q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen,
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, KeysAhead>(q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen,
                                                 scale, causal, maskStrideB, maskStrideH,
                                                 maskStrideQ, maskStrideK, st, smem, bars);
 #endif
