@@ -93,23 +93,14 @@ bool isStatic(const bundle::TensorInfo &t) {
 }
 
 /// Bytes of a tensor of static shape (every tensor of an instantiated plan; validated, so no
-/// overflow); 0 for one with dynamic dimensions.
-uint64_t tensorBytes(const bundle::TensorInfo &t) {
+/// overflow); 0 for one with dynamic dimensions. With rowPitch, of its rows (the last
+/// dimension) lying rowPitch elements apart (an output bound pitched).
+uint64_t tensorBytes(const bundle::TensorInfo &t, int64_t rowPitch = 0) {
   if (!isStatic(t))
     return 0;
   uint64_t n = bundle::elementSize(t.type);
-  for (int64_t d : t.shape)
-    n *= uint64_t(d);
-  return n;
-}
-
-/// Bytes of a static tensor whose rows (the last dimension) lie `rowPitch` elements apart.
-uint64_t pitchedBytes(const bundle::TensorInfo &t, int64_t rowPitch) {
-  if (!isStatic(t) || t.shape.empty())
-    return 0;
-  uint64_t n = bundle::elementSize(t.type) * uint64_t(rowPitch);
-  for (size_t i = 0; i + 1 < t.shape.size(); ++i)
-    n *= uint64_t(int64_t(t.shape[i]));
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    n *= uint64_t(rowPitch && i + 1 == t.shape.size() ? rowPitch : int64_t(t.shape[i]));
   return n;
 }
 
@@ -982,10 +973,7 @@ spdc_status_t spdc_model_t::checkBound() const {
       std::string name = tensorName(input ? "input" : "output", i, ts[i]);
       if (!bindings[i].bound)
         return fail(SPDC_STATUS_FAILED_PRECONDITION, where() + name + " is not bound");
-      uint64_t want = tensorBytes(ts[i]);
-      if (bindings[i].rowPitch)
-        want = pitchedBytes(ts[i], bindings[i].rowPitch);
-      if (bindings[i].bytes != want) {
+      if (uint64_t want = tensorBytes(ts[i], bindings[i].rowPitch); bindings[i].bytes != want) {
         std::vector<int64_t> dims(ts[i].shape.begin(), ts[i].shape.end());
         return fail(SPDC_STATUS_FAILED_PRECONDITION,
                     where() + name + " is bound to " + std::to_string(bindings[i].bytes) +

@@ -133,6 +133,11 @@ std::string CudaSession::codeOrigin() const {
   return origin;
 }
 
+/// Bytes of `t` in device memory: packed, or in rows `pitch` elements apart.
+static size_t deviceBytes(const Tensor &t, int64_t pitch) {
+  return pitch ? t.byteSize() / size_t(t.shape().back()) * size_t(pitch) : t.byteSize();
+}
+
 size_t CudaSession::pitchedOutputCount() const {
   return size_t(llvm::count_if(impl->outputPitch, [](int64_t p) { return p != 0; }));
 }
@@ -205,7 +210,7 @@ Error CudaSession::bind(llvm::ArrayRef<Tensor> inputs, bool deviceResident,
     if (deviceResident && pitchedOutputs && out.byteSize())
       if (spdc_status_t s = spdc_model_output_row_pitch(model, i, &pitch))
         return apiError(s, "row pitch of output " + std::to_string(i));
-    size_t bytes = pitch ? out.byteSize() / size_t(dims.back()) * size_t(pitch) : out.byteSize();
+    size_t bytes = deviceBytes(out, pitch);
     if (deviceResident && bytes) {
       void *p = nullptr;
       if (spdc_status_t s = spdc_device_alloc(impl->context.get(), bytes, &p))
@@ -229,14 +234,9 @@ Expected<std::vector<Tensor>> CudaSession::run() {
   for (size_t i = 0; i < impl->deviceOutputs.size(); ++i) {
     Tensor &out = impl->outputs[i];
     int64_t pitch = impl->outputPitch[i];
-    size_t bytes = out.byteSize();
-    std::vector<char> padded;
-    char *dst = static_cast<char *>(out.mutableRaw());
-    if (pitch) {
-      bytes = bytes / size_t(out.shape().back()) * size_t(pitch);
-      padded.resize(bytes);
-      dst = padded.data();
-    }
+    size_t bytes = deviceBytes(out, pitch);
+    std::vector<char> padded(pitch ? bytes : 0);
+    char *dst = pitch ? padded.data() : static_cast<char *>(out.mutableRaw());
     if (spdc_status_t s = spdc_memcpy(impl->context.get(), dst, SPDC_MEMORY_HOST,
                                       impl->deviceOutputs[i], SPDC_MEMORY_DEVICE, bytes))
       return apiError(s, "downloading output " + std::to_string(i));

@@ -366,10 +366,12 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
 
 bool validType(ElementType t) { return uint32_t(t) <= uint32_t(ElementType::Bool); }
 
-/// Bytes of a tensor, or ~0 on overflow.
-uint64_t tensorBytes(const TensorInfo &t) {
+/// Bytes of a tensor, or ~0 on overflow; with rowPitch, of its rows (the last dimension) lying
+/// rowPitch elements apart.
+uint64_t tensorBytes(const TensorInfo &t, int64_t rowPitch = 0) {
   unsigned __int128 n = elementSize(t.type);
-  for (int64_t d : t.shape) {
+  for (size_t i = 0; i < t.shape.size(); ++i) {
+    int64_t d = rowPitch && i + 1 == t.shape.size() ? rowPitch : int64_t(t.shape[i]);
     n *= uint64_t(d < 0 ? 0 : d);
     if (n > UINT64_MAX)
       return UINT64_MAX;
@@ -517,11 +519,10 @@ private:
              t.name + "'";
     if (o.padded.space != Space::Arena)
       return "padded rows outside the arena";
-    uint64_t rows = t.shape.back() == 0 ? 0 : tensorBytes(t) / elementSize(t.type) / t.shape.back();
-    unsigned __int128 bytes = (unsigned __int128)rows * uint64_t(o.rowPitch) * elementSize(t.type);
-    if (bytes > UINT64_MAX)
+    uint64_t bytes = tensorBytes(t, o.rowPitch);
+    if (bytes == UINT64_MAX)
       return "padded rows too large";
-    if (std::string e = ref(o.padded, uint64_t(bytes), "padded rows"); !e.empty())
+    if (std::string e = ref(o.padded, bytes, "padded rows"); !e.empty())
       return e;
     if (o.writeStep >= o.packStep || o.packStep >= plan.steps.size() ||
         plan.steps[o.packStep].kind != Step::Kind::Launch)

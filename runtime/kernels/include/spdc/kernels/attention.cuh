@@ -326,6 +326,14 @@ template <class T> __device__ __forceinline__ unsigned packPair(float lo, float 
   return r;
 }
 
+// 1 / a row's sum over the 4 lanes that hold its columns (every lane calls it), or 0 for a row
+// that saw no key (its output is zeros).
+__device__ __forceinline__ float rowScale(float sum) {
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  return sum > 0.0f ? 1.0f / sum : 0.0f;
+}
+
 template <int HeadDim, int HeadDimV> struct AttentionMmaConfig {
   static constexpr int kWarps = 4;
   static constexpr int kThreads = kWarps * 32;
@@ -489,13 +497,10 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float sum = rowSum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = rowScale(rowSum[r]);
     const index_t row = r ? row1 : row0;
     if (row >= qLen)
       continue;
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 #pragma unroll
     for (int nb = 0; nb < NBV; ++nb) {
       const unsigned pr = packPair<T>(o[nb][2 * r] * inv, o[nb][2 * r + 1] * inv);
@@ -892,13 +897,10 @@ __device__ __forceinline__ void storeRows(const float (&o)[NBV][4], const float 
                                           index_t row0, index_t qLen, T *ob, int oRow, int t) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float sum = rowSum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = rowScale(rowSum[r]);
     const index_t row = row0 + 8 * r;
     if (row >= qLen)
       continue;
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 #pragma unroll
     for (int nb = 0; nb < NBV; ++nb) {
       const unsigned pr = packHalf2<T>(o[nb][2 * r] * inv, o[nb][2 * r + 1] * inv);
@@ -922,10 +924,7 @@ __device__ __forceinline__ void storeRowsStaged(const float (&o)[NBV][4], const 
   namedBarrierSync(bar, 128); // the previous tile's rows have left
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float sum = rowSum[r];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const float inv = rowScale(rowSum[r]);
     const int row = warp * 16 + g + 8 * r;
 #pragma unroll
     for (int nb = 0; nb < NBV; ++nb) {
