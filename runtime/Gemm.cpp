@@ -167,8 +167,7 @@ std::string GemmRunner::prepare(const bundle::Gemm &g, uint32_t alignA, uint32_t
   if (p.candidates.empty())
     p.candidates.push_back(results[0].algo);
   p.algo = p.candidates.front();
-  // Tuning runs the GEMM several times: only where that is harmless (D not read as C).
-  p.tuned = p.candidates.size() < 2 || g.beta != 0;
+  p.tuned = p.candidates.size() < 2;
   if (p.tuned)
     algoCache.emplace(key, p.algo);
   else
@@ -212,6 +211,19 @@ std::string GemmRunner::tune(const Driver &d, const bundle::Gemm &g, GemmPlan &p
       d.eventDestroy(start);
     return {}; // keep the heuristic's choice
   }
+  // A matmul that reads C (a residual added in place, D == C) must not run more than once on
+  // its own output: its timed runs write a scratch D of the same layout instead.
+  CUdeviceptr scratch = 0;
+  if (g.beta != 0) {
+    const uint64_t elems = uint64_t(int64_t(g.ldc)) * uint64_t(int64_t(g.m)) +
+                           uint64_t(int64_t(g.strideC)) * uint64_t(int64_t(g.batch) - 1);
+    if (d.memAlloc(&scratch, elems * bundle::elementSize(g.type)) != CUDA_SUCCESS) {
+      d.eventDestroy(start);
+      d.eventDestroy(stop);
+      return {}; // keep the heuristic's choice
+    }
+    dst = scratch;
+  }
   float best = -1;
   cublasLtMatmulAlgo_t chosen = p.algo;
   for (const cublasLtMatmulAlgo_t &algo : p.candidates) {
@@ -238,6 +250,8 @@ std::string GemmRunner::tune(const Driver &d, const bundle::Gemm &g, GemmPlan &p
   }
   d.eventDestroy(start);
   d.eventDestroy(stop);
+  if (scratch)
+    d.memFree(scratch); // waits for the timed runs still in flight
   p.algo = chosen;
   algoCache.emplace(p.key, chosen);
   candidateCache.erase(p.key);

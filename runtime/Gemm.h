@@ -66,7 +66,8 @@ public:
   /// Times each candidate algorithm of `plan` on its real operands (a warm-up, then the best of
   /// kTuneRuns runs, CUDA events on `stream`) and keeps the fastest for this shape, in `plan`
   /// and in the cache. Synchronizes `stream`; never during graph capture. A candidate that
-  /// fails is skipped; if all fail, the heuristic's first stays.
+  /// fails is skipped; if all fail, the heuristic's first stays. A matmul that reads C (beta
+  /// != 0, often in place: D == C) writes its timed runs to scratch memory of D's layout.
   std::string tune(const Driver &d, const bundle::Gemm &g, GemmPlan &plan, CUdeviceptr a,
                    CUdeviceptr b, CUdeviceptr c, CUdeviceptr dst, CUdeviceptr bias,
                    CUdeviceptr workspace, CUstream stream);

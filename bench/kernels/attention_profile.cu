@@ -9,34 +9,26 @@
 //   nvcc -O3 -std=c++17 -arch=sm_90a -lineinfo -I runtime/kernels/include \
 //       bench/kernels/attention_profile.cu -o .device/bin/spdc-attention-profile
 //   ncu --clock-control none -k regex:attention_fwd_ws -c 1 --set full \
-//       .device/bin/spdc-attention-profile [row] [--keys-ahead]
-// A row argument (0-3, or -1 for all) runs that row alone; --keys-ahead takes the kernel whose
-// producer issues K tiles one ahead of V (spdc --attention-keys-ahead).
+//       .device/bin/spdc-attention-profile [row]
+// A row argument (0-3, or -1 for all) runs that row alone.
 //
 //===----------------------------------------------------------------------===//
 
 #include "spdc/kernels/attention.cuh"
 
+#include "check.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 #include <vector>
 
-#define CHECK(x)                                                                                \
-  do {                                                                                          \
-    cudaError_t e_ = (x);                                                                       \
-    if (e_ != cudaSuccess) {                                                                    \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));          \
-      std::exit(1);                                                                             \
-    }                                                                                           \
-  } while (0)
 
 using namespace spdc::kernels;
 using T = __nv_bfloat16;
 
-template <int D, bool KeysAhead>
+template <int D>
 void row(const char *name, int B, int HQ, int HKV, long long S, bool causal) {
   using Cfg = AttentionWsConfig<D, D, 128>;
   size_t nq = size_t(B) * HQ * S * D, nkv = size_t(B) * HKV * S * D;
@@ -54,7 +46,7 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal) {
   CHECK(cudaMemcpy(q, host.data(), nq * 2, cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(k, host.data(), nkv * 2, cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(v, host.data(), nkv * 2, cudaMemcpyHostToDevice));
-  auto kernel = attention_fwd_ws_kernel<T, NoMask, D, D, 128, KeysAhead>;
+  auto kernel = attention_fwd_ws_kernel<T, NoMask, D, D, 128>;
   CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              Cfg::kSmemBytes));
   int sms = 0;
@@ -84,28 +76,24 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal) {
   }
   std::sort(ms.begin(), ms.end());
   double flops = 4.0 * B * HQ * S * S * D / (causal ? 2 : 1);
-  std::printf("%-34s%s %.3f ms  %.1f TFLOP/s\n", name, KeysAhead ? " (keys ahead)" : "", ms[10],
+  std::printf("%-34s %.3f ms  %.1f TFLOP/s\n", name, ms[10],
               flops / ms[10] / 1e9);
   for (T *p : {q, k, v, o})
     CHECK(cudaFree(p));
 }
 
-template <bool KeysAhead> void rows(int only) {
+void rows(int only) {
   if (only < 0 || only == 0)
-    row<128, KeysAhead>("attention_b4_h16_s4096_d128", 4, 16, 16, 4096, false);
+    row<128>("attention_b4_h16_s4096_d128", 4, 16, 16, 4096, false);
   if (only < 0 || only == 1)
-    row<128, KeysAhead>("attention_causal_b4_h16_s4096_d128", 4, 16, 16, 4096, true);
+    row<128>("attention_causal_b4_h16_s4096_d128", 4, 16, 16, 4096, true);
   if (only < 0 || only == 2)
-    row<64, KeysAhead>("gpt2 b8 h12 s1024 d64 causal", 8, 12, 12, 1024, true);
+    row<64>("gpt2 b8 h12 s1024 d64 causal", 8, 12, 12, 1024, true);
   if (only < 0 || only == 3)
-    row<64, KeysAhead>("llama b1 h32 kv8 s2048 d64 causal", 1, 32, 8, 2048, true);
+    row<64>("llama b1 h32 kv8 s2048 d64 causal", 1, 32, 8, 2048, true);
 }
 
 int main(int argc, char **argv) {
-  int only = argc > 1 ? std::atoi(argv[1]) : -1;
-  if (argc > 2 && std::string(argv[2]) == "--keys-ahead")
-    rows<true>(only);
-  else
-    rows<false>(only);
+  rows(argc > 1 ? std::atoi(argv[1]) : -1);
   return 0;
 }

@@ -122,7 +122,6 @@ spdc::codegen::CodegenOptions spdc::driver::codegenOptions(const std::string &dt
   o.attentionWarpSpecialized = kernels.attentionWarpSpecialized;
   o.attentionPersistent = kernels.attentionPersistent;
   o.attentionWideKeyTiles = kernels.attentionWideKeyTiles;
-  o.attentionKeysAhead = kernels.attentionKeysAhead;
   o.gemmPaddedRows = kernels.gemmPaddedRows;
   return o;
 }

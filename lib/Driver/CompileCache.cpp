@@ -113,7 +113,6 @@ std::optional<CompileCache> CompileCache::forOptions(const CompileOptions &optio
   hashInt(h, options.kernels.attentionWarpSpecialized);
   hashInt(h, options.kernels.attentionPersistent);
   hashInt(h, options.kernels.attentionWideKeyTiles);
-  hashInt(h, options.kernels.attentionKeysAhead);
   hashInt(h, options.kernels.gemmPaddedRows);
   hashInt(h, options.import.foldConstants);
   hashInt(h, options.import.maxInlineElements);

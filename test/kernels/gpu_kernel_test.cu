@@ -159,6 +159,13 @@ unsigned gridFor(long long n, int block = 256) {
 
 //===--- norms ---===//
 
+// Threads per block for the *_regs_kernel norms: `packs` 16-byte pieces per thread cover a row.
+template <class T> unsigned regsBlock(long long cols, int packs) {
+  long long pieces = (cols * (long long)sizeof(T) + 15) / 16;
+  long long threads = (pieces + packs - 1) / packs;
+  return unsigned(std::max(64LL, (threads + 31) / 32 * 32));
+}
+
 template <class T> void testNorms(long long rows, long long cols) {
   std::vector<double> rx, rs, rb;
   auto x = randomT<T>(rows * cols, rx);
@@ -187,6 +194,16 @@ template <class T> void testNorms(long long rows, long long cols) {
                                                         withAffine ? db.ptr : nullptr, dy.ptr,
                                                         rows, cols, eps);
     expectClose("layer_norm " + tag + (withAffine ? " affine" : ""), dy.get(), ref);
+    // Rows in registers, as codegen launches them (two pieces per thread), and with four
+    // pieces per thread on fewer blocks than rows; cols 1001 takes the block-strided fallback.
+    layer_norm_regs_kernel<T, T, T, 2><<<unsigned(rows), regsBlock<T>(cols, 2)>>>(
+        dx.ptr, withAffine ? ds.ptr : nullptr, withAffine ? db.ptr : nullptr, dy.ptr, rows, cols,
+        eps);
+    expectClose("layer_norm_regs " + tag + (withAffine ? " affine" : ""), dy.get(), ref);
+    layer_norm_regs_kernel<T, T, T, 4><<<2, regsBlock<T>(cols, 4)>>>(
+        dx.ptr, withAffine ? ds.ptr : nullptr, withAffine ? db.ptr : nullptr, dy.ptr, rows, cols,
+        eps);
+    expectClose("layer_norm_regs4 " + tag + (withAffine ? " affine" : ""), dy.get(), ref);
   }
   for (int withScale = 0; withScale < 2; ++withScale) {
     for (long long r = 0; r < rows; ++r) {
@@ -201,6 +218,9 @@ template <class T> void testNorms(long long rows, long long cols) {
     rms_norm_kernel<T, T, T><<<3, 128>>>(dx.ptr, withScale ? ds.ptr : nullptr, dy.ptr, rows,
                                          cols, eps);
     expectClose("rms_norm " + tag + (withScale ? " scale" : ""), dy.get(), ref);
+    rms_norm_regs_kernel<T, T, T, 2><<<3, regsBlock<T>(cols, 2)>>>(
+        dx.ptr, withScale ? ds.ptr : nullptr, dy.ptr, rows, cols, eps);
+    expectClose("rms_norm_regs " + tag + (withScale ? " scale" : ""), dy.get(), ref);
   }
 }
 
@@ -320,18 +340,16 @@ template <class T, int D, int DV> constexpr bool hasWsAttention() {
 }
 
 // The key tiles the warp-specialized kernel is tested with: 128 (the only one codegen uses at
-// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory);
-// -128: 128 with the producer issuing K tiles ahead of V (--attention-keys-ahead).
+// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory).
 template <int D, int DV> std::vector<int> wsBlockNs() {
   if (D <= 64 && DV <= 64)
-    return {128, -128};
-  return {64, 128, -128};
+    return {128};
+  return {64, 128};
 }
 
-// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles ("_ws128_ahead" with
-// K tiles ahead), "" otherwise.
+// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles, "" otherwise.
 std::string wsSuffix(int ws) {
-  return ws ? "_ws" + std::to_string(ws < 0 ? -ws : ws) + (ws < 0 ? "_ahead" : "") : "";
+  return ws ? "_ws" + std::to_string(ws) : "";
 }
 
 // attention_fwd_kernel (ws != 0: attention_fwd_ws_kernel with key tiles of ws) with the launch
@@ -358,14 +376,10 @@ void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *ou
     CUDA_CHECK(cudaGetLastError());
   };
   if constexpr (hasWsAttention<T, D, DV>()) {
-    if (ws == 128 || ws == -128) {
+    if (ws == 128) {
       using Cfg = AttentionWsConfig<D, DV, 128>;
-      if (ws < 0)
-        launch(attention_fwd_ws_kernel<T, M, D, DV, 128, true>, Cfg::kBlockM, Cfg::kThreads,
-               Cfg::kSmemBytes, true);
-      else
-        launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
-               Cfg::kSmemBytes, true);
+      launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
+             Cfg::kSmemBytes, true);
       return;
     }
     if constexpr (D > 64 || DV > 64) {

@@ -37,6 +37,8 @@ std::vector<std::string> nameExpressions() {
   for (const std::string &t : all) {
     add("layer_norm_kernel<" + t + ", " + t + ", " + t + ">");
     add("rms_norm_kernel<" + t + ", " + t + ", " + t + ">");
+    add("layer_norm_regs_kernel<" + t + ", " + t + ", " + t + ", 2>");
+    add("rms_norm_regs_kernel<" + t + ", " + t + ", " + t + ", 2>");
     add("softmax_kernel<" + t + ", " + t + ">");
     add("log_softmax_kernel<" + t + ", " + t + ">");
     add("softmax_strided_kernel<" + t + ", " + t + ">");
@@ -65,6 +67,8 @@ std::vector<std::string> nameExpressions() {
   for (const char *t : {"__half", "__nv_bfloat16"}) {
     add(std::string("layer_norm_kernel<") + t + ", float, " + t + ">");
     add(std::string("rms_norm_kernel<") + t + ", float, float>");
+    add(std::string("layer_norm_regs_kernel<") + t + ", float, " + t + ", 4>");
+    add(std::string("rms_norm_regs_kernel<") + t + ", float, float, 8>");
     add(std::string("softmax_kernel<") + t + ", float>");
     add(std::string("rope_kernel<") + t + ", float, false>");
   }
@@ -92,9 +96,8 @@ std::vector<std::string> nameExpressions() {
     // Without a mask the warp-specialized kernel is instantiated for NoMask (no mask loads).
     if (T == "__nv_bfloat16")
       for (auto [d, bn] : {std::pair{64, 128}, {128, 64}, {128, 128}})
-        for (const char *ahead : {"", ", true"}) // the producer issuing K tiles ahead of V
-          add("attention_fwd_ws_kernel<" + T + ", spdc::kernels::NoMask, " + std::to_string(d) +
-              ", " + std::to_string(d) + ", " + std::to_string(bn) + ahead + ">");
+        add("attention_fwd_ws_kernel<" + T + ", spdc::kernels::NoMask, " + std::to_string(d) +
+            ", " + std::to_string(d) + ", " + std::to_string(bn) + ">");
     for (auto [d, dv] : {std::pair{32, 32}, {80, 80}, {96, 96}, {256, 256}, {192, 128},
                          {72, 40}, {100, 100}, {64, 128}, {128, 64}}) {
       std::string args = T + ", unsigned char, " + std::to_string(d) + ", " + std::to_string(dv);

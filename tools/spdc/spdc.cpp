@@ -90,11 +90,6 @@ static cl::opt<bool> attentionWideTiles(
     cl::desc("At head dim 128, attention on sm_90a takes key tiles of 128 (default; =false: 64, "
              "as on every other GPU)"),
     cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
-static cl::opt<bool> attentionKeysAhead(
-    "attention-keys-ahead",
-    cl::desc("The warp-specialized attention kernel's producer issues K tiles one ahead of V "
-             "(not yet measured; default off)"),
-    cl::init(false), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> gemmPaddedRows(
     "gemm-padded-rows",
     cl::desc("GEMM outputs of at least 1024 columns whose rows are not 16-byte multiples are "
@@ -111,7 +106,6 @@ static spdc::driver::KernelChoices kernelChoices() {
   k.attentionWarpSpecialized = attentionWs;
   k.attentionPersistent = attentionPersistent;
   k.attentionWideKeyTiles = attentionWideTiles;
-  k.attentionKeysAhead = attentionKeysAhead;
   k.gemmPaddedRows = gemmPaddedRows;
   return k;
 }

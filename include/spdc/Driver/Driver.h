@@ -27,7 +27,6 @@ struct KernelChoices {
   bool attentionWarpSpecialized = true;
   bool attentionPersistent = true;
   bool attentionWideKeyTiles = true;
-  bool attentionKeysAhead = false;
   bool gemmPaddedRows = true;
 };
 

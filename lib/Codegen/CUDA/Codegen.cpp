@@ -325,6 +325,66 @@ void KernelBuilder::appendSymbolArgs(bundle::Launch &l) const {
   }
 }
 
+bool KernelBuilder::isOuter(StringRef expr) const {
+  StringRef rest = expr;
+  while (!rest.empty()) {
+    size_t start = rest.find_first_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+    if (start == StringRef::npos)
+      break;
+    size_t end = rest.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", start);
+    StringRef name = rest.slice(start, end);
+    unsigned sym;
+    bool symbol = name.starts_with("sym") && !name.drop_front(3).getAsInteger(10, sym);
+    if (!symbol && name != "idx_t" && !outerNames.count(name.str()))
+      return false;
+    rest = end == StringRef::npos ? StringRef() : rest.drop_front(end);
+  }
+  return true;
+}
+
+std::optional<std::string> KernelBuilder::laneBase(StringRef last) const {
+  if (last.consume_front("(") && last.consume_back(" + k)") && outerNames.count(last.str()))
+    return last.str();
+  return std::nullopt;
+}
+
+std::optional<SmallVector<std::string>>
+KernelBuilder::laneView(ArrayRef<std::string> idx, ArrayRef<SymExpr> from,
+                        ArrayRef<SymExpr> to) {
+  // idx = (outer..., base + k) with base a multiple of `lanes`: when both shapes' rows are
+  // multiples of `lanes`, the flat index is ravel(outer..., base) + k, a multiple of `lanes`
+  // plus k, so in `to` only the last index moves with k: (outer'..., base' + k).
+  if (!lanes || idx.empty() || from.empty() || to.empty() || depth != preloadDepth + 1 ||
+      from.back().getConstant().value_or(1) % lanes != 0 ||
+      to.back().getConstant().value_or(1) % lanes != 0)
+    return std::nullopt;
+  std::optional<std::string> base = laneBase(idx.back());
+  if (!base)
+    return std::nullopt;
+  SmallVector<std::string> outer(idx.begin(), idx.end());
+  outer.back() = *base;
+  for (const std::string &i : ArrayRef<std::string>(outer).drop_back())
+    if (!isOuter(i))
+      return std::nullopt;
+  // The new indices are computed once per piece, before the lane loop.
+  std::string linear = ravel(outer, from);
+  size_t mark = body.size();
+  SmallVector<std::string> r = unravel(linear, to);
+  std::string added = body.substr(mark);
+  body.resize(mark);
+  for (StringRef rest = added; !rest.empty();) {
+    auto [lineText, tail] = rest.split('\n');
+    if (!lineText.trim().empty())
+      preload(lineText.trim().str());
+    rest = tail;
+  }
+  for (const std::string &i : r)
+    outerNames.insert(i);
+  r.back() = "(" + r.back() + " + k)";
+  return r;
+}
+
 std::optional<std::string> KernelBuilder::vectorLoad(int id, ArrayRef<std::string> idx,
                                                     ArrayRef<SymExpr> shape) {
   // Only loads every lane makes (not under a branch or in a loop of the lane body): a hoisted
@@ -332,14 +392,13 @@ std::optional<std::string> KernelBuilder::vectorLoad(int id, ArrayRef<std::strin
   if (idx.empty() || depth != preloadDepth + 1 ||
       shape.back().getConstant().value_or(1) % lanes != 0)
     return std::nullopt;
-  // The last index: a lane-aligned variable plus the lane (c0 + k, a rotation's partner), or
-  // the lane index shifted by a multiple of `lanes` (a slice).
+  // The last index: a lane-aligned variable plus the lane (c0 + k, a rotation's partner, a
+  // view's last index), or the lane index shifted by a multiple of `lanes` (a slice).
   StringRef last = idx.back();
   int64_t shift = 0;
-  std::string laneBase = "c0";
-  if (StringRef name = last; name.consume_front("(") && name.consume_back(" + k)") &&
-      outerNames.count(name.str())) {
-    laneBase = name.str();
+  std::string lane = "c0";
+  if (std::optional<std::string> b = laneBase(last)) {
+    lane = *b;
   } else if (!last.consume_front("(") || !last.consume_back(" + (c0 + k) * 1)") ||
              last.getAsInteger(10, shift) || shift % lanes != 0) {
     return std::nullopt;
@@ -347,24 +406,11 @@ std::optional<std::string> KernelBuilder::vectorLoad(int id, ArrayRef<std::strin
   // The other indices: variables defined before the lane loop.
   SmallVector<std::string> outer(idx.begin(), idx.end());
   outer.back() = "0";
-  for (const std::string &i : ArrayRef<std::string>(outer).drop_back()) {
-    StringRef rest = i;
-    while (!rest.empty()) {
-      size_t start = rest.find_first_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_");
-      if (start == StringRef::npos)
-        break;
-      size_t end = rest.find_first_not_of(
-          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", start);
-      StringRef name = rest.slice(start, end);
-      unsigned sym;
-      bool symbol = name.starts_with("sym") && !name.drop_front(3).getAsInteger(10, sym);
-      if (!symbol && !outerNames.count(name.str()))
-        return std::nullopt;
-      rest = end == StringRef::npos ? StringRef() : rest.drop_front(end);
-    }
-  }
+  for (const std::string &i : ArrayRef<std::string>(outer).drop_back())
+    if (!isOuter(i))
+      return std::nullopt;
   std::string p = param(id, false);
-  std::string base = "(" + ravel(outer, shape) + ") + " + laneBase + " + " + indexLiteral(shift);
+  std::string base = "(" + ravel(outer, shape) + ") + " + lane + " + " + indexLiteral(shift);
   std::string key = p + "@" + base;
   auto [it, inserted] = preloaded.try_emplace(key, "");
   if (inserted) {
@@ -725,6 +771,13 @@ static bundle::Launch gridStride(Generator &gen, const SymExpr &n, int64_t perTh
   l.grid[0] = clampedCeilDiv(gen, n, kElementwiseBlock * perThread, 1, kMaxGridStrideBlocks);
   l.block[0] = kElementwiseBlock;
   return l;
+}
+
+/// Threads per block for rows of `pieces` 16-byte pieces, `perThread` per thread (a multiple
+/// of 32, from 64 to 1024).
+static int pieceRowBlock(int64_t pieces, int64_t perThread = kRowPieces) {
+  int64_t threads = (pieces + perThread - 1) / perThread;
+  return int(std::clamp<int64_t>((threads + 31) / 32 * 32, 64, 1024));
 }
 
 static bundle::Launch rowLaunch(Generator &gen, const SymExpr &rows, int64_t cols) {
@@ -1591,8 +1644,8 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
           .str();
   auto wsKernel = [&](int64_t keys) {
     return addTemplateKernel(
-        formatv("spdc::kernels::attention_fwd_ws_kernel<{0}, {1}, {2}, {3}, {4}{5}>", t,
-                kernelMask, D, DV, keys, options.attentionKeysAhead ? ", true" : "")
+        formatv("spdc::kernels::attention_fwd_ws_kernel<{0}, {1}, {2}, {3}, {4}>", t,
+                kernelMask, D, DV, keys)
             .str(),
         signature, "attention.cuh");
   };
@@ -1735,10 +1788,23 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
   int out = newBuffer(result, *st, (layer ? "layer_norm " : "rms_norm ") + label);
   valueBufs[result] = {out, *st};
   std::string tscale = sb ? cTypeName(sb->type) : cTypeName(*st);
-  std::string name =
-      formatv("spdc::kernels::{0}<{1}, {2}, {3}>", layer ? "layer_norm_kernel" : "rms_norm_kernel",
-              cTypeName(xb->type), tscale, cTypeName(*st))
-          .str();
+  // Rows of 16-byte pieces are held in registers, kRowPieces (or more, for rows wider than
+  // 1024 threads hold) per thread: the *_regs_kernel templates.
+  const int64_t vecElems = 16 / bundle::elementSize(xb->type);
+  const int64_t pieces = cols / vecElems;
+  int64_t packs = kRowPieces;
+  while (packs * 1024 < pieces)
+    packs *= 2;
+  const bool inPieces = vecElems > 1 && cols % vecElems == 0 && packs <= 8;
+  std::string kernel = layer ? "layer_norm_kernel" : "rms_norm_kernel";
+  std::string tail;
+  if (inPieces) {
+    kernel = layer ? "layer_norm_regs_kernel" : "rms_norm_regs_kernel";
+    tail = formatv(", {0}", packs).str();
+  }
+  std::string name = formatv("spdc::kernels::{0}<{1}, {2}, {3}{4}>", kernel, cTypeName(xb->type),
+                             tscale, cTypeName(*st), tail)
+                         .str();
   std::string tin = cTypeName(xb->type), tout = cTypeName(*st);
   uint32_t kid = addTemplateKernel(
       name,
@@ -1750,6 +1816,8 @@ LogicalResult Generator::emitNorm(Operation *op, const std::string &label) {
                   .str(),
       "norm.cuh");
   bundle::Launch l = rowLaunch(*this, rows, cols);
+  if (inPieces)
+    l.block[0] = pieceRowBlock(pieces, packs);
   l.args.push_back(bufferArg(xb->id));
   l.args.push_back(sb ? bufferArg(sb->id) : i64Arg(0));
   if (layer)
@@ -1973,7 +2041,23 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   std::string name = formatv("k{0}_{1}", kernelCounter++, kernelPrefix).str();
   KernelBuilder kb(*this, name);
   ExprEmitter ee(*this, kb);
-  // Short rows: one per warp; others: one per block.
+  // Rows over the last axis whose length a 16-byte piece of the narrowest output divides are
+  // walked in pieces: each thread owns `lanes` consecutive columns per slot, so that loads
+  // along the row (x, scale, bias, a residual) are hoisted as vector loads and the outputs
+  // stored as vectors (KernelBuilder::lanes), 16 bytes per access instead of 2.
+  int64_t lanes = 1;
+  if (axis == (int64_t)xs.size() - 1) {
+    uint32_t narrowest = 16;
+    for (auto [v, id] : targets)
+      narrowest = std::min(narrowest, bundle::elementSize(buffers[id].type));
+    int64_t n = std::min<int64_t>(16 / narrowest, kMaxVectorLanes);
+    if (n > 1 && cols % n == 0)
+      lanes = n;
+  }
+  // Short rows: one per warp; others: one per block, of kRowPieces pieces per thread when the
+  // row is walked in pieces (a 2048-wide bf16 norm on the H100: 5.9 us with 128 threads of two
+  // pieces, 7.8 us with 256 of one, 5.3 us for a copy of the same bytes; bench/kernels/
+  // norm_profile.cu).
   const bool warpRows = cols <= kWarpRowMaxCols;
   bundle::Launch l;
   if (warpRows) {
@@ -1981,12 +2065,15 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
     l.block[0] = kRowBlock;
   } else {
     l = rowLaunch(*this, rows, cols);
+    if (lanes > 1)
+      l.block[0] = pieceRowBlock(cols / lanes);
   }
   int64_t threads = warpRows ? 32 : l.block[0];
+  const bool vector = lanes > 1;
   // Rows of at most kMaxRowSlots columns per thread stay in registers after the first pass: the
   // statistics and the outputs read no memory again (the producers run once per element).
-  int64_t slots = (cols + threads - 1) / threads;
-  bool cached = warpRows || slots <= kMaxRowSlots;
+  int64_t slots = (cols + threads * lanes - 1) / (threads * lanes);
+  bool cached = warpRows || slots * lanes <= kMaxRowSlots;
   const std::string reduce = warpRows ? "warpReduce" : "blockReduce";
   const std::string column = warpRows ? "(threadIdx.x & 31)" : "threadIdx.x";
   kb.line("using namespace spdc::kernels;");
@@ -1995,11 +2082,40 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
           (staticRows ? std::to_string(*staticRows) + "LL" : "(long long)" + kb.dim(rows)) +
           ", [&](index_t r)");
   if (cached)
-    kb.line(formatv("float xs[{0}];", slots));
-  std::string lin = "(idx_t)r * " + indexLiteral(cols) + " + c";
-  // The columns this thread owns (k-th: xs[k] when cached).
+    kb.line(formatv("float xs[{0}];", slots * lanes));
+  // The row's multi-index: the outer dims from r, the column last (vector rows only).
+  SmallVector<std::string> rowIdx;
+  if (vector) {
+    kb.outerNames.insert("r");
+    rowIdx = kb.unravel("r", ArrayRef<SymExpr>(xs).drop_back());
+    for (const std::string &i : rowIdx)
+      kb.outerNames.insert(i);
+    kb.outerNames.insert("c0");
+    rowIdx.push_back("(c0 + k)");
+  }
+  const std::string col = vector ? "(c0 + k)" : "c";
+  const std::string slot = vector ? formatv("j * {0} + k", lanes).str() : "k";
+  std::string lin = "(idx_t)r * " + indexLiteral(cols) + " + " + col;
+  // The columns this thread owns (xs[slot] when cached). Vector rows: slot j's piece starts at
+  // column c0; the lane loop over k opens last, after the point where its loads are hoisted.
   auto openColumns = [&] {
-    if (cached) {
+    if (vector) {
+      if (cached) {
+        kb.line("#pragma unroll");
+        kb.open(formatv("for (int j = 0; j < {0}; ++j)", slots));
+        kb.line(formatv("const idx_t c0 = ({0} + j * {1}) * {2};", column, threads, lanes));
+        kb.open(formatv("if (c0 < {0})", indexLiteral(cols)));
+      } else {
+        kb.open(formatv("for (idx_t c0 = {0} * {1}; c0 < {2}; c0 += {3})", column, lanes,
+                        indexLiteral(cols), threads * lanes));
+      }
+      kb.lanes = lanes;
+      kb.preloadAt = kb.body.size();
+      kb.preloadDepth = kb.depth;
+      kb.preloaded.clear(); // the vectors of an earlier pass are out of scope
+      kb.line("#pragma unroll");
+      kb.open(formatv("for (int k = 0; k < {0}; ++k)", lanes));
+    } else if (cached) {
       kb.line("#pragma unroll");
       kb.open(formatv("for (int k = 0; k < {0}; ++k)", slots));
       kb.line(formatv("const idx_t c = {0} + k * {1};", column, threads));
@@ -2011,8 +2127,22 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   };
   auto closeColumns = [&] {
     kb.close();
-    if (cached)
+    if (vector) {
+      kb.lanes = 0;
       kb.close();
+      if (cached)
+        kb.close();
+    } else if (cached) {
+      kb.close();
+    }
+  };
+  auto indexOf = [&](ArrayRef<SymExpr> shape) -> SmallVector<std::string> {
+    if (vector && shape == ArrayRef<SymExpr>(xs))
+      return rowIdx;
+    if (vector)
+      if (std::optional<SmallVector<std::string>> idx = kb.laneView(rowIdx, xs, shape))
+        return *idx;
+    return kb.unravel(lin, shape);
   };
   // One pass over the row: body(x) for each column this thread owns.
   Value xr = resolve(x);
@@ -2020,14 +2150,14 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   auto pass = [&](auto &&body) -> LogicalResult {
     openColumns();
     ee.pushScope();
-    SmallVector<std::string> idx = kb.unravel(lin, xs);
+    SmallVector<std::string> idx = indexOf(xs);
     FailureOr<std::string> xv = ee.at(x, idx);
     if (failed(xv))
       return failure();
     if (cached && first) {
-      kb.line("xs[k] = float(" + *xv + ");");
-      ee.overrides[xr] = [](ArrayRef<std::string>) -> FailureOr<std::string> {
-        return std::string("xs[k]");
+      kb.line("xs[" + slot + "] = float(" + *xv + ");");
+      ee.overrides[xr] = [slot](ArrayRef<std::string>) -> FailureOr<std::string> {
+        return "xs[" + slot + "]";
       };
     }
     first = false;
@@ -2124,14 +2254,31 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   for (auto [v, id] : targets) {
     openColumns();
     ee.pushScope();
-    SmallVector<std::string> idx = kb.unravel(lin, dims(v));
+    SmallVector<std::string> idx = indexOf(dims(v));
     FailureOr<std::string> e = ee.at(v, idx);
     if (failed(e))
       return failure();
-    kb.line(formatv("{0}[{1}] = convert<{2}>({3});", kb.param(id, true), lin,
-                    cTypeName(buffers[id].type), *e));
+    std::string ctype = cTypeName(buffers[id].type);
+    std::string piece = vector ? kb.fresh("piece") : "";
+    if (vector) {
+      // Filled lane by lane, stored as one piece after the lane loop.
+      kb.line(formatv("{0}.v[k] = convert<{1}>({2});", piece, ctype, *e));
+    } else {
+      kb.line(formatv("{0}[{1}] = convert<{2}>({3});", kb.param(id, true), lin, ctype, *e));
+    }
     ee.popScope();
-    closeColumns();
+    if (vector) {
+      kb.preload(formatv("spdc_vec<{0}, {1}> {2};", ctype, lanes, piece).str());
+      kb.close(); // the lane loop
+      kb.lanes = 0;
+      kb.line(formatv("spdc_store_vec({0} + (idx_t)r * {1} + c0, {2});", kb.param(id, true),
+                      indexLiteral(cols), piece));
+      kb.close();
+      if (cached)
+        kb.close();
+    } else {
+      closeColumns();
+    }
   }
   --kb.depth;
   kb.line("});");

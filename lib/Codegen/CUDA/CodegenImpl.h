@@ -54,6 +54,8 @@ constexpr int64_t kSmallRowCols = 1024;
 /// Columns per thread that row kernels keep in registers between their passes (a 4096-wide row
 /// at 256 threads); wider rows are read again in each pass.
 constexpr int64_t kMaxRowSlots = 16;
+/// 16-byte pieces per thread of row kernels that walk rows in pieces.
+constexpr int64_t kRowPieces = 2;
 /// Rows of at most this many columns are fused into kernels of one row per warp (kRowBlock / 32
 /// rows per block, warp reductions only): many rows in flight per SM, where a block per short
 /// row leaves the memory system idle between its barriers. Their columns stay in registers.
@@ -179,6 +181,16 @@ public:
   /// not a whole aligned vector.
   std::optional<std::string> vectorLoad(int id, llvm::ArrayRef<std::string> idx,
                                         llvm::ArrayRef<SymExpr> shape);
+  /// Whether `expr` reads only variables defined before the lane loop (and plan symbols).
+  bool isOuter(llvm::StringRef expr) const;
+  /// `base` of a last index `(base + k)` whose base is such a variable (a multiple of lanes).
+  std::optional<std::string> laneBase(llvm::StringRef last) const;
+  /// The index in shape `to` of the element at `idx` in shape `from` (a view: same elements,
+  /// row-major), kept in the form (outer..., base + k) when idx has it and both last dims are
+  /// multiples of `lanes`, its new indices computed before the lane loop; nothing otherwise.
+  std::optional<llvm::SmallVector<std::string>>
+  laneView(llvm::ArrayRef<std::string> idx, llvm::ArrayRef<SymExpr> from,
+           llvm::ArrayRef<SymExpr> to);
   /// Inserts `line` before the lane loop of a vectorized kernel.
   void preload(const std::string &line);
 };

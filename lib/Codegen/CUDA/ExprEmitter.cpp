@@ -180,6 +180,8 @@ FailureOr<std::string> ExprEmitter::emitOp(Operation *op, Value v, ArrayRef<std:
   };
   // A view: reads its operand at the same linear index.
   auto view = [&](Value in) -> FailureOr<std::string> {
+    if (std::optional<SmallVector<std::string>> inIdx = kb.laneView(idx, outShape, shapeOf(in)))
+      return at(in, *inIdx);
     std::string lin = kb.ravel(idx, outShape);
     SmallVector<std::string> inIdx = kb.unravel(lin, shapeOf(in));
     return at(in, inIdx);

@@ -42,9 +42,6 @@ struct CodegenOptions {
   /// (161 KiB of shared memory, Q read from shared memory); false: 64 everywhere. With the
   /// persistent grid, 13-14 % faster on the H100 at b4 h16 s4096 d128 (bench/notes/attention.md).
   bool attentionWideKeyTiles = true;
-  /// The warp-specialized kernel's producer issues K tiles one ahead of V (K_{j+1} need not
-  /// wait for V_j's stage). Not measured yet: off by default.
-  bool attentionKeysAhead = false;
   /// A wide GEMM output whose rows are not a multiple of 16 bytes (a language-model head over
   /// 50257 tokens) is computed into rows padded to 16 bytes, then packed (cuBLASLt's fast
   /// kernels need aligned rows); false: written in place with its unaligned rows, no pack
