@@ -230,8 +230,8 @@ SPDC_API spdc_status_t spdc_model_bind_output_pitched(spdc_model_t *model, size_
 /* Runs the plan once with the bound inputs and outputs, for the current input shapes. stream ==
  * NULL: synchronous, outputs are ready on return. Otherwise the work is queued on `stream` (a
  * CUstream of the context's device) and the call returns without waiting; synchronize the stream
- * before reading outputs. Runs of one model share its buffers: do not let runs on different
- * streams overlap. With use_cuda_graphs, the first run of a shape with a given set of bound
+ * before reading outputs. Runs of one model share its buffers (and its kernels' work queues): do
+ * not let runs on different streams overlap. With use_cuda_graphs, the first run of a shape with a given set of bound
  * device addresses runs eagerly (and tunes the shape's matmuls), the second captures a CUDA
  * graph, and later ones replay it; each of the 8 most recently run shapes keeps its graph. A
  * shape that needs a larger arena than any before reallocates it (after waiting for the device)

@@ -1644,10 +1644,11 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
 }
 
 // The warp-specialized 128-row path (AttentionWsConfig): f16/bf16, head dims 64 and 128, key
-// tiles of BlockN (64 or 128). Launch: any grid -- blocks walk the (query tile, batch-head)
-// pairs, ceil(qLen / 128) * batch * qHeads of them; one block per SM is the efficient one --
-// block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared memory
-// AttentionWsConfig::kSmemBytes.
+// tiles of BlockN (64 or 128). Launch: any grid -- blocks take the (query tile, batch-head)
+// pairs, ceil(qLen / 128) * batch * qHeads of them, from the module's work queue; one block per
+// SM is the efficient one -- block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared
+// memory AttentionWsConfig::kSmemBytes. Launches of one module must not overlap (one stream):
+// they share the queue.
 template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
 __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {
