@@ -705,7 +705,9 @@ void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
   const long long chunks = std::max(1LL, (skv + chunkKeys - 1) / chunkKeys);
   const long long outRows = (long long)batch * hq * sq;
   constexpr int smem = Cfg::smemBytes(D, DV, S);
-  auto kernel = attention_decode_mma_kernel<T, M, D, DV, S, PF, Co>;
+  // With tickets: the instantiation whose last block merges the chunks.
+  auto kernel = tickets ? attention_decode_mma_kernel<T, M, D, DV, S, PF, Co, true>
+                        : attention_decode_mma_kernel<T, M, D, DV, S, PF, Co>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   kernel<<<dim3(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles)), Cfg::kThreads,
            smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
