@@ -368,17 +368,7 @@ KernelBuilder::laneView(ArrayRef<std::string> idx, ArrayRef<SymExpr> from,
     if (!isOuter(i))
       return std::nullopt;
   // The new indices are computed once per piece, before the lane loop.
-  std::string linear = ravel(outer, from);
-  size_t mark = body.size();
-  SmallVector<std::string> r = unravel(linear, to);
-  std::string added = body.substr(mark);
-  body.resize(mark);
-  for (StringRef rest = added; !rest.empty();) {
-    auto [lineText, tail] = rest.split('\n');
-    if (!lineText.trim().empty())
-      preload(lineText.trim().str());
-    rest = tail;
-  }
+  SmallVector<std::string> r = unravel(ravel(outer, from), to, /*beforeLanes=*/true);
   for (const std::string &i : r)
     outerNames.insert(i);
   r.back() = "(" + r.back() + " + k)";
@@ -453,7 +443,7 @@ SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
 }
 
 SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
-                                                ArrayRef<SymExpr> shape) {
+                                                ArrayRef<SymExpr> shape, bool beforeLanes) {
   SmallVector<std::string> idx(shape.size(), "0");
   SymExpr stride = SymExpr::constant(1);
   for (int64_t d = shape.size() - 1; d >= 0; --d) {
@@ -465,7 +455,11 @@ SmallVector<std::string> KernelBuilder::unravel(const std::string &linear,
         outermost &= shape[o].getConstant() == 1;
       if (!outermost)
         e = "(" + e + ") % " + dim(shape[d]);
-      line("const idx_t " + v + " = " + e + ";");
+      std::string text = "const idx_t " + v + " = " + e + ";";
+      if (beforeLanes)
+        preload(text);
+      else
+        line(text);
       idx[d] = v;
     }
     stride = stride * shape[d];
@@ -798,21 +792,28 @@ std::string sanitize(StringRef s) {
 // Elementwise kernels
 //===----------------------------------------------------------------------===//
 
+/// Elements per 16-byte piece of the narrowest target when that many divide `last` (the
+/// length of the rows walked in pieces); 0 otherwise.
+static int64_t pieceLanes(const Generator &gen, ArrayRef<std::pair<Value, int>> targets,
+                          std::optional<int64_t> last) {
+  uint32_t narrowest = 16;
+  for (auto [v, id] : targets)
+    narrowest = std::min(narrowest, bundle::elementSize(gen.buffers[id].type));
+  int64_t lanes = std::min<int64_t>(16 / narrowest, kMaxVectorLanes);
+  if (lanes < 2 || !last || *last % lanes != 0)
+    return 0;
+  return lanes;
+}
+
 /// Elements per thread of the vectorized elementwise kernel: 16 bytes of the narrowest output
 /// when every target has one shape whose last dimension they divide; 0 otherwise.
 static int64_t vectorLanes(const Generator &gen, ArrayRef<std::pair<Value, int>> targets) {
   const Dims &shape = gen.buffers[targets.front().second].shape;
-  uint32_t narrowest = 16;
-  for (auto [v, id] : targets) {
+  for (auto [v, id] : targets)
     if (gen.buffers[id].shape != shape)
       return 0;
-    narrowest = std::min(narrowest, bundle::elementSize(gen.buffers[id].type));
-  }
-  int64_t lanes = std::min<int64_t>(16 / narrowest, kMaxVectorLanes);
-  std::optional<int64_t> last = shape.empty() ? std::nullopt : shape.back().getConstant();
-  if (lanes < 2 || !last || *last % lanes != 0)
-    return 0;
-  return lanes;
+  return pieceLanes(gen, targets,
+                    shape.empty() ? std::nullopt : shape.back().getConstant());
 }
 
 LogicalResult Generator::emitVectorElementwise(ArrayRef<std::pair<Value, int>> targets,
@@ -2046,14 +2047,9 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
   // along the row (x, scale, bias, a residual) are hoisted as vector loads and the outputs
   // stored as vectors (KernelBuilder::lanes), 16 bytes per access instead of 2.
   int64_t lanes = 1;
-  if (axis == (int64_t)xs.size() - 1) {
-    uint32_t narrowest = 16;
-    for (auto [v, id] : targets)
-      narrowest = std::min(narrowest, bundle::elementSize(buffers[id].type));
-    int64_t n = std::min<int64_t>(16 / narrowest, kMaxVectorLanes);
-    if (n > 1 && cols % n == 0)
+  if (axis == (int64_t)xs.size() - 1)
+    if (int64_t n = pieceLanes(*this, targets, cols))
       lanes = n;
-  }
   // Short rows: one per warp; others: one per block, of kRowPieces pieces per thread when the
   // row is walked in pieces (a 2048-wide bf16 norm on the H100: 5.9 us with 128 threads of two
   // pieces, 7.8 us with 256 of one, 5.3 us for a copy of the same bytes; bench/kernels/
@@ -2125,16 +2121,17 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
                       threads));
     }
   };
-  auto closeColumns = [&] {
+  // `afterLanes` runs after the lane loop of a vector row's piece, still inside the piece.
+  auto closeColumns = [&](llvm::function_ref<void()> afterLanes = {}) {
     kb.close();
     if (vector) {
       kb.lanes = 0;
-      kb.close();
-      if (cached)
-        kb.close();
-    } else if (cached) {
+      if (afterLanes)
+        afterLanes();
       kb.close();
     }
+    if (cached)
+      kb.close();
   };
   auto indexOf = [&](ArrayRef<SymExpr> shape) -> SmallVector<std::string> {
     if (vector && shape == ArrayRef<SymExpr>(xs))
@@ -2267,18 +2264,15 @@ FailureOr<bool> Generator::emitRowFused(ArrayRef<Operation *> ops, ArrayRef<Valu
       kb.line(formatv("{0}[{1}] = convert<{2}>({3});", kb.param(id, true), lin, ctype, *e));
     }
     ee.popScope();
-    if (vector) {
-      kb.preload(formatv("spdc_vec<{0}, {1}> {2};", ctype, lanes, piece).str());
-      kb.close(); // the lane loop
-      kb.lanes = 0;
+    if (!vector) {
+      closeColumns();
+      continue;
+    }
+    kb.preload(formatv("spdc_vec<{0}, {1}> {2};", ctype, lanes, piece).str());
+    closeColumns([&] {
       kb.line(formatv("spdc_store_vec({0} + (idx_t)r * {1} + c0, {2});", kb.param(id, true),
                       indexLiteral(cols), piece));
-      kb.close();
-      if (cached)
-        kb.close();
-    } else {
-      closeColumns();
-    }
+    });
   }
   --kb.depth;
   kb.line("});");

@@ -142,9 +142,10 @@ public:
 
   /// Row-major linear index of `idx` in `shape`; reuses a known one.
   std::string ravel(llvm::ArrayRef<std::string> idx, llvm::ArrayRef<SymExpr> shape);
-  /// Emits the multi-index of `linear` in `shape`.
+  /// Emits the multi-index of `linear` in `shape` (beforeLanes: before the lane loop of a
+  /// vectorized kernel, as preload does).
   llvm::SmallVector<std::string> unravel(const std::string &linear,
-                                         llvm::ArrayRef<SymExpr> shape);
+                                         llvm::ArrayRef<SymExpr> shape, bool beforeLanes = false);
   llvm::SmallVector<std::string> unravel(const std::string &linear,
                                          llvm::ArrayRef<int64_t> shape);
   /// A dimension (or any polynomial of them) as a C++ expression: its literal when constant,
