@@ -492,6 +492,9 @@ struct spdc_model_t {
   spdc_status_t grow(CUdeviceptr &ptr, uint64_t &capacity, uint64_t bytes, const char *what);
   spdc_status_t prepareRun(const char *fn);
   spdc_status_t enqueueStep(size_t i, CUstream s);
+  /// `arg`'s tensor map over the operand at `base`; false where the driver refuses it (an
+  /// address or stride not a multiple of 16 bytes, an empty dimension).
+  bool encodeTensorMap(const bundle::KernelArg &arg, CUdeviceptr base, CUtensorMap &map) const;
   spdc_status_t enqueueSteps(CUstream s, const std::vector<CUevent> *events);
   spdc_status_t checkBound() const;
   spdc_status_t copyInputs(CUstream s);
@@ -632,11 +635,18 @@ spdc_status_t spdc_model_t::load() {
   // Launches with a kernel specialized for this device's target run it; the kernels no launch
   // runs then are neither compiled nor loaded.
   used.assign(plan.kernelNames.size(), false);
+  // A special kernel with arguments of its own (tensor maps) keeps the portable one loaded:
+  // from here on such a launch runs `kernel` with args and specialArgs, or `specialKernel` with
+  // args alone where the maps cannot be encoded for the bound operands (enqueueStep).
   for (bundle::Launch &l : plan.launches) {
     if (!l.specialTarget.empty() && l.specialTarget == ctx->target &&
         l.specialSharedBytes <= uint32_t(ctx->maxSharedPerBlock)) {
-      l.kernel = l.specialKernel;
-      l.sharedBytes = l.specialSharedBytes;
+      std::swap(l.kernel, l.specialKernel);
+      std::swap(l.sharedBytes, l.specialSharedBytes);
+      if (!l.specialArgs.empty())
+        used[l.specialKernel] = true;
+    } else {
+      l.specialArgs.clear();
     }
     l.specialTarget.clear();
     if (l.sharedBytes > uint32_t(ctx->maxSharedPerBlock))
@@ -658,8 +668,11 @@ spdc_status_t spdc_model_t::load() {
       return cudaFail(r, "cuModuleGetFunction('" + plan.kernelNames[i] + "')");
   }
   std::vector<uint32_t> shared(functions.size(), 0);
-  for (const bundle::Launch &l : plan.launches)
+  for (const bundle::Launch &l : plan.launches) {
     shared[l.kernel] = std::max(shared[l.kernel], l.sharedBytes);
+    if (!l.specialArgs.empty())
+      shared[l.specialKernel] = std::max(shared[l.specialKernel], l.specialSharedBytes);
+  }
   for (size_t i = 0; i < functions.size(); ++i)
     if (shared[i] > kDefaultSharedLimit)
       if (CUresult r = d->funcSetAttribute(
@@ -857,6 +870,33 @@ spdc_status_t spdc_model_t::prepareRun(const char *fn) {
   return checkBound();
 }
 
+bool spdc_model_t::encodeTensorMap(const bundle::KernelArg &arg, CUdeviceptr base,
+                                   CUtensorMap &map) const {
+  const bundle::TensorMap &m = arg.map;
+  CUtensorMapDataType type = m.type == bundle::ElementType::F16    ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                             : m.type == bundle::ElementType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                                   : CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  CUtensorMapSwizzle swizzle = m.swizzle == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+                               : m.swizzle == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                               : m.swizzle == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
+                                                 : CU_TENSOR_MAP_SWIZZLE_NONE;
+  cuuint64_t dims[bundle::TensorMap::kMaxRank], strides[bundle::TensorMap::kMaxRank - 1];
+  cuuint32_t box[bundle::TensorMap::kMaxRank], elementStrides[bundle::TensorMap::kMaxRank];
+  for (uint32_t d = 0; d < m.rank; ++d) {
+    if (int64_t(m.dims[d]) <= 0 || (d && int64_t(m.strides[d - 1]) <= 0))
+      return false;
+    dims[d] = cuuint64_t(int64_t(m.dims[d]));
+    if (d)
+      strides[d - 1] = cuuint64_t(int64_t(m.strides[d - 1]));
+    box[d] = m.box[d];
+    elementStrides[d] = 1;
+  }
+  return d->tensorMapEncodeTiled(&map, type, m.rank, reinterpret_cast<void *>(base), dims,
+                                 strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                 swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
   const bundle::Plan &plan = cur->plan;
   const bundle::Step &step = plan.steps[i];
@@ -885,7 +925,7 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
     const bundle::Launch &l = plan.launches[step.index];
     // Values first, then pointers to them: cuLaunchKernel copies the arguments.
     std::vector<uint64_t> values(l.args.size());
-    std::vector<void *> params(l.args.size());
+    std::vector<void *> params(l.args.size() + l.specialArgs.size());
     for (size_t a = 0; a < l.args.size(); ++a) {
       const bundle::KernelArg &arg = l.args[a];
       switch (arg.kind) {
@@ -900,8 +940,21 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
       case bundle::KernelArg::Kind::F32:
         std::memcpy(&values[a], &arg.f32, 4);
         break;
+      case bundle::KernelArg::Kind::TensorMap:
+        break; // only among specialArgs (validated)
       }
       params[a] = &values[a];
+    }
+    // The special kernel's tensor maps, or the portable kernel where one cannot be encoded.
+    uint32_t kernel = l.kernel, sharedBytes = l.sharedBytes;
+    std::vector<CUtensorMap> maps(l.specialArgs.size());
+    for (size_t a = 0; a < l.specialArgs.size(); ++a) {
+      if (!encodeTensorMap(l.specialArgs[a], resolve(l.specialArgs[a].buffer), maps[a])) {
+        kernel = l.specialKernel, sharedBytes = l.specialSharedBytes;
+        params.resize(l.args.size());
+        break;
+      }
+      params[l.args.size() + a] = &maps[a];
     }
     // Grid dimensions are constants of the instance, validated to fit 32 bits; a persistent
     // kernel gets at most blocksPerSM blocks per SM.
@@ -910,13 +963,13 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
     const uint64_t persistent = uint64_t(l.blocksPerSM) * uint64_t(ctx->multiprocessors);
     if (persistent && uint64_t(grid[0]) * grid[1] * grid[2] > persistent)
       grid[0] = unsigned(persistent), grid[1] = grid[2] = 1;
-    CUresult r = d->launchKernel(functions[l.kernel], grid[0], grid[1], grid[2],
-                                 l.block[0], l.block[1], l.block[2], l.sharedBytes, s,
+    CUresult r = d->launchKernel(functions[kernel], grid[0], grid[1], grid[2], l.block[0],
+                                 l.block[1], l.block[2], sharedBytes, s,
                                  params.empty() ? nullptr : params.data(), nullptr);
     if (r != CUDA_SUCCESS)
       return stepFail(
           SPDC_STATUS_CUDA_ERROR,
-          d->error(r, ("cuLaunchKernel('" + plan.kernelNames[l.kernel] + "')").c_str()));
+          d->error(r, ("cuLaunchKernel('" + plan.kernelNames[kernel] + "')").c_str()));
     return SPDC_STATUS_OK;
   }
   case bundle::Step::Kind::Gemm: {

@@ -122,6 +122,7 @@ spdc::codegen::CodegenOptions spdc::driver::codegenOptions(const std::string &dt
   o.attentionWarpSpecialized = kernels.attentionWarpSpecialized;
   o.attentionPersistent = kernels.attentionPersistent;
   o.attentionWideKeyTiles = kernels.attentionWideKeyTiles;
+  o.attentionTensorCopies = kernels.attentionTensorCopies;
   o.gemmPaddedRows = kernels.gemmPaddedRows;
   return o;
 }

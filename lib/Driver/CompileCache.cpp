@@ -113,6 +113,7 @@ std::optional<CompileCache> CompileCache::forOptions(const CompileOptions &optio
   hashInt(h, options.kernels.attentionWarpSpecialized);
   hashInt(h, options.kernels.attentionPersistent);
   hashInt(h, options.kernels.attentionWideKeyTiles);
+  hashInt(h, options.kernels.attentionTensorCopies);
   hashInt(h, options.kernels.gemmPaddedRows);
   hashInt(h, options.import.foldConstants);
   hashInt(h, options.import.maxInlineElements);

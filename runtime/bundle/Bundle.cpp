@@ -44,7 +44,8 @@ constexpr uint64_t kIntBytes = 12;    // i64 value, i32 expr
 constexpr uint64_t kExprOpBytes = 12; // u32 code, i64 operand
 constexpr uint64_t kBufferRefBytes = 8 + kIntBytes;
 constexpr uint64_t kKernelArgBytes = 4 + kBufferRefBytes + kIntBytes + 4;
-constexpr uint64_t kLaunchMinBytes = 4 + 3 * kIntBytes + 3 * 4 + 4 + 8 + 8 + 4 + 4 + 4; // no arguments
+constexpr uint64_t kLaunchMinBytes =
+    4 + 3 * kIntBytes + 3 * 4 + 4 + 8 + 8 + 4 + 4 + 4 + 8; // no arguments
 constexpr uint64_t kGemmBytes = 4 + 4 * kIntBytes + 8 + 6 * kIntBytes + 8 + 4 + 5 * kBufferRefBytes;
 constexpr uint64_t kCopyBytes = 2 * kBufferRefBytes + kIntBytes;
 constexpr uint64_t kPitchedOutputBytes = 4 + 8 + kBufferRefBytes + 4 + 4;
@@ -226,17 +227,32 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
     for (uint32_t b : l.block)
       w.u32(b);
     w.u32(l.sharedBytes);
-    w.u64(l.args.size());
-    for (const KernelArg &a : l.args) {
-      w.u32(uint32_t(a.kind));
-      w.ref(a.buffer);
-      w.num(a.i64);
-      w.f32(a.f32);
-    }
+    auto args = [&](const std::vector<KernelArg> &list) {
+      w.u64(list.size());
+      for (const KernelArg &a : list) {
+        w.u32(uint32_t(a.kind));
+        w.ref(a.buffer);
+        w.num(a.i64);
+        w.f32(a.f32);
+        if (a.kind != KernelArg::Kind::TensorMap)
+          continue;
+        w.u32(uint32_t(a.map.type));
+        w.u32(a.map.rank);
+        for (const Int &d : a.map.dims)
+          w.num(d);
+        for (const Int &st : a.map.strides)
+          w.num(st);
+        for (uint32_t b : a.map.box)
+          w.u32(b);
+        w.u32(a.map.swizzle);
+      }
+    };
+    args(l.args);
     w.str(l.specialTarget);
     w.u32(l.specialKernel);
     w.u32(l.specialSharedBytes);
     w.u32(l.blocksPerSM);
+    args(l.specialArgs);
   }
   w.u64(plan.gemms.size());
   for (const Gemm &g : plan.gemms) {
@@ -303,18 +319,33 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
     for (uint32_t &b : l.block)
       b = r.u32("launch block");
     l.sharedBytes = r.u32("launch shared bytes");
-    for (uint64_t j = 0, f = r.count(kKernelArgBytes, "kernel arguments"); j < f; ++j) {
-      KernelArg a;
-      a.kind = KernelArg::Kind(r.u32("argument kind"));
-      a.buffer = r.ref("argument buffer");
-      a.i64 = r.num("argument i64");
-      a.f32 = r.f32("argument f32");
-      l.args.push_back(a);
-    }
+    auto args = [&](std::vector<KernelArg> &list) {
+      for (uint64_t j = 0, f = r.count(kKernelArgBytes, "kernel arguments"); j < f; ++j) {
+        KernelArg a;
+        a.kind = KernelArg::Kind(r.u32("argument kind"));
+        a.buffer = r.ref("argument buffer");
+        a.i64 = r.num("argument i64");
+        a.f32 = r.f32("argument f32");
+        if (a.kind == KernelArg::Kind::TensorMap) {
+          a.map.type = ElementType(r.u32("tensor map type"));
+          a.map.rank = r.u32("tensor map rank");
+          for (Int &d : a.map.dims)
+            d = r.num("tensor map dimension");
+          for (Int &st : a.map.strides)
+            st = r.num("tensor map stride");
+          for (uint32_t &b : a.map.box)
+            b = r.u32("tensor map box");
+          a.map.swizzle = r.u32("tensor map swizzle");
+        }
+        list.push_back(a);
+      }
+    };
+    args(l.args);
     l.specialTarget = r.str("launch special target");
     l.specialKernel = r.u32("launch special kernel");
     l.specialSharedBytes = r.u32("launch special shared bytes");
     l.blocksPerSM = r.u32("launch blocks per SM");
+    args(l.specialArgs);
     plan.launches.push_back(std::move(l));
   }
   for (uint64_t i = 0, e = r.count(kGemmBytes, "gemms"); i < e; ++i) {
@@ -545,16 +576,22 @@ private:
         return "grid dimension " + std::to_string(int64_t(l.grid[i])) + " out of range";
     if (uint64_t(l.block[0]) * l.block[1] * l.block[2] > 1024)
       return "more than 1024 threads per block";
-    for (size_t i = 0; i < l.args.size(); ++i) {
-      const KernelArg &a = l.args[i];
-      std::string what = "argument " + std::to_string(i);
+    for (size_t i = 0; i < l.args.size() + l.specialArgs.size(); ++i) {
+      const bool special = i >= l.args.size();
+      const KernelArg &a = special ? l.specialArgs[i - l.args.size()] : l.args[i];
+      std::string what = (special ? "special argument " : "argument ") +
+                         std::to_string(special ? i - l.args.size() : i);
       switch (a.kind) {
-      case KernelArg::Kind::Buffer: {
+      case KernelArg::Kind::Buffer:
+      case KernelArg::Kind::TensorMap: {
         uint64_t size = 0;
         if (std::string e = region(a.buffer, size, what.c_str()); !e.empty())
           return e;
         if (std::string e = ref(a.buffer, size ? 1 : 0, what.c_str()); !e.empty())
           return e;
+        if (a.kind == KernelArg::Kind::TensorMap)
+          if (std::string e = tensorMap(a.map); !e.empty())
+            return what + ": " + e;
         break;
       }
       case KernelArg::Kind::I64:
@@ -564,6 +601,27 @@ private:
         return what + " has unknown kind " + std::to_string(uint32_t(a.kind));
       }
     }
+    return {};
+  }
+
+  /// A tensor map's shape; whether the driver accepts the operand's address and strides is
+  /// known only when it is bound, and the runtime falls back to the portable kernel.
+  static std::string tensorMap(const TensorMap &m) {
+    if (m.type != ElementType::F16 && m.type != ElementType::BF16 &&
+        m.type != ElementType::F32)
+      return "tensor map of element type " + std::to_string(uint32_t(m.type)) +
+             " (f16, bf16 or f32)";
+    if (m.rank < 1 || m.rank > TensorMap::kMaxRank)
+      return "tensor map rank " + std::to_string(m.rank) + " (1 to " +
+             std::to_string(TensorMap::kMaxRank) + ")";
+    if (m.swizzle != 0 && m.swizzle != 32 && m.swizzle != 64 && m.swizzle != 128)
+      return "tensor map swizzle " + std::to_string(m.swizzle) + " (0, 32, 64 or 128 bytes)";
+    for (uint32_t d = 0; d < m.rank; ++d)
+      if (m.box[d] < 1 || m.box[d] > 256)
+        return "tensor map box " + std::to_string(m.box[d]) + " (1 to 256 elements)";
+    if (m.swizzle && m.box[0] * elementSize(m.type) > m.swizzle)
+      return "tensor map box rows of " + std::to_string(m.box[0] * elementSize(m.type)) +
+             " bytes exceed the swizzle's " + std::to_string(m.swizzle);
     return {};
   }
 

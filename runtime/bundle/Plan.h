@@ -87,13 +87,26 @@ struct TensorInfo {
   std::vector<Int> shape;
 };
 
+/// A tiled tensor map over a buffer (the driver's cuTensorMapEncodeTiled): what a kernel's tensor
+/// copies (TMA) read. Dimensions innermost first; the innermost is contiguous.
+struct TensorMap {
+  static constexpr uint32_t kMaxRank = 5;
+  ElementType type = ElementType::BF16;
+  uint32_t rank = 0;   ///< 1..kMaxRank
+  Int dims[kMaxRank];  ///< elements, the first `rank`
+  Int strides[kMaxRank - 1]; ///< bytes between consecutive indices of dims 1..rank-1
+  uint32_t box[kMaxRank] = {1, 1, 1, 1, 1}; ///< elements a copy moves along each dim
+  uint32_t swizzle = 128; ///< bytes: 0 (none), 32, 64 or 128
+};
+
 /// One kernel argument.
 struct KernelArg {
-  enum class Kind : uint32_t { Buffer = 0, I64 = 1, F32 = 2 };
+  enum class Kind : uint32_t { Buffer = 0, I64 = 1, F32 = 2, TensorMap = 3 };
   Kind kind = Kind::Buffer;
-  BufferRef buffer;   ///< Kind::Buffer
+  BufferRef buffer;   ///< Kind::Buffer, and the base of Kind::TensorMap
   Int i64 = 0;        ///< Kind::I64, passed as a 64-bit integer (kernel parameter: int64_t)
   float f32 = 0;      ///< Kind::F32
+  TensorMap map;      ///< Kind::TensorMap, passed as a CUtensorMap (128 bytes) by value
 };
 
 /// Launch of kernel `kernel` (an index into Plan::kernelNames).
@@ -110,6 +123,10 @@ struct Launch {
   std::string specialTarget;
   uint32_t specialKernel = 0;
   uint32_t specialSharedBytes = 0;
+  /// Arguments the special kernel takes after `args` (tensor maps). Where the driver cannot
+  /// encode them for the bound operands (an address or stride not a multiple of 16 bytes), the
+  /// runtime launches `kernel` with `args` instead.
+  std::vector<KernelArg> specialArgs;
   /// A persistent kernel (any grid is correct, blocks walk the work): when nonzero and the grid
   /// has more blocks than blocksPerSM times the device's SMs, the runtime launches that many
   /// blocks as grid (n, 1, 1). 0: the grid as given.

@@ -10,6 +10,7 @@
 
 #include "Plan.h"
 
+#include <iterator>
 #include <string>
 #include <type_traits>
 
@@ -37,10 +38,19 @@ template <class PlanT, class F> std::string forEachInt(PlanT &plan, F &&f) {
     auto &l = plan.launches[i];
     for (int g = 0; g < 3; ++g)
       visit(l.grid[g], [&] { return "launch " + to_string(i) + " grid[" + to_string(g) + "]"; });
-    for (size_t a = 0; a < l.args.size(); ++a) {
-      auto arg = [&] { return "launch " + to_string(i) + " argument " + to_string(a); };
-      visit(l.args[a].buffer.offset, [&] { return arg() + " offset"; });
-      visit(l.args[a].i64, arg);
+    for (size_t a = 0; a < l.args.size() + l.specialArgs.size(); ++a) {
+      const bool special = a >= l.args.size();
+      auto &x = special ? l.specialArgs[a - l.args.size()] : l.args[a];
+      auto arg = [&] {
+        return "launch " + to_string(i) + (special ? " special argument " : " argument ") +
+               to_string(special ? a - l.args.size() : a);
+      };
+      visit(x.buffer.offset, [&] { return arg() + " offset"; });
+      visit(x.i64, arg);
+      for (size_t d = 0; d < std::size(x.map.dims); ++d)
+        visit(x.map.dims[d], [&] { return arg() + " tensor map dimension " + to_string(d); });
+      for (size_t d = 0; d < std::size(x.map.strides); ++d)
+        visit(x.map.strides[d], [&] { return arg() + " tensor map stride " + to_string(d); });
     }
   }
   for (size_t i = 0; i < plan.gemms.size() && e.empty(); ++i) {

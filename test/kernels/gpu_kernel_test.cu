@@ -26,6 +26,8 @@
 #include "spdc/kernels/rope.cuh"
 #include "spdc/kernels/softmax.cuh"
 
+#include <cuda.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -51,6 +53,7 @@ namespace {
 
 int gFailures = 0, gPasses = 0;
 int gSMs = 1; // the device's multiprocessors
+bool gTma = false; // the build has sm_90a code and the device runs it: tensor-copy kernels
 std::mt19937 gRng(1234);
 
 template <class T> struct Tol;
@@ -339,18 +342,61 @@ template <class T, int D, int DV> constexpr bool hasWsAttention() {
   return !std::is_same_v<T, float> && (D == 64 || D == 128) && (DV == 64 || DV == 128);
 }
 
+// `ws` of the warp-specialized kernel with tensor copies (attention_fwd_ws_tma_kernel, 128-key
+// tiles).
+constexpr int kWsTma = -128;
+
 // The key tiles the warp-specialized kernel is tested with: 128 (the only one codegen uses at
-// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory).
-template <int D, int DV> std::vector<int> wsBlockNs() {
-  if (D <= 64 && DV <= 64)
-    return {128};
-  return {64, 128};
+// head dims 64), and 64 too when a head dim is 128 (devices with 99 KiB of shared memory); and
+// the tensor-copy kernel on sm_90a for operands it can map (16-byte aligned rows).
+template <int D, int DV> std::vector<int> wsBlockNs(bool mappable = true) {
+  std::vector<int> ns = {128};
+  if (D > 64 || DV > 64)
+    ns.insert(ns.begin(), 64);
+  if (gTma && mappable)
+    ns.push_back(kWsTma);
+  return ns;
 }
 
-// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles, "" otherwise.
+// "_ws64" / "_ws128" for the warp-specialized kernel with those key tiles, "_tma128" with tensor
+// copies, "" otherwise.
 std::string wsSuffix(int ws) {
-  return ws ? "_ws" + std::to_string(ws) : "";
+  return ws == kWsTma ? "_tma128" : ws ? "_ws" + std::to_string(ws) : "";
 }
+
+// A 4-d tensor map (column, row, head, batch) over attention operand `base` as the runtime
+// encodes it (cuTensorMapEncodeTiled through the runtime API's driver entry point: the test
+// does not link libcuda), boxes of 64 columns by `boxRows`.
+template <class T>
+TmaDescriptor attentionTensorMap(const T *base, int batch, int heads, long long rows, int dim,
+                                 Strides3 st, int boxRows) {
+  using Encode = decltype(&cuTensorMapEncodeTiled);
+  static Encode encode = [] {
+    void *fn = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                                cudaEnableDefault, &found));
+    return reinterpret_cast<Encode>(fn);
+  }();
+  TmaDescriptor map;
+  const cuuint64_t e = sizeof(T);
+  cuuint64_t dims[4] = {cuuint64_t(dim), cuuint64_t(rows), cuuint64_t(heads), cuuint64_t(batch)};
+  cuuint64_t strides[3] = {cuuint64_t(st.s) * e, cuuint64_t(st.h) * e, cuuint64_t(st.b) * e};
+  cuuint32_t box[4] = {64, cuuint32_t(boxRows), 1, 1}, one[4] = {1, 1, 1, 1};
+  CUresult r = encode(reinterpret_cast<CUtensorMap *>(&map),
+                      std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                      4, const_cast<T *>(base), dims, strides, box, one,
+                      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    std::printf("FAIL cuTensorMapEncodeTiled: error %d\n", int(r));
+    ++gFailures;
+  }
+  return map;
+}
+
+__global__ void probeTensorCopies(int *out) { *out = SPDC_ATTENTION_WGMMA; }
 
 // attention_fwd_kernel (ws != 0: attention_fwd_ws_kernel with key tiles of ws) with the launch
 // of its contract (AttentionConfig / AttentionWsConfig); gridX > 0 replaces the number of query
@@ -376,6 +422,24 @@ void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *ou
     CUDA_CHECK(cudaGetLastError());
   };
   if constexpr (hasWsAttention<T, D, DV>()) {
+    if (ws == kWsTma) {
+      using Cfg = AttentionWsConfig<D, DV, 128>;
+      auto kernel = attention_fwd_ws_tma_kernel<T, M, D, DV, 128>;
+      CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      Cfg::kSmemBytes));
+      dim3 grid(gridX ? gridX : unsigned((sq + Cfg::kBlockM - 1) / Cfg::kBlockM),
+                unsigned(batch * hq));
+      if (!gridX && unsigned(gSMs) < grid.x * grid.y)
+        grid = dim3(unsigned(gSMs), 1);
+      kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes>>>(
+          q, k, v, mask, out, batch, hq, hkv, sq, skv, scale, causal, msB, msH, msQ, msK, l.q.b,
+          l.q.h, l.q.s, l.k.b, l.k.h, l.k.s, l.v.b, l.v.h, l.v.s, l.o.b, l.o.h, l.o.s,
+          attentionTensorMap(q, batch, hq, sq, D, l.q, Cfg::kBlockM),
+          attentionTensorMap(k, batch, hkv, skv, D, l.k, Cfg::kBlockN),
+          attentionTensorMap(v, batch, hkv, skv, DV, l.v, Cfg::kBlockN));
+      CUDA_CHECK(cudaGetLastError());
+      return;
+    }
     if (ws == 128) {
       using Cfg = AttentionWsConfig<D, DV, 128>;
       launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
@@ -458,7 +522,7 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   // The warp-specialized kernel too, where it applies.
   if constexpr (hasWsAttention<T, D, DV>())
     if (!decode && !ws)
-      for (int bn : wsBlockNs<D, DV>())
+      for (int bn : wsBlockNs<D, DV>(!misaligned))
         testAttention<T, D, DV>(batch, hq, hkv, sq, skv, causal, maskKind, decode, misaligned,
                                 gridX, bn);
   std::vector<double> rq, rk, rv;
@@ -545,7 +609,7 @@ void testAttentionStrided(int batch, int hq, int hkv, long long len, bool causal
                           int ws = 0) {
   if constexpr (hasWsAttention<T, D, D>())
     if (!ws)
-      for (int bn : wsBlockNs<D, D>())
+      for (int bn : wsBlockNs<D, D>(extra == 0))
         testAttentionStrided<T, D>(batch, hq, hkv, len, causal, extra, bn);
   const int heads = hq + 2 * hkv;
   const long long row = heads * D + extra;
@@ -1290,6 +1354,16 @@ int main(int argc, char **argv) {
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
   gSMs = prop.multiProcessorCount;
+  {
+    int *flag = nullptr, has = 0;
+    CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
+    probeTensorCopies<<<1, 1>>>(flag);
+    // A build without code this device runs fails here: say so and test nothing.
+    CUDA_CHECK(cudaMemcpy(&has, flag, sizeof(int), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaFree(flag));
+    gTma = has != 0;
+    std::printf("tensor-copy attention kernels: %s\n", gTma ? "tested" : "not in this build");
+  }
   if (argc > 1 && std::string(argv[1]) == "--bench-decode") {
     benchAttentionDecode();
     return 0;

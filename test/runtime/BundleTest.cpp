@@ -113,6 +113,19 @@ Plan samplePlan() {
   f.kind = KernelArg::Kind::F32;
   f.f32 = 0.125f;
   l.args.push_back(f);
+  // A special kernel that takes a tensor map over the arena after the arguments.
+  l.specialTarget = "sm_90a";
+  l.specialKernel = 0;
+  l.specialSharedBytes = 200000;
+  KernelArg m;
+  m.kind = KernelArg::Kind::TensorMap;
+  m.buffer = ref(Space::Arena, 512);
+  m.map.type = ElementType::BF16;
+  m.map.rank = 4;
+  m.map.dims[0] = 64, m.map.dims[1] = 300, m.map.dims[2] = 4, m.map.dims[3] = 2;
+  m.map.strides[0] = 128, m.map.strides[1] = 38400, m.map.strides[2] = 153600;
+  m.map.box[0] = 64, m.map.box[1] = 128;
+  l.specialArgs.push_back(m);
   p.launches.push_back(l);
   Gemm g;
   g.type = ElementType::F16;
@@ -210,6 +223,21 @@ TEST_F(BundleTest, RoundTrip) {
   EXPECT_EQ(l.args[2].kind, KernelArg::Kind::I64);
   EXPECT_EQ(l.args[2].i64, -42);
   EXPECT_EQ(l.args[3].f32, 0.125f);
+  EXPECT_EQ(l.specialTarget, "sm_90a");
+  EXPECT_EQ(l.specialSharedBytes, 200000u);
+  ASSERT_EQ(l.specialArgs.size(), 1u);
+  const KernelArg &m = l.specialArgs[0];
+  EXPECT_EQ(m.kind, KernelArg::Kind::TensorMap);
+  EXPECT_EQ(m.buffer.offset, 512u);
+  EXPECT_EQ(m.map.type, ElementType::BF16);
+  EXPECT_EQ(m.map.rank, 4u);
+  EXPECT_EQ(m.map.dims[1], 300);
+  EXPECT_EQ(m.map.dims[3], 2);
+  EXPECT_EQ(m.map.strides[2], 153600);
+  EXPECT_EQ(m.map.box[0], 64u);
+  EXPECT_EQ(m.map.box[1], 128u);
+  EXPECT_EQ(m.map.box[2], 1u);
+  EXPECT_EQ(m.map.swizzle, 128u);
   ASSERT_EQ(p.gemms.size(), 1u);
   const Gemm &g = p.gemms[0];
   EXPECT_EQ(g.type, ElementType::F16);
@@ -335,6 +363,16 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   p = samplePlan();
   p.launches[0].args[0].buffer.index = 1;
   expectRefused(p, "refers to input 1 of 1");
+  p = samplePlan();
+  p.launches[0].specialArgs[0].map.rank = 6;
+  expectRefused(p, "special argument 0: tensor map rank 6");
+  p = samplePlan();
+  p.launches[0].specialArgs[0].map.box[0] = 128; // 256 bytes, over the 128-byte swizzle
+  expectRefused(p, "special argument 0: tensor map box rows of 256 bytes");
+  p = samplePlan();
+  p.launches[0].specialArgs[0].buffer.offset = 8192;
+  expectRefused(p, "outside the arena");
+
   p = samplePlan();
   p.gemms[0].k = 600; // A spans 16 rows of 600 halves, far more than the arena
   p.gemms[0].lda = 600;

@@ -14,10 +14,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -413,6 +415,109 @@ float fromBf16(uint16_t h) {
 }
 
 } // namespace
+
+// A launch whose special kernel takes a tensor map: where the map encodes, the special kernel
+// runs on sm_90a and its tensor copy reads the input through the map (y = x + 2); where the
+// driver refuses the map (a row stride that is not a multiple of 16 bytes), the portable kernel
+// runs with the plain arguments (y = x + 1).
+TEST(GpuCApi, TensorMapArgumentsOrThePortableKernel) {
+  spdc_context_t *ctx = gpuContext(true);
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  spdc_device_info_t dev;
+  ASSERT_EQ(spdc_context_device_info(ctx, &dev), SPDC_STATUS_OK);
+  constexpr int kRows = 8, kCols = 32;
+  auto plan = [&](int64_t rowStrideBytes) {
+    Plan p;
+    p.inputs.push_back({"x", ElementType::F32, {kRows, kCols}});
+    p.outputs.push_back({"y", ElementType::F32, {kRows, kCols}});
+    p.arenaBytes = 256;
+    p.sources = {R"(
+struct alignas(64) Map { unsigned long long bits[16]; };
+extern "C" __global__ void plus_one(const float *x, float *y, long long n) {
+  for (long long i = threadIdx.x; i < n; i += blockDim.x)
+    y[i] = x[i] + 1.0f;
+}
+extern "C" __global__ void plus_two_by_tensor_copy(const float *x, float *y, long long n,
+                                                   const __grid_constant__ Map map) {
+#if __CUDA_ARCH__ >= 900
+  __shared__ alignas(128) float tile[8 * 32];
+  __shared__ alignas(8) unsigned long long bar;
+  const unsigned b = unsigned(__cvta_generic_to_shared(&bar));
+  const unsigned t = unsigned(__cvta_generic_to_shared(tile));
+  if (threadIdx.x == 0) {
+    asm volatile("mbarrier.init.shared.b64 [%0], 1;\n" ::"r"(b) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(b),
+                 "r"(unsigned(sizeof tile)) : "memory");
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(t),
+                 "l"(reinterpret_cast<unsigned long long>(&map)), "r"(0), "r"(0), "r"(b)
+                 : "memory");
+  }
+  __syncthreads();
+  unsigned done = 0;
+  while (!done)
+    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], 0;\n"
+                 "selp.u32 %0, 1, 0, p;\n}\n" : "=r"(done) : "r"(b) : "memory");
+  for (long long i = threadIdx.x; i < n; i += blockDim.x)
+    y[i] = tile[i] + 2.0f;
+#endif
+}
+)"};
+    p.kernelNames = {"plus_one", "plus_two_by_tensor_copy"};
+    p.kernelSources = {0, 0};
+    Launch l;
+    l.block[0] = 64;
+    KernelArg a;
+    a.buffer = ref(Space::Input, 0);
+    l.args.push_back(a);
+    a.buffer = ref(Space::Output, 0);
+    l.args.push_back(a);
+    KernelArg n;
+    n.kind = KernelArg::Kind::I64;
+    n.i64 = kRows * kCols;
+    l.args.push_back(n);
+    l.specialTarget = "sm_90a";
+    l.specialKernel = 1;
+    KernelArg m;
+    m.kind = KernelArg::Kind::TensorMap;
+    m.buffer = ref(Space::Input, 0);
+    m.map.type = ElementType::F32;
+    m.map.rank = 2;
+    m.map.dims[0] = kCols, m.map.dims[1] = kRows;
+    m.map.strides[0] = rowStrideBytes;
+    m.map.box[0] = kCols, m.map.box[1] = kRows;
+    m.map.swizzle = 0;
+    l.specialArgs.push_back(m);
+    p.launches.push_back(l);
+    p.steps = {{Step::Kind::Launch, 0, "/Add"}};
+    return p;
+  };
+  const bool sm90a = std::string(dev.arch) == "sm_90a";
+  for (auto [stride, added] : {std::pair<int64_t, float>(kCols * 4, sm90a ? 2.0f : 1.0f),
+                               std::pair<int64_t, float>(kCols * 4 + 4, 1.0f)}) {
+    std::string path = tempPath("tensor-map.spdc");
+    ASSERT_EQ(writeBundle(plan(stride), path), "");
+    spdc_model_t *model = nullptr;
+    ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+    float x[kRows * kCols], y[kRows * kCols];
+    for (int i = 0; i < kRows * kCols; ++i)
+      x[i] = float(i) * 0.25f;
+    ASSERT_EQ(spdc_model_bind_input(model, 0, x, SPDC_MEMORY_HOST, sizeof x), SPDC_STATUS_OK);
+    ASSERT_EQ(spdc_model_bind_output(model, 0, y, SPDC_MEMORY_HOST, sizeof y), SPDC_STATUS_OK);
+    for (int run = 0; run < 3; ++run) { // eager, captured, replayed
+      std::fill(std::begin(y), std::end(y), -1.0f);
+      ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
+      for (int i = 0; i < kRows * kCols; ++i)
+        ASSERT_EQ(y[i], x[i] + added)
+            << dev.arch << ", row stride " << stride << " bytes, run " << run << ", y[" << i << "]";
+    }
+    spdc_model_release(model);
+    std::remove(path.c_str());
+  }
+  spdc_context_release(ctx);
+}
 
 TEST(GpuCApi, DeviceBindingsAndUserStreams) {
   spdc_context_t *ctx = gpuContext(true);

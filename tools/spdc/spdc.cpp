@@ -90,6 +90,11 @@ static cl::opt<bool> attentionWideTiles(
     cl::desc("At head dim 128, attention on sm_90a takes key tiles of 128 (default; =false: 64, "
              "as on every other GPU)"),
     cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
+static cl::opt<bool> attentionTensorCopies(
+    "attention-tensor-copies",
+    cl::desc("On sm_90a the warp-specialized attention kernel loads Q, K and V with tensor "
+             "copies (TMA) (default; =false: cp.async from a producer warpgroup)"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(compileAndTestCmds));
 static cl::opt<bool> gemmPaddedRows(
     "gemm-padded-rows",
     cl::desc("GEMM outputs of at least 1024 columns whose rows are not 16-byte multiples are "
@@ -106,6 +111,7 @@ static spdc::driver::KernelChoices kernelChoices() {
   k.attentionWarpSpecialized = attentionWs;
   k.attentionPersistent = attentionPersistent;
   k.attentionWideKeyTiles = attentionWideTiles;
+  k.attentionTensorCopies = attentionTensorCopies;
   k.gemmPaddedRows = gemmPaddedRows;
   return k;
 }

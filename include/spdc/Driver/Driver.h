@@ -27,6 +27,7 @@ struct KernelChoices {
   bool attentionWarpSpecialized = true;
   bool attentionPersistent = true;
   bool attentionWideKeyTiles = true;
+  bool attentionTensorCopies = true;
   bool gemmPaddedRows = true;
 };
 

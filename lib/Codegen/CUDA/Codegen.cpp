@@ -1263,9 +1263,10 @@ void Generator::compactWeights() {
   std::vector<bool> used(buffers.size(), false);
   auto mark = [&](const bundle::BufferRef &r) { used[r.index] = true; };
   for (const bundle::Launch &l : plan.launches)
-    for (const bundle::KernelArg &a : l.args)
-      if (a.kind == bundle::KernelArg::Kind::Buffer)
-        mark(a.buffer);
+    for (auto *list : {&l.args, &l.specialArgs})
+      for (const bundle::KernelArg &a : *list)
+        if (a.kind != bundle::KernelArg::Kind::I64 && a.kind != bundle::KernelArg::Kind::F32)
+          mark(a.buffer);
   for (const bundle::Gemm &g : plan.gemms) {
     mark(g.a);
     mark(g.b);
@@ -1643,12 +1644,16 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
               "long long, long long, long long, long long, long long",
               t, kernelMask)
           .str();
-  auto wsKernel = [&](int64_t keys) {
+  auto wsKernel = [&](int64_t keys, bool tensorCopies = false) {
     return addTemplateKernel(
-        formatv("spdc::kernels::attention_fwd_ws_kernel<{0}, {1}, {2}, {3}, {4}>", t,
-                kernelMask, D, DV, keys)
+        formatv("spdc::kernels::attention_fwd_ws{5}_kernel<{0}, {1}, {2}, {3}, {4}>", t,
+                kernelMask, D, DV, keys, tensorCopies ? "_tma" : "")
             .str(),
-        signature, "attention.cuh");
+        tensorCopies ? signature + ", const __grid_constant__ spdc::kernels::TmaDescriptor, "
+                                   "const __grid_constant__ spdc::kernels::TmaDescriptor, "
+                                   "const __grid_constant__ spdc::kernels::TmaDescriptor"
+                     : signature,
+        "attention.cuh");
   };
   // A producer and two consumer warpgroups; two stages of K and V tiles and the Q tile (2-byte
   // elements), plus 1 KiB to align the swizzled tiles; and the output tile where it fits 98 KiB
@@ -1658,6 +1663,51 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
     bool stageOut = (D > 64 && keys == 128) || bytes + out <= 98 * 1024;
     return uint32_t(bytes + (stageOut ? out : 0));
   };
+  // The tensor-copy kernel's maps over Q, K and V: (head dim, rows, heads, batch) with the
+  // operands' strides, boxes of 64 columns (128 bytes, the swizzle) by the kernel's 128 query or
+  // key rows (AttentionWsConfig). The driver takes addresses and strides of 16-byte multiples
+  // only: operands known to break that keep the cp.async kernel (for the rest the runtime falls
+  // back to the portable kernel where a bound address does).
+  const int64_t elemBytes = bundle::elementSize(*st);
+  auto bytesOf16 = [&](const SymExpr &e) {
+    for (const auto &term : e.getTerms())
+      if (term.second * elemBytes % 16 != 0)
+        return false;
+    return true;
+  };
+  std::vector<bundle::KernelArg> maps;
+  bool mappable = ws && options.attentionTensorCopies;
+  const Dims *shapes[3] = {&qs, &ks, &vs};
+  const Buf *bufs[3] = {&*qb, &*kb, &*vb};
+  for (int i = 0; i < 3 && mappable; ++i) {
+    bundle::KernelArg a = bufferArg(bufs[i]->id);
+    a.kind = bundle::KernelArg::Kind::TensorMap;
+    a.buffer.offset = operands->offsets[i] * elemBytes;
+    mappable = mappable && operands->offsets[i] * elemBytes % 16 == 0;
+    bundle::TensorMap &m = a.map;
+    m.type = *st;
+    m.rank = 4;
+    const Dims &sh = *shapes[i];
+    // Rows, heads, batch: the operand's (batch, head, row) reversed. A dimension of one index
+    // takes a dense stride instead of its own (any will do, but the driver wants 16-byte
+    // multiples).
+    SymExpr dense = sh[3] * SymExpr::constant(elemBytes);
+    m.dims[0] = planInt(sh[3]);
+    for (int d = 0; d < 3; ++d) {
+      const SymExpr &extent = sh[2 - d];
+      SymExpr stride = extent.getConstant() == std::optional<int64_t>(1)
+                           ? dense
+                           : operands->strides[i][2 - d] * SymExpr::constant(elemBytes);
+      mappable = mappable && bytesOf16(stride);
+      m.dims[d + 1] = planInt(extent);
+      m.strides[d] = planInt(stride);
+      dense = stride * extent;
+    }
+    m.box[0] = 64;
+    m.box[1] = 128;
+    m.swizzle = 128;
+    maps.push_back(a);
+  }
   bundle::Launch l;
   if (ws) {
     // Persistent: one block per SM walks the (query tile, head) pairs, loading the next pair's
@@ -1666,11 +1716,17 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
       l.blocksPerSM = 1;
     l.kernel = wsKernel(blockN);
     l.sharedBytes = wsSharedBytes(blockN);
-    if (blockN < 128 && options.attentionWideKeyTiles) {
+    // On sm_90a: the tensor-copy kernel (128-key tiles at both head dims), or at head dim 128
+    // the cp.async kernel with 128-key tiles.
+    const bool tensorCopies = options.attentionTensorCopies && mappable &&
+                              (blockN == 128 || options.attentionWideKeyTiles);
+    if (tensorCopies || (blockN < 128 && options.attentionWideKeyTiles)) {
       l.specialTarget = "sm_90a";
-      l.specialKernel = wsKernel(128);
+      l.specialKernel = wsKernel(128, tensorCopies);
       l.specialSharedBytes = wsSharedBytes(128);
     }
+    if (tensorCopies)
+      l.specialArgs = std::move(maps);
   } else {
     l.kernel = addTemplateKernel(
         formatv("spdc::kernels::attention_fwd_kernel<{0}, {1}, {2}, {3}>", t, maskType, D, DV)
@@ -1684,7 +1740,6 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   l.grid[1] = planInt(qs[0] * qs[1]);
   l.block[0] = ws ? 384 : fast ? 256 : 128;
   auto arg = [&](const SymExpr &e) { return i64Arg(planInt(e)); };
-  const int64_t elemBytes = bundle::elementSize(*st);
   auto operandArg = [&](const Buf &b, int i) {
     bundle::KernelArg a = bufferArg(b.id);
     a.buffer.offset = operands->offsets[i] * elemBytes;

@@ -85,9 +85,11 @@ void spdc::codegen::detail::rewriteBufferRefs(std::vector<LogicalBuffer> &buffer
                                {bundle::ExprOp::Code::Add, 0}});
   };
   for (bundle::Launch &l : plan.launches)
-    for (bundle::KernelArg &a : l.args)
-      if (a.kind == bundle::KernelArg::Kind::Buffer)
-        fix(a.buffer);
+    for (auto *list : {&l.args, &l.specialArgs})
+      for (bundle::KernelArg &a : *list)
+        if (a.kind == bundle::KernelArg::Kind::Buffer ||
+            a.kind == bundle::KernelArg::Kind::TensorMap)
+          fix(a.buffer);
   for (bundle::Gemm &g : plan.gemms) {
     fix(g.a);
     fix(g.b);

@@ -211,19 +211,40 @@ void spdc::codegen::printPlan(const bundle::Plan &plan, llvm::raw_ostream &os) {
       if (!l.specialTarget.empty())
         os << " on " << l.specialTarget << ": " << plan.kernelNames[l.specialKernel] << " smem("
            << l.specialSharedBytes << ")";
-      os << " args(";
-      for (size_t a = 0; a < l.args.size(); ++a) {
-        if (a)
-          os << ", ";
-        const bundle::KernelArg &arg = l.args[a];
-        if (arg.kind == bundle::KernelArg::Kind::Buffer)
-          printRef(arg.buffer, num, os);
-        else if (arg.kind == bundle::KernelArg::Kind::I64)
-          os << num(arg.i64);
-        else
-          os << llvm::format("%g", arg.f32) << "f";
-      }
-      os << ")";
+      auto printArgs = [&](const char *what, const std::vector<bundle::KernelArg> &args) {
+        os << " " << what << "(";
+        for (size_t a = 0; a < args.size(); ++a) {
+          if (a)
+            os << ", ";
+          const bundle::KernelArg &arg = args[a];
+          if (arg.kind == bundle::KernelArg::Kind::Buffer) {
+            printRef(arg.buffer, num, os);
+          } else if (arg.kind == bundle::KernelArg::Kind::TensorMap) {
+            // tmap(base, type, dims innermost first, byte strides, box, swizzle)
+            const bundle::TensorMap &m = arg.map;
+            os << "tmap(";
+            printRef(arg.buffer, num, os);
+            os << " " << typeName(m.type) << " dims=";
+            for (uint32_t d = 0; d < m.rank; ++d)
+              os << (d ? "x" : "") << num(m.dims[d]);
+            os << " strides=";
+            for (uint32_t d = 1; d < m.rank; ++d)
+              os << (d > 1 ? "," : "") << num(m.strides[d - 1]);
+            os << " box=";
+            for (uint32_t d = 0; d < m.rank; ++d)
+              os << (d ? "x" : "") << m.box[d];
+            os << " swizzle=" << m.swizzle << ")";
+          } else if (arg.kind == bundle::KernelArg::Kind::I64) {
+            os << num(arg.i64);
+          } else {
+            os << llvm::format("%g", arg.f32) << "f";
+          }
+        }
+        os << ")";
+      };
+      printArgs("args", l.args);
+      if (!l.specialArgs.empty())
+        printArgs("special args", l.specialArgs);
       break;
     }
     case bundle::Step::Kind::Gemm: {

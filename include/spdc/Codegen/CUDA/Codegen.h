@@ -42,6 +42,12 @@ struct CodegenOptions {
   /// (161 KiB of shared memory, Q read from shared memory); false: 64 everywhere. With the
   /// persistent grid, 13-14 % faster on the H100 at b4 h16 s4096 d128 (bench/notes/attention.md).
   bool attentionWideKeyTiles = true;
+  /// The warp-specialized launch is specialized for sm_90a to a kernel whose producer moves Q,
+  /// K and V with tensor copies (TMA: one thread, tensor maps the runtime encodes per bound
+  /// operand), with 128-key tiles at every head dim; false: cp.async from the producer
+  /// warpgroup. On the H100 at b4 h16 s4096 d128: 0.89 against 1.08 ms
+  /// (bench/notes/attention.md).
+  bool attentionTensorCopies = true;
   /// A wide GEMM output whose rows are not a multiple of 16 bytes (a language-model head over
   /// 50257 tokens) is computed into rows padded to 16 bytes, then packed (cuBLASLt's fast
   /// kernels need aligned rows); false: written in place with its unaligned rows, no pack

@@ -1197,7 +1197,8 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
 // BlockN keys per tile: 128 when both head dims are 64. At head dim 128, 128 keys need 161 KiB of
 // shared memory (sm_80 and sm_90 give a block up to 163 and 227 KiB, sm_86/sm_89 99 KiB) and
 // the wgmma registers; 64 keys fit 99 KiB everywhere.
-template <int HeadDim, int HeadDimV, int BlockN = ((HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64)>
+template <int HeadDim, int HeadDimV, int BlockN = ((HeadDim <= 64 && HeadDimV <= 64) ? 128 : 64),
+          bool Tma = false>
 struct AttentionWsConfig {
   static constexpr int kProducerThreads = 128; // warpgroup 0
   static constexpr int kConsumerThreads = 256; // warpgroups 1 and 2
@@ -1231,8 +1232,10 @@ struct AttentionWsConfig {
   static constexpr int kSmemBytes = kOOffset + (kStageO ? kOBytes : 0) + kAlignSlack;
   // Registers per thread after the split (sm_90a): the launch gives 65536 / 384 = 168 (rounded
   // down to 8); 128 * 48 + 256 * 224 and 128 * 40 + 256 * 232 <= 384 * 168.
-  static constexpr int kProducerRegs = kQInSmem ? 40 : 48;
-  static constexpr int kConsumerRegs = kQInSmem ? 232 : 224;
+  // With tensor copies (Tma) one producer thread issues them all: 24 registers do, and the
+  // consumers get 240 (128 * 24 + 256 * 240 = 384 * 168).
+  static constexpr int kProducerRegs = Tma ? 24 : kQInSmem ? 40 : 48;
+  static constexpr int kConsumerRegs = Tma ? 240 : kQInSmem ? 232 : 224;
   static_assert(HeadDim % 64 == 0 && HeadDimV % 64 == 0 && HeadDim <= 128 && HeadDimV <= 128,
                 "the 128-row path takes head dims 64 and 128");
   static_assert(BlockN == 64 || BlockN == 128, "key tiles of 64 or 128");
@@ -1264,7 +1267,7 @@ static __device__ unsigned long long attentionWsNextItem, attentionWsBlocksDone;
 // short ones fill the tail). `smem` is the 1024-byte aligned dynamic shared memory. The producer
 // takes each item and hands it to the consumers with its Q tile, so both walk the same tiles and
 // key tiles and their stage counters agree.
-template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, bool Tma>
 __device__ __forceinline__ void
 attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                    const TMask *__restrict__ mask, T *__restrict__ out, int batch, int qHeads,
@@ -1272,8 +1275,9 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
                    index_t qLen, index_t kvLen, float scale, bool causal, index_t maskStrideB,
                    index_t maskStrideH, index_t maskStrideQ, index_t maskStrideK,
                    const AttentionStrides &st, unsigned char *smem,
-                   AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> &bars) {
-  using Cfg = AttentionWsConfig<HeadDim, HeadDimV, BlockN>;
+                   AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> &bars,
+                   const TmaDescriptor *const *maps) {
+  using Cfg = AttentionWsConfig<HeadDim, HeadDimV, BlockN, Tma>;
   constexpr int D = HeadDim, DV = HeadDimV, BM = Cfg::kBlockM, BN = Cfg::kBlockN,
                 NP = Cfg::kProducerThreads, NC = Cfg::kConsumerThreads, S = Cfg::kStages;
   constexpr int NB = BN / 8, NBV = DV / 8;
@@ -1289,14 +1293,19 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   };
   const unsigned qFull = smemAddr(&bars.qFull), qEmpty = smemAddr(&bars.qEmpty);
 
+  // Tensor copies: one producer thread arrives on a full barrier, expecting the tile's bytes
+  // (for Q: with the item's publication); cp.async: each of the producer's threads, and the
+  // publication once more.
   if (threadIdx.x == 0) {
     for (unsigned i = 0; i < S; ++i)
       for (int which = 0; which < 2; ++which) {
-        mbarInit(fullBar(which, i), NP);
+        mbarInit(fullBar(which, i), Tma ? 1 : NP);
         mbarInit(emptyBar(which, i), NC);
       }
-    mbarInit(qFull, NP + 1); // the producer's threads, and the item's publication
+    mbarInit(qFull, Tma ? 1 : NP + 1);
     mbarInit(qEmpty, NC);
+    if constexpr (Tma)
+      fenceMbarrierInit();
   }
   __syncthreads(); // the last block-wide barrier: the roles split below
 
@@ -1336,8 +1345,16 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     setMaxRegsDec<Cfg::kProducerRegs>();
 #endif
     const int tid = int(threadIdx.x);
-    // Copies land and count as this thread's arrival; plain stores (unaligned operands) are
-    // made visible to the tensor cores' proxy first, then arrive.
+    // With tensor copies thread 0 does all of the producer's work: the other threads leave.
+    constexpr bool kTma = SPDC_ATTENTION_WGMMA && Tma;
+    if constexpr (kTma) {
+      if (tid != 0)
+        return;
+      for (int m = 0; m < 3; ++m)
+        tmaPrefetchDescriptor(*maps[m]);
+    }
+    // cp.async: copies land and count as this thread's arrival; plain stores (unaligned
+    // operands) are made visible to the tensor cores' proxy first, then arrive.
     bool vec = true;
     auto arrive = [&](unsigned bar) {
       if (vec) {
@@ -1349,27 +1366,44 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         mbarArrive(bar);
       }
     };
+    // A tile of `rows` rows at (row0, head, batch) of map `m` into `dst`, completing on `bar`:
+    // one tensor copy per 64-column panel (the maps' 128-byte swizzle is the tiles' layout,
+    // swizzledOffset); rows past the end arrive as zeros.
+    auto copyTile = [&](int m, int cols, int rows, unsigned dst, index_t row0, int head, int b,
+                        unsigned bar) {
+      for (int pnl = 0; pnl < cols / 64; ++pnl)
+        tmaLoad4d(dst + pnl * rows * 128, *maps[m], pnl * 64, int(row0), head, b, bar);
+    };
     constexpr unsigned kProducerBar = 5; // after the turn (1, 2) and store (3, 4) barriers
     unsigned it = 0, qIt = 0;
     for (unsigned fetch = 0;; ++fetch) {
-      // Thread 0 takes the next item; the barrier hands it to the others (item[] alternates, so
-      // thread 0 writes a slot again only after every thread passed the barrier after it).
-      if (tid == 0)
-        bars.item[fetch & 1] = index_t(atomicAdd(&attentionWsNextItem, 1ull));
-      namedBarrierSync(kProducerBar, NP);
-      const index_t w = bars.item[fetch & 1] < items ? bars.item[fetch & 1] : items;
-      // Publish it with its Q tile (or alone: an item without keys, the end of the queue).
+      // Thread 0 takes the next item (cp.async: the barrier hands it to the others; item[]
+      // alternates, so thread 0 writes a slot again only after every thread passed the
+      // barrier after it).
+      index_t w;
+      if constexpr (kTma) {
+        w = index_t(atomicAdd(&attentionWsNextItem, 1ull));
+      } else {
+        if (tid == 0)
+          bars.item[fetch & 1] = index_t(atomicAdd(&attentionWsNextItem, 1ull));
+        namedBarrierSync(kProducerBar, NP);
+        w = bars.item[fetch & 1];
+      }
+      w = w < items ? w : items;
+      // Publish it with its Q tile (or alone: an item without keys, the end of the queue). With
+      // tensor copies the publication and the Q tile are the one arrival.
       mbarWait(qEmpty, (qIt & 1) ^ 1);
       if (tid == 0) {
         bars.published = w;
-        mbarArrive(qFull); // releases the store above to the consumers
+        if constexpr (!kTma)
+          mbarArrive(qFull); // releases the store above to the consumers
       }
       ++qIt;
       if (w == items) {
         mbarArrive(qFull);
+        // The last block to find the queue empty resets it for the next launch.
         if (tid == 0 && atomicAdd(&attentionWsBlocksDone, 1ull) ==
                             (unsigned long long)gridDim.x * gridDim.y * gridDim.z - 1) {
-          // Every block has found the queue empty: reset it for the next launch.
           attentionWsBlocksDone = 0;
           attentionWsNextItem = 0;
         }
@@ -1381,31 +1415,42 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         mbarArrive(qFull);
         continue;
       }
-      const AttentionSlices<T> head = itemSlices(item);
-      const T *qb = head.q, *kb = head.k, *vb = head.v;
-      vec = rowsAligned16(qb, head.qRow) && rowsAligned16(kb, head.kRow) &&
-            rowsAligned16(vb, head.vRow);
-      loadTileSwizzled<T, BM, D, NP>(sQ, qb, head.qRow, m0, qLen, vec, tid);
-      arrive(qFull);
-      // Key tile j into the stage of pipeline tile it + j, once the consumers freed it.
-      auto loadK = [&](index_t j) {
-        const unsigned tileIt = it + unsigned(j);
-        mbarWait(emptyBar(0, tileIt), ((tileIt / S) & 1) ^ 1);
-        loadTileSwizzled<T, BN, D, NP>(sK(tileIt % S), kb, head.kRow, j * BN, kvLen, vec, tid);
-        arrive(fullBar(0, tileIt));
-      };
-      auto loadV = [&](index_t j) {
-        const unsigned tileIt = it + unsigned(j);
-        mbarWait(emptyBar(1, tileIt), ((tileIt / S) & 1) ^ 1);
-        loadTileSwizzled<T, BN, DV, NP>(sV(tileIt % S), vb, head.vRow, j * BN, kvLen, vec,
-                                        tid);
-        arrive(fullBar(1, tileIt));
-      };
-      // K_j, V_j in turn. (Issuing K one tile ahead of V measured slower on the H100: B4 H16
-      // S4096 D128 1.109-1.121 ms against 1.093, causal 0.756 against 0.715.)
-      for (index_t j = 0; j < nTiles; ++j) {
-        loadK(j);
-        loadV(j);
+      if constexpr (kTma) {
+        // The maps are 4-d: (column, row, head, batch).
+        const int b = int(item.head / qHeads), h = int(item.head % qHeads);
+        const int hk = h / (qHeads / kvHeads);
+        mbarArriveExpectTx(qFull, Cfg::kQBytes);
+        copyTile(0, D, BM, smemAddr(sQ), m0, h, b, qFull);
+        // K_j, V_j in turn, each once the consumers freed its stage.
+        for (index_t j = 0; j < nTiles; ++j) {
+          const unsigned tileIt = it + unsigned(j);
+          mbarWait(emptyBar(0, tileIt), ((tileIt / S) & 1) ^ 1);
+          mbarArriveExpectTx(fullBar(0, tileIt), Cfg::kKBytes);
+          copyTile(1, D, BN, smemAddr(sK(tileIt % S)), j * BN, hk, b, fullBar(0, tileIt));
+          mbarWait(emptyBar(1, tileIt), ((tileIt / S) & 1) ^ 1);
+          mbarArriveExpectTx(fullBar(1, tileIt), Cfg::kVBytes);
+          copyTile(2, DV, BN, smemAddr(sV(tileIt % S)), j * BN, hk, b, fullBar(1, tileIt));
+        }
+      } else {
+        const AttentionSlices<T> head = itemSlices(item);
+        const T *qb = head.q, *kb = head.k, *vb = head.v;
+        vec = rowsAligned16(qb, head.qRow) && rowsAligned16(kb, head.kRow) &&
+              rowsAligned16(vb, head.vRow);
+        loadTileSwizzled<T, BM, D, NP>(sQ, qb, head.qRow, m0, qLen, vec, tid);
+        arrive(qFull);
+        // K_j, V_j in turn, each into the stage of pipeline tile it + j once the consumers
+        // freed it. (Issuing K one tile ahead of V measured slower on the H100: B4 H16 S4096
+        // D128 1.109-1.121 ms against 1.093, causal 0.756 against 0.715.)
+        for (index_t j = 0; j < nTiles; ++j) {
+          const unsigned tileIt = it + unsigned(j);
+          mbarWait(emptyBar(0, tileIt), ((tileIt / S) & 1) ^ 1);
+          loadTileSwizzled<T, BN, D, NP>(sK(tileIt % S), kb, head.kRow, j * BN, kvLen, vec, tid);
+          arrive(fullBar(0, tileIt));
+          mbarWait(emptyBar(1, tileIt), ((tileIt / S) & 1) ^ 1);
+          loadTileSwizzled<T, BN, DV, NP>(sV(tileIt % S), vb, head.vRow, j * BN, kvLen, vec,
+                                          tid);
+          arrive(fullBar(1, tileIt));
+        }
       }
       it += unsigned(nTiles);
     }
@@ -1464,7 +1509,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       unsigned qa[kQInSmem ? 1 : D / 16][4];
       if constexpr (kQInSmem) {
 #if SPDC_ATTENTION_WGMMA
-        fenceProxyAsync();
+        if constexpr (!Tma)
+          fenceProxyAsync();
 #endif
       } else {
 #pragma unroll
@@ -1477,7 +1523,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       auto waitFull = [&](int which, unsigned tileIt) {
         mbarWait(fullBar(which, tileIt), (tileIt / S) & 1);
 #if SPDC_ATTENTION_WGMMA
-        fenceProxyAsync(); // the copies wrote through the generic proxy; wgmma reads next
+        if constexpr (!Tma)
+          fenceProxyAsync(); // the copies wrote through the generic proxy; wgmma reads next
 #endif
       };
       auto release = [&](int which, unsigned tileIt) { mbarArrive(emptyBar(which, tileIt)); };
@@ -1658,9 +1705,33 @@ __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::
   extern __shared__ __align__(16) unsigned char attentionSmem[];
   __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> bars;
   unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
-  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN>(q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen,
-                                                scale, causal, maskStrideB, maskStrideH,
-                                                maskStrideQ, maskStrideK, st, smem, bars);
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, false>(
+      q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
+      maskStrideH, maskStrideQ, maskStrideK, st, smem, bars, nullptr);
+#endif
+}
+
+// The same with tensor copies (sm_90a): one producer thread issues a tensor copy per 64-column
+// panel of each Q, K and V tile. qMap, kMap and vMap are 4-d tensor maps over q, k and v:
+// dims (head dim, rows, heads, batch) with the strides above in bytes, boxes (64, 128) for Q
+// and (64, BlockN) for K and V, 128-byte swizzle (the host encodes them; the kernel reads the
+// pointers and strides only for the output and the mask).
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+__global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
+    attention_fwd_ws_tma_kernel(SPDC_ATTENTION_FWD_PARAMS, const __grid_constant__ TmaDescriptor qMap,
+                                const __grid_constant__ TmaDescriptor kMap,
+                                const __grid_constant__ TmaDescriptor vMap) {
+  static_assert(IsHalfLike<T>::value, "the warp-specialized path takes f16 and bf16");
+#if SPDC_ATTENTION_WGMMA
+  const AttentionStrides st = SPDC_ATTENTION_STRIDES;
+  extern __shared__ __align__(16) unsigned char attentionSmem[];
+  __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> bars;
+  unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
+  // The maps stay in parameter space: the copies take their generic addresses.
+  const TmaDescriptor *maps[3] = {&qMap, &kMap, &vMap};
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, true>(
+      q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
+      maskStrideH, maskStrideQ, maskStrideK, st, smem, bars, maps);
 #endif
 }
 #undef SPDC_ATTENTION_STRIDES

@@ -117,6 +117,50 @@ __device__ __forceinline__ void mbarWait(unsigned bar, unsigned parity) {
 #endif
 }
 
+// A tensor map (CUtensorMap: 128 opaque bytes, 64-byte aligned) that the host encodes with
+// cuTensorMapEncodeTiled and passes by value as a `const __grid_constant__` kernel parameter.
+struct alignas(64) TmaDescriptor {
+  unsigned long long bits[16];
+};
+
+// Makes the mbarrier initializations before it visible to the tensor copies (the async proxy).
+__device__ __forceinline__ void fenceMbarrierInit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+
+// One arrival that also expects `bytes` more of the phase's transactions (the tensor copies
+// issued next complete them).
+__device__ __forceinline__ void mbarArriveExpectTx(unsigned bar, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+#endif
+}
+
+// The box of `map` at coordinates (c0, c1, c2, c3), innermost first, into shared memory at
+// `dst` (laid out and swizzled as the map says); its bytes complete transactions on `bar`.
+// Elements outside the tensor arrive as zeros and count all the same.
+__device__ __forceinline__ void tmaLoad4d(unsigned dst, const TmaDescriptor &map, int c0, int c1,
+                                          int c2, int c3, unsigned bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+               " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+               "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2),
+               "r"(c3), "r"(bar)
+               : "memory");
+#endif
+}
+
+// Brings a tensor map into the cache its copies read it from.
+__device__ __forceinline__ void tmaPrefetchDescriptor(const TmaDescriptor &map) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<unsigned long long>(&map))
+               : "memory");
+#endif
+}
+
 // Named barriers 1..15 among `threads` threads (a multiple of 32): sync waits for the
 // barrier's count, arrive adds this warp's threads and goes on.
 __device__ __forceinline__ void namedBarrierSync(unsigned id, unsigned threads) {
