@@ -707,6 +707,20 @@ TEST(DynamicBundle, EvaluateRoundsDivisionsAndChecksOverflow) {
 
 TEST(DynamicBundle, InstantiateResolvesEveryInt) {
   Plan p = dynamicPlan();
+  // A tensor map among a special kernel's arguments: its dimensions and strides resolve too.
+  Launch &special = p.launches[0];
+  special.specialTarget = "sm_90a";
+  special.specialKernel = 0;
+  KernelArg map;
+  map.kind = KernelArg::Kind::TensorMap;
+  map.buffer = ref(Space::Arena, 0);
+  map.map.type = ElementType::F16;
+  map.map.rank = 2;
+  map.map.dims[0] = 8;
+  map.map.dims[1] = Int::dynamic(kTokens);
+  map.map.strides[0] = Int::dynamic(kStrideA);
+  map.map.box[0] = 8, map.map.box[1] = 4;
+  special.specialArgs.push_back(map);
   Plan inst;
   ASSERT_EQ(instantiatePlan(p, {2, 5}, p.weights.size(), inst), "");
   const int64_t tokens = 10;
@@ -729,6 +743,10 @@ TEST(DynamicBundle, InstantiateResolvesEveryInt) {
   EXPECT_TRUE(is(l.grid[1], 1));
   EXPECT_TRUE(is(l.args[1].buffer.offset, tokens * 16));
   EXPECT_TRUE(is(l.args[2].i64, tokens * 16));
+  ASSERT_EQ(l.specialArgs.size(), 1u);
+  EXPECT_TRUE(is(l.specialArgs[0].map.dims[0], 8));
+  EXPECT_TRUE(is(l.specialArgs[0].map.dims[1], tokens));
+  EXPECT_TRUE(is(l.specialArgs[0].map.strides[0], 40)); // gemm 0's strideA below
   const Gemm &g = inst.gemms[0];
   EXPECT_TRUE(is(g.batch, 2));
   EXPECT_TRUE(is(g.m, 5));
