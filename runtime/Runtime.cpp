@@ -941,7 +941,7 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
         std::memcpy(&values[a], &arg.f32, 4);
         break;
       case bundle::KernelArg::Kind::TensorMap:
-        break; // only among specialArgs (validated)
+        break; // only among specialArgs (the plan is validated)
       }
       params[a] = &values[a];
     }

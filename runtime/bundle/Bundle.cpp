@@ -581,6 +581,8 @@ private:
       const KernelArg &a = special ? l.specialArgs[i - l.args.size()] : l.args[i];
       std::string what = (special ? "special argument " : "argument ") +
                          std::to_string(special ? i - l.args.size() : i);
+      if (a.kind == KernelArg::Kind::TensorMap && !special)
+        return what + " is a tensor map: only a special kernel's arguments take them";
       switch (a.kind) {
       case KernelArg::Kind::Buffer:
       case KernelArg::Kind::TensorMap: {

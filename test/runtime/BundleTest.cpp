@@ -372,6 +372,9 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   p = samplePlan();
   p.launches[0].specialArgs[0].buffer.offset = 8192;
   expectRefused(p, "outside the arena");
+  p = samplePlan();
+  p.launches[0].args.push_back(p.launches[0].specialArgs[0]);
+  expectRefused(p, "argument 4 is a tensor map: only a special kernel's arguments take them");
 
   p = samplePlan();
   p.gemms[0].k = 600; // A spans 16 rows of 600 halves, far more than the arena
