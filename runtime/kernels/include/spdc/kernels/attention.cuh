@@ -56,6 +56,17 @@
 //     (AttentionConfig::kThreads, 1, 1), dynamic shared memory AttentionConfig::kSmemBytes.
 //     batch * qHeads <= 65535. lib/Codegen/CUDA/Codegen.cpp (emitAttention) mirrors these.
 //
+//   template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+//   __global__ void attention_fwd_ws_kernel(the same arguments);
+//   __global__ void attention_fwd_ws_tma_kernel(the same arguments, TmaDescriptor qMap,
+//       TmaDescriptor kMap, TmaDescriptor vMap);
+//     The warp-specialized 128-row path (AttentionWsConfig: f16/bf16, head dims 64 and 128, key
+//     tiles of BlockN), persistent over a work queue: any grid is correct, one block per SM is
+//     the efficient one. The _tma kernel (sm_90a) moves the tiles with tensor copies from one
+//     producer thread, through 4-d tensor maps over q, k and v (head dim, rows, heads, batch;
+//     boxes of 64 x 128; 128-byte swizzle) that the host encodes. Launches: at their
+//     definitions below.
+//
 //   template <class T, class TMask, int HeadDim, int HeadDimV>
 //   __global__ void attention_decode_kernel(the same arguments up to maskStrideK);
 //     One block per query row, eight warps splitting the keys: for small qLen (decode, qLen == 1)
