@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 using namespace spdc::bundle;
+using spdc::bundle::test::tensorMapArg;
 
 namespace {
 
@@ -117,15 +118,8 @@ Plan samplePlan() {
   l.specialTarget = "sm_90a";
   l.specialKernel = 0;
   l.specialSharedBytes = 200000;
-  KernelArg m;
-  m.kind = KernelArg::Kind::TensorMap;
-  m.buffer = ref(Space::Arena, 512);
-  m.map.type = ElementType::BF16;
-  m.map.rank = 4;
-  m.map.dims[0] = 64, m.map.dims[1] = 300, m.map.dims[2] = 4, m.map.dims[3] = 2;
-  m.map.strides[0] = 128, m.map.strides[1] = 38400, m.map.strides[2] = 153600;
-  m.map.box[0] = 64, m.map.box[1] = 128;
-  l.specialArgs.push_back(m);
+  l.specialArgs.push_back(tensorMapArg(ref(Space::Arena, 512), ElementType::BF16,
+                                      {64, 300, 4, 2}, {128, 38400, 153600}, {64, 128}));
   p.launches.push_back(l);
   Gemm g;
   g.type = ElementType::F16;
@@ -714,16 +708,9 @@ TEST(DynamicBundle, InstantiateResolvesEveryInt) {
   Launch &special = p.launches[0];
   special.specialTarget = "sm_90a";
   special.specialKernel = 0;
-  KernelArg map;
-  map.kind = KernelArg::Kind::TensorMap;
-  map.buffer = ref(Space::Arena, 0);
-  map.map.type = ElementType::F16;
-  map.map.rank = 2;
-  map.map.dims[0] = 8;
-  map.map.dims[1] = Int::dynamic(kTokens);
-  map.map.strides[0] = Int::dynamic(kStrideA);
-  map.map.box[0] = 8, map.map.box[1] = 4;
-  special.specialArgs.push_back(map);
+  special.specialArgs.push_back(tensorMapArg(ref(Space::Arena, 0), ElementType::F16,
+                                             {8, Int::dynamic(kTokens)},
+                                             {Int::dynamic(kStrideA)}, {8, 4}));
   Plan inst;
   ASSERT_EQ(instantiatePlan(p, {2, 5}, p.weights.size(), inst), "");
   const int64_t tokens = 10;

@@ -480,16 +480,9 @@ extern "C" __global__ void plus_two_by_tensor_copy(const float *x, float *y, lon
     l.args.push_back(n);
     l.specialTarget = "sm_90a";
     l.specialKernel = 1;
-    KernelArg m;
-    m.kind = KernelArg::Kind::TensorMap;
-    m.buffer = ref(Space::Input, 0);
-    m.map.type = ElementType::F32;
-    m.map.rank = 2;
-    m.map.dims[0] = kCols, m.map.dims[1] = kRows;
-    m.map.strides[0] = rowStrideBytes;
-    m.map.box[0] = kCols, m.map.box[1] = kRows;
-    m.map.swizzle = 0;
-    l.specialArgs.push_back(m);
+    l.specialArgs.push_back(spdc::bundle::test::tensorMapArg(
+        ref(Space::Input, 0), ElementType::F32, {kCols, kRows}, {rowStrideBytes}, {kCols, kRows},
+        /*swizzle=*/0));
     p.launches.push_back(l);
     p.steps = {{Step::Kind::Launch, 0, "/Add"}};
     return p;
