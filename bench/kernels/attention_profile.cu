@@ -1,7 +1,9 @@
 //===- attention_profile.cu - the attention launches models make, for profiling -----------===//
 //
-// Launches attention_fwd_ws_kernel as spdc's plans do on sm_90a (no mask: NoMask; 128-key tiles;
-// one block per SM) on random bf16 inputs, and prints the median time of each shape:
+// Launches attention_fwd_ws_kernel and attention_fwd_ws_tma_kernel (tensor copies, with tensor
+// maps encoded here as the runtime does) as spdc's plans do on sm_90a (no mask: NoMask; 128-key
+// tiles; one block per SM) on bf16 inputs, checks that the two agree, and prints the median time
+// of each shape and the average of 50 launches back to back:
 //   the benchmark row B4 H16 S4096 D128 (non-causal and causal), and the attention of GPT-2
 //   124M B8 (H12 S1024 D64 causal) and of the 1B Llama B1 (H32 KV8 S2048 D64 causal).
 // Small on purpose (a few instantiations), so that it travels to the GPU machine beside the
@@ -11,7 +13,8 @@
 //       -L/usr/local/cuda/lib64/stubs -lcuda
 //   ncu --clock-control none -k regex:attention_fwd_ws -c 1 --set full \
 //       .device/bin/spdc-attention-profile [row]
-// A row argument (0-3, or -1 for all) runs that row alone.
+// Arguments: [row: 0-3, or -1 for all] [kernel: 0 cp.async, 1 tensor copies, 2 both (default)]
+// [inputs: 0 random (default), 1 the pattern of spdc bench's made-up inputs].
 //
 //===----------------------------------------------------------------------===//
 
