@@ -107,6 +107,8 @@ struct KernelArg {
   Int i64 = 0;        ///< Kind::I64, passed as a 64-bit integer (kernel parameter: int64_t)
   float f32 = 0;      ///< Kind::F32
   TensorMap map;      ///< Kind::TensorMap, passed as a CUtensorMap (128 bytes) by value
+  /// Whether `buffer` is in use: a buffer, or a tensor map's base.
+  bool refersToBuffer() const { return kind == Kind::Buffer || kind == Kind::TensorMap; }
 };
 
 /// Launch of kernel `kernel` (an index into Plan::kernelNames).

@@ -467,20 +467,14 @@ extern "C" __global__ void plus_two_by_tensor_copy(const float *x, float *y, lon
 )"};
     p.kernelNames = {"plus_one", "plus_two_by_tensor_copy"};
     p.kernelSources = {0, 0};
+    using namespace spdc::bundle::test;
     Launch l;
     l.block[0] = 64;
-    KernelArg a;
-    a.buffer = ref(Space::Input, 0);
-    l.args.push_back(a);
-    a.buffer = ref(Space::Output, 0);
-    l.args.push_back(a);
-    KernelArg n;
-    n.kind = KernelArg::Kind::I64;
-    n.i64 = kRows * kCols;
-    l.args.push_back(n);
+    l.args = {bufferArg(ref(Space::Input, 0)), bufferArg(ref(Space::Output, 0)),
+              i64Arg(kRows * kCols)};
     l.specialTarget = "sm_90a";
     l.specialKernel = 1;
-    l.specialArgs.push_back(spdc::bundle::test::tensorMapArg(
+    l.specialArgs.push_back(tensorMapArg(
         ref(Space::Input, 0), ElementType::F32, {kCols, kRows}, {rowStrideBytes}, {kCols, kRows},
         /*swizzle=*/0));
     p.launches.push_back(l);

@@ -9,6 +9,21 @@
 
 namespace spdc::bundle::test {
 
+/// A buffer argument.
+inline KernelArg bufferArg(BufferRef buffer) {
+  KernelArg a;
+  a.buffer = buffer;
+  return a;
+}
+
+/// A 64-bit integer argument.
+inline KernelArg i64Arg(Int value) {
+  KernelArg a;
+  a.kind = KernelArg::Kind::I64;
+  a.i64 = value;
+  return a;
+}
+
 /// A tensor-map argument over `buffer`: dims innermost first, byte strides of dims 1 and up,
 /// the box (elements; the rest 1) and the swizzle (bytes).
 inline KernelArg tensorMapArg(BufferRef buffer, ElementType type, std::initializer_list<Int> dims,

@@ -1265,7 +1265,7 @@ void Generator::compactWeights() {
   for (const bundle::Launch &l : plan.launches)
     for (auto *list : {&l.args, &l.specialArgs})
       for (const bundle::KernelArg &a : *list)
-        if (a.kind != bundle::KernelArg::Kind::I64 && a.kind != bundle::KernelArg::Kind::F32)
+        if (a.refersToBuffer())
           mark(a.buffer);
   for (const bundle::Gemm &g : plan.gemms) {
     mark(g.a);
@@ -1669,6 +1669,11 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   // only: operands known to break that keep the cp.async kernel (for the rest the runtime falls
   // back to the portable kernel where a bound address does).
   const int64_t elemBytes = bundle::elementSize(*st);
+  auto operandArg = [&](const Buf &b, int i) {
+    bundle::KernelArg a = bufferArg(b.id);
+    a.buffer.offset = operands->offsets[i] * elemBytes;
+    return a;
+  };
   auto bytesOf16 = [&](const SymExpr &e) {
     for (const auto &term : e.getTerms())
       if (term.second * elemBytes % 16 != 0)
@@ -1676,14 +1681,14 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
     return true;
   };
   std::vector<bundle::KernelArg> maps;
+  // Tensor copies are asked for and the operands can be mapped.
   bool mappable = ws && options.attentionTensorCopies;
   const Dims *shapes[3] = {&qs, &ks, &vs};
   const Buf *bufs[3] = {&*qb, &*kb, &*vb};
   for (int i = 0; i < 3 && mappable; ++i) {
-    bundle::KernelArg a = bufferArg(bufs[i]->id);
+    bundle::KernelArg a = operandArg(*bufs[i], i);
     a.kind = bundle::KernelArg::Kind::TensorMap;
-    a.buffer.offset = operands->offsets[i] * elemBytes;
-    mappable = mappable && operands->offsets[i] * elemBytes % 16 == 0;
+    mappable = operands->offsets[i] * elemBytes % 16 == 0;
     bundle::TensorMap &m = a.map;
     m.type = *st;
     m.rank = 4;
@@ -1718,8 +1723,7 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
     l.sharedBytes = wsSharedBytes(blockN);
     // On sm_90a: the tensor-copy kernel (128-key tiles at both head dims), or at head dim 128
     // the cp.async kernel with 128-key tiles.
-    const bool tensorCopies = options.attentionTensorCopies && mappable &&
-                              (blockN == 128 || options.attentionWideKeyTiles);
+    const bool tensorCopies = mappable && (blockN == 128 || options.attentionWideKeyTiles);
     if (tensorCopies || (blockN < 128 && options.attentionWideKeyTiles)) {
       l.specialTarget = "sm_90a";
       l.specialKernel = wsKernel(128, tensorCopies);
@@ -1740,11 +1744,6 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   l.grid[1] = planInt(qs[0] * qs[1]);
   l.block[0] = ws ? 384 : fast ? 256 : 128;
   auto arg = [&](const SymExpr &e) { return i64Arg(planInt(e)); };
-  auto operandArg = [&](const Buf &b, int i) {
-    bundle::KernelArg a = bufferArg(b.id);
-    a.buffer.offset = operands->offsets[i] * elemBytes;
-    return a;
-  };
   l.args = {operandArg(*qb, 0), operandArg(*kb, 1), operandArg(*vb, 2),
             mb ? bufferArg(mb->id) : i64Arg(0), bufferArg(out),
             arg(qs[0]), arg(qs[1]), arg(ks[1]), arg(qs[2]), arg(ks[2]),

@@ -87,8 +87,7 @@ void spdc::codegen::detail::rewriteBufferRefs(std::vector<LogicalBuffer> &buffer
   for (bundle::Launch &l : plan.launches)
     for (auto *list : {&l.args, &l.specialArgs})
       for (bundle::KernelArg &a : *list)
-        if (a.kind == bundle::KernelArg::Kind::Buffer ||
-            a.kind == bundle::KernelArg::Kind::TensorMap)
+        if (a.refersToBuffer())
           fix(a.buffer);
   for (bundle::Gemm &g : plan.gemms) {
     fix(g.a);
