@@ -5,8 +5,9 @@ bench/results/<YYYY-MM-DD>-<gpu>.json ({"device": ..., "results": [{"name", "spd
 "peer_ms", ...}]}), with a copy in --out-dir (or $OUT).
 
 The spdc side of each row is an ONNX model compiled by spdc (`spdc model.onnx -o model.spdc
---dtype=bf16`) and timed by `spdc bench`; the peers are timed in this process with torch
-(triton.testing.do_bench, median). A row that fails on either side is reported with its error
+--dtype=bf16`) and timed by `spdc bench`, each run after a 256 MB scratch write as do_bench
+clears L2 (its back-to-back times are recorded too); the peers are timed in this process with
+torch (triton.testing.do_bench, median). A row that fails on either side is reported with its error
 and the run goes on. See bench/README.md for the one command.
 
 Order of work: the HF exports start in the background first (CPU only); meanwhile the kernel
@@ -78,6 +79,9 @@ KERNEL_TIMING = (25, 200)
 MODEL_TIMING = (50, 500)
 KERNEL_ITERS = 200
 MODEL_ITERS = 50
+# triton.testing.do_bench writes 256 MB (its L2-clearing buffer) before each timed run of a peer;
+# spdc bench does the same before each of its timed runs, and also reports them back to back.
+FLUSH_MB = 256
 CACHED_COMPILE_RUNS = 3
 # The first-call process (import, model build, torch.compile of GPT-2: 15-40 s seen) is given up
 # after this long.
@@ -128,6 +132,11 @@ class Row:
                 e["error"] = "; ".join(errors)
             e.update({f"spdc_{k}": v for k, v in self.spdc_extra.items()})
             e.update({f"peer_{k}": v for k, v in self.peer_extra[p].items()})
+            # Both sides also timed back to back (no flush between runs): their ratio too.
+            b2b = (self.spdc_extra.get("back_to_back_median_ms"),
+                   self.peer_extra[p].get("back_to_back_median_ms"))
+            if all(b2b):
+                e["speedup_back_to_back"] = round(b2b[1] / b2b[0], 3)
             if self.notes:
                 e["note"] = "; ".join(self.notes)
             out.append(e)
@@ -157,13 +166,15 @@ def rate_text(e):
 
 
 def format_table(entries):
-    head = ["name", "spdc ms", "peer", "peer ms", "speedup", "spdc rate", "peer rate"]
+    head = ["name", "spdc ms", "peer", "peer ms", "speedup", "spdc rate", "peer rate",
+            "back to back"]
     rows = []
     for e in entries:
         sr, pr = rate_text(e)
         rows.append([e["name"], "-" if e["spdc_ms"] is None else f"{e['spdc_ms']:.4g}", e["peer"],
                      "-" if e["peer_ms"] is None else f"{e['peer_ms']:.4g}",
-                     f"{e['speedup']:.2f}x" if "speedup" in e else "-", sr, pr])
+                     f"{e['speedup']:.2f}x" if "speedup" in e else "-", sr, pr,
+                     f"{e['speedup_back_to_back']:.2f}x" if "speedup_back_to_back" in e else ""])
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = lambda r: " | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
     text = [line(head), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows]
@@ -485,9 +496,16 @@ class Run:
             row.spdc_error = row.spdc_error or "dry run: not timed"
             return
         try:
-            r = self.spdc.bench(bundle, iters, timeout_s=self.args.bench_timeout)
+            r = self.spdc.bench(bundle, iters, timeout_s=self.args.bench_timeout,
+                                flush_mb=self.args.flush_mb)
             row.spdc_ms = r["median_ms"]
             row.spdc_extra["min_ms"] = r.get("min_ms")
+            # Timed as do_bench times the peers (each run after a 256 MB scratch write); the
+            # back-to-back times of the same runs are kept beside them.
+            row.spdc_extra["flush_bytes"] = r.get("flush_bytes", 0)
+            for key in ("back_to_back_median_ms", "back_to_back_min_ms"):
+                if r.get(key) is not None:
+                    row.spdc_extra[key] = r[key]
             if r.get("profile"):
                 row.spdc_extra["profile"] = r["profile"]
             row.spdc_extra["iters"] = r.get("iters", iters)
@@ -507,8 +525,12 @@ class Run:
             row.peer_error[peer] = self.no_peer_reason()
             return
         try:
+            import peers
+            peers.last_back_to_back_ms = None
             ms, note = fn()
             row.peer_ms[peer] = ms
+            if peers.last_back_to_back_ms is not None:
+                row.peer_extra[peer]["back_to_back_median_ms"] = round(peers.last_back_to_back_ms, 4)
             if note:
                 row.peer_extra[peer]["note"] = note
             self.log(f"{row.name}: {peer} {ms:.4f} ms" + (f" ({note})" if note else ""))
@@ -713,7 +735,8 @@ class Run:
                "spdc_flags": self.args.spdc_flags or "",
                "versions": versions(self.have_torch()),
                "timing": {"do_bench_kernel_ms": KERNEL_TIMING, "do_bench_model_ms": MODEL_TIMING,
-                          "spdc_kernel_iters": self.args.kernel_iters, "spdc_model_iters": self.args.model_iters},
+                          "spdc_kernel_iters": self.args.kernel_iters, "spdc_model_iters": self.args.model_iters,
+                          "spdc_flush_mb": self.args.flush_mb},
                "phases_s": self.phases, "wall_s": round(time.perf_counter() - self.t0, 1),
                "complete": final}
         base = f"{datetime.date.today().isoformat()}-{gpu_slug(device)}"
@@ -861,6 +884,9 @@ def parse_args(argv=None):
                    help="torch models: random init on the GPU instead of the export's weights (faster)")
     p.add_argument("--spdc-flags", help="extra options for every spdc compile, e.g. "
                    "--spdc-flags=--attention-ws=false (recorded in the JSON and the file name)")
+    p.add_argument("--flush-mb", type=int, default=FLUSH_MB,
+                   help="spdc's timed runs each after writing this many MB of scratch, as do_bench "
+                        "times the peers (0: back to back only)")
     p.add_argument("--kernel-iters", type=int, default=KERNEL_ITERS)
     p.add_argument("--model-iters", type=int, default=MODEL_ITERS)
     p.add_argument("--cached-compile-runs", type=int, default=CACHED_COMPILE_RUNS)

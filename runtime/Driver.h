@@ -45,6 +45,7 @@ struct Driver {
   X(memcpyHtoDAsync, cuMemcpyHtoDAsync)                                                            \
   X(memcpyDtoHAsync, cuMemcpyDtoHAsync)                                                            \
   X(memcpyDtoDAsync, cuMemcpyDtoDAsync)                                                            \
+  X(memsetD32Async, cuMemsetD32Async)                                                              \
   X(streamCreate, cuStreamCreate)                                                                  \
   X(streamDestroy, cuStreamDestroy)                                                                \
   X(streamSynchronize, cuStreamSynchronize)                                                        \

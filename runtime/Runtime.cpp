@@ -1433,46 +1433,82 @@ spdc_status_t spdc_model_step_count(const spdc_model_t *model, size_t *out_count
                     [](const spdc_model_t &m) { return m.plan.steps.size(); });
 }
 
-spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms) {
+namespace {
+/// spdc_model_time and spdc_model_time_flushed: `iterations` runs issued back to back, each
+/// between two events, optionally after writing `flushBytes` of scratch (not timed).
+spdc_status_t timeRuns(const char *api, spdc_model_t *model, int iterations, size_t flushBytes,
+                       float *out_ms) {
   if (!model)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: model is NULL");
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(api) + ": model is NULL");
   if (iterations < 1)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: iterations must be >= 1");
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(api) + ": iterations must be >= 1");
   if (!out_ms)
-    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_time: out_ms is NULL");
-  return guarded("spdc_model_time", [&] {
-    if (spdc_status_t s = model->prepareRun("spdc_model_time"))
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, std::string(api) + ": out_ms is NULL");
+  return guarded(api, [&] {
+    if (spdc_status_t s = model->prepareRun(api))
       return s;
     const Driver *d = model->d;
-    std::vector<CUevent> events(size_t(iterations) + 1, nullptr);
-    auto destroy = [&] {
+    CUstream s = model->stream;
+    // Back to back, run i ends where run i + 1 starts: iterations + 1 events. Flushed, each run
+    // has its own pair, so that the scratch writes between them are not timed.
+    const size_t pairs = flushBytes ? size_t(iterations) : 0;
+    std::vector<CUevent> events(size_t(iterations) + 1 + pairs, nullptr);
+    CUdeviceptr scratch = 0;
+    auto release = [&] {
       for (CUevent e : events)
         if (e)
           d->eventDestroy(e);
+      if (scratch)
+        d->memFree(scratch);
     };
     for (CUevent &e : events)
       if (CUresult r = d->eventCreate(&e, CU_EVENT_DEFAULT); r != CUDA_SUCCESS) {
-        destroy();
+        release();
         return model->cudaFail(r, "cuEventCreate");
       }
+    const size_t words = (flushBytes + 3) / 4;
+    if (flushBytes)
+      if (CUresult r = d->memAlloc(&scratch, words * 4); r != CUDA_SUCCESS) {
+        release();
+        return model->cudaFail(r, "cuMemAlloc(" + std::to_string(flushBytes) +
+                                      " bytes of cache-flush scratch)");
+      }
+    auto start = [&](int i) { return events[flushBytes ? 2 * size_t(i) : size_t(i)]; };
+    auto stop = [&](int i) { return events[flushBytes ? 2 * size_t(i) + 1 : size_t(i) + 1]; };
     spdc_status_t status = SPDC_STATUS_OK;
-    CUresult r = d->eventRecord(events[0], model->stream);
+    CUresult r = CUDA_SUCCESS;
     for (int i = 0; i < iterations && r == CUDA_SUCCESS && status == SPDC_STATUS_OK; ++i) {
-      status = model->issue(model->stream);
+      if (flushBytes)
+        r = d->memsetD32Async(scratch, unsigned(i), words, s);
+      if (r == CUDA_SUCCESS && (flushBytes || i == 0))
+        r = d->eventRecord(start(i), s);
+      if (r != CUDA_SUCCESS)
+        break;
+      status = model->issue(s);
       if (status == SPDC_STATUS_OK)
-        r = d->eventRecord(events[size_t(i) + 1], model->stream);
+        r = d->eventRecord(stop(i), s);
     }
     if (r == CUDA_SUCCESS)
-      r = d->streamSynchronize(model->stream);
+      r = d->streamSynchronize(s);
     for (int i = 0; i < iterations && r == CUDA_SUCCESS && status == SPDC_STATUS_OK; ++i)
-      r = d->eventElapsedTime(&out_ms[i], events[size_t(i)], events[size_t(i) + 1]);
-    destroy();
+      r = d->eventElapsedTime(&out_ms[i], start(i), stop(i));
+    release();
     if (status != SPDC_STATUS_OK)
       return status;
     if (r != CUDA_SUCCESS)
       return model->cudaFail(r, "timing runs");
     return SPDC_STATUS_OK;
   });
+}
+} // namespace
+
+spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms) {
+  return timeRuns("spdc_model_time", model, iterations, 0, out_ms);
+}
+
+spdc_status_t spdc_model_time_flushed(spdc_model_t *model, int iterations, size_t flush_bytes,
+                                      float *out_ms) {
+  return timeRuns("spdc_model_time_flushed", model, iterations, flush_bytes, out_ms);
 }
 
 spdc_status_t spdc_model_profile(spdc_model_t *model, int iterations, spdc_profile_entry_t *entries,

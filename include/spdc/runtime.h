@@ -257,6 +257,14 @@ SPDC_API spdc_status_t spdc_model_output_shape(const spdc_model_t *model, size_t
  * the timings should be of graph replays. One thread per model. */
 SPDC_API spdc_status_t spdc_model_time(spdc_model_t *model, int iterations, float *out_ms);
 
+/* As spdc_model_time, but each run starts with its data out of the GPU's caches, as
+ * triton.testing.do_bench times PyTorch: before each run, outside the timed interval, the stream
+ * writes `flush_bytes` of scratch device memory (256 MB is do_bench's choice; larger than any
+ * GPU's L2). The scratch is allocated for the call and freed before it returns. flush_bytes 0
+ * is spdc_model_time. One thread per model. */
+SPDC_API spdc_status_t spdc_model_time_flushed(spdc_model_t *model, int iterations,
+                                               size_t flush_bytes, float *out_ms);
+
 typedef struct spdc_profile_entry_t {
   const char *label; /* the ONNX node(s) of the step; owned by the model */
   const char *kind;  /* "kernel", "gemm" or "copy" (static) */

@@ -19,7 +19,11 @@ struct BenchStep {
 };
 
 struct BenchResult {
+  /// Of the timed runs: back to back, or each after a cache flush when flushBytes > 0.
   double medianMs = 0, minMs = 0, profiledMs = 0;
+  /// With a flush: the same number of runs back to back, for comparison.
+  double backToBackMedianMs = 0, backToBackMinMs = 0;
+  size_t flushBytes = 0;
   int iterations = 0;
   std::vector<BenchStep> steps;
 };
@@ -58,8 +62,10 @@ public:
   /// One synchronous run; the outputs share the session's buffers.
   llvm::Expected<std::vector<Tensor>> run();
   /// Median/min device time of `iterations` runs issued back to back after warm-up (CUDA
-  /// events around each run), and a per-step profile.
-  llvm::Expected<BenchResult> bench(int iterations);
+  /// events around each run), and a per-step profile. With `flushBytes`, the runs are timed
+  /// each after writing that much scratch memory (spdc_model_time_flushed: triton's do_bench
+  /// method), and the back-to-back times are kept beside them.
+  llvm::Expected<BenchResult> bench(int iterations, size_t flushBytes = 0);
 
 private:
   CudaSession();

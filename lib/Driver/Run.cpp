@@ -309,7 +309,7 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
     err << "spdc bench: " << toString(std::move(e)) << "\n";
     return 1;
   }
-  Expected<BenchResult> result = session->bench(options.iterations);
+  Expected<BenchResult> result = session->bench(options.iterations, size_t(options.flushL2Mb) * 1000000);
   if (!result) {
     err << "spdc bench: " << toString(result.takeError()) << "\n";
     return 1;

@@ -209,6 +209,8 @@ TEST(CApi, NullArgumentsAreRefused) {
   EXPECT_EQ(total, 0);
   float ms[2] = {5, 5};
   EXPECT_EQ(spdc_model_time(nullptr, 2, ms), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_model_time_flushed(nullptr, 2, 1 << 20, ms), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_STREQ(spdc_last_error(), "spdc_model_time_flushed: model is NULL");
   const char *origin = "x";
   EXPECT_EQ(spdc_model_code_origin(nullptr, &origin), SPDC_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(origin, nullptr);
@@ -606,6 +608,15 @@ TEST(GpuCApi, DeviceMemoryAndTimedRuns) {
     EXPECT_LT(t, 1000.0f);
   }
   EXPECT_EQ(spdc_model_time(model, 0, ms), SPDC_STATUS_INVALID_ARGUMENT);
+  // Each run after a 64 MB scratch write: the write is not in the runs' times.
+  float flushed[4] = {-1, -1, -1, -1};
+  ASSERT_EQ(spdc_model_time_flushed(model, 4, size_t(64) << 20, flushed), SPDC_STATUS_OK)
+      << spdc_last_error();
+  for (float t : flushed) {
+    EXPECT_GT(t, 0.0f);
+    EXPECT_LT(t, 1000.0f);
+  }
+  EXPECT_EQ(spdc_model_time_flushed(model, 0, 1, flushed), SPDC_STATUS_INVALID_ARGUMENT);
   float y[M * N], y2[M * N], z[M * K], ry[M * N], ry2[M * N], rz[M * K];
   ASSERT_EQ(spdc_memcpy(ctx, y, SPDC_MEMORY_HOST, dy, SPDC_MEMORY_DEVICE, sizeof y),
             SPDC_STATUS_OK);

@@ -7,6 +7,7 @@
 //            [--output-dir D] [--target=interp|cuda]
 //   spdc bench model.spdc [--iters N] [--trace=trace.json] [--input-dir DIR] [--host-io]
 //              [--packed-outputs] [--json=result.json] [--input-shape=NAME:D0xD1 ...]
+//              [--flush-l2-mb=256]
 //   spdc test PATH... [--rtol R] [--atol A] [--pipeline P] [--skip-list FILE]
 //                     [--target=interp|nvrtc|cuda] [--arch=sm_90] [--pitched-outputs]
 //
@@ -172,6 +173,11 @@ static cl::opt<bool> benchPackedOutputs(
              "not a multiple of 8) contiguous, which adds a packing kernel; default: in the "
              "padded rows"),
     cl::cat(spdcCategory), cl::sub(benchCmd));
+static cl::opt<unsigned> benchFlushL2Mb(
+    "flush-l2-mb",
+    cl::desc("Time each run after writing this many MB of scratch, as triton's do_bench does "
+             "(256); the back-to-back times are printed beside them"),
+    cl::init(0), cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<std::string> benchJson("json", cl::desc("Also write the result as JSON here"),
                                       cl::cat(spdcCategory), cl::sub(benchCmd));
 
@@ -245,6 +251,7 @@ int main(int argc, char **argv) {
     options.useCudaGraphs = !benchNoGraphs;
     options.hostIO = benchHostIO;
     options.packedOutputs = benchPackedOutputs;
+    options.flushL2Mb = benchFlushL2Mb;
     options.jsonPath = benchJson;
     options.import = import;
     return spdc::driver::bench(options, llvm::outs(), llvm::errs());

@@ -91,6 +91,9 @@ struct BenchOptions {
   /// Bind device outputs that have a pitched layout (padded rows, spdc_model_output_row_pitch)
   /// contiguous instead, which costs the model a packing kernel per run.
   bool packedOutputs = false;
+  /// Time each run after writing this many megabytes of scratch device memory, so that it
+  /// starts with cold caches (triton.testing.do_bench's method, 256 MB); 0: back to back only.
+  unsigned flushL2Mb = 0;
   /// Also write the result as JSON here ({"median_ms", "min_ms", "iters", "device", ...}).
   std::string jsonPath;
   /// --input-shape: the shapes of made-up inputs where the bundle's are dynamic (required for
