@@ -5,8 +5,8 @@
 // contracts documented at the top of each header. Prints "SKIPPED: no CUDA device" and exits 0
 // where there is no GPU. `spdc-kernel-gpu-test --bench` prints first timings instead
 // (`--test-attention`: the f16/bf16 attention tests alone; `--bench-attention`: the attention
-// forward timings alone; `--bench-decode`: the split-KV
-// decode kernels on the b8 h32 kv8 s8192 d128 bf16 row).
+// forward timings alone; `--test-decode`: the decode tests alone; `--bench-decode`: the
+// split-KV decode kernels on the b8 h32 kv8 s8192 d128 bf16 row).
 //
 // Tolerances, |got - ref| <= atol + rtol * |ref|:
 //   f32:  rtol 1e-4, atol 1e-5 (f32 accumulation in another order than the reference; long
@@ -755,7 +755,8 @@ void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mas
 // combine kernel when it splits; chunkKeys 0 = AttentionDecodeMmaConfig::chunkKeysFor.
 template <class T, class M, int D, int DV, int S = AttentionDecodeMmaConfig::kStages,
           int PF = AttentionDecodeMmaConfig::kL2Prefetch,
-          bool Co = AttentionDecodeMmaConfig::kCoalesced>
+          bool Co = AttentionDecodeMmaConfig::kCoalesced, bool Bk = false,
+          bool Ef = AttentionDecodeMmaConfig::kEvictFirst>
 void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask, T *out,
                               float *oPart, float *lse, int batch, int hq, int hkv, long long sq,
                               long long skv, float scale, bool causal, long long msB,
@@ -765,13 +766,13 @@ void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
   const long long groupRows = (long long)(hq / hkv) * sq;
   const long long rowTiles = (groupRows + Cfg::kRows - 1) / Cfg::kRows;
   if (chunkKeys <= 0)
-    chunkKeys = Cfg::chunkKeysFor(skv, (long long)batch * hkv * rowTiles, D, DV, S);
+    chunkKeys = Cfg::chunkKeysFor(skv, (long long)batch * hkv * rowTiles);
   const long long chunks = std::max(1LL, (skv + chunkKeys - 1) / chunkKeys);
   const long long outRows = (long long)batch * hq * sq;
   constexpr int smem = Cfg::smemBytes(D, DV, S);
   // With tickets: the instantiation whose last block merges the chunks.
-  auto kernel = tickets ? attention_decode_mma_kernel<T, M, D, DV, S, PF, Co, true>
-                        : attention_decode_mma_kernel<T, M, D, DV, S, PF, Co>;
+  auto kernel = tickets ? attention_decode_mma_kernel<T, M, D, DV, S, PF, Co, true, Bk, Ef>
+                        : attention_decode_mma_kernel<T, M, D, DV, S, PF, Co, false, Bk, Ef>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   kernel<<<dim3(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles)), Cfg::kThreads,
            smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
@@ -853,8 +854,9 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
   DevBuf<unsigned> tickets(size_t(batch) * hkv * (((long long)(hq / hkv) * sq + 15) / 16));
   CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
   // CUDA cores; tensor cores with per-lane copies; the default; the default merging its chunks
-  // in the last block (run twice: the tickets must be left zero for the next launch).
-  for (int variant : {0, 1, 2, 3, 4}) {
+  // in the last block (run twice: the tickets must be left zero for the next launch); bulk
+  // copies (sm_90; cp.async elsewhere and for misaligned operands).
+  for (int variant : {0, 1, 2, 3, 4, 5}) {
     const bool mma = variant > 0;
     if (mma && !kHasMma)
       continue;
@@ -872,6 +874,12 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                                           skv, scale, causal, msB, msH, msQ, msK,
                                                           chunkKeys);
           };
+          if (variant == 5)
+            return launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
+                                            AttentionDecodeMmaConfig::kL2Prefetch, true, true,
+                                            true>(
+                dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
+                scale, causal, msB, msH, msQ, msK, chunkKeys);
           if (variant >= 3)
             return launchAttentionDecodeMma<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr,
                                                          oPart.ptr, lse.ptr, batch, hq, hkv, sq,
@@ -889,7 +897,8 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
     char name[200];
     std::snprintf(name, sizeof name,
                   "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",
-                  variant >= 3 ? (variant == 3 ? "mma-fused" : "mma-fused-again")
+                  variant == 5  ? "mma-bulk"
+                  : variant >= 3 ? (variant == 3 ? "mma-fused" : "mma-fused-again")
                                : (variant == 2 ? "mma" : (mma ? "mma-per-lane" : "split")),
                   Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                   causal ? " causal" : "",
@@ -1309,17 +1318,18 @@ template <int KPG, bool PF> void benchDecodeSplit(DecodeBenchData &d, const char
   d.print(what, chunkKeys ? chunkKeys : AttentionDecodeSplitConfig::chunkKeysFor(X::S, X::B * X::HKV), ms);
 }
 
-template <int Stages, int PF, bool Co>
+template <int Stages, int PF, bool Co, bool Bk = false,
+          bool Ef = AttentionDecodeMmaConfig::kEvictFirst>
 void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys,
                     bool fused = false) {
   using T = __nv_bfloat16;
   using X = DecodeBenchData;
   if (!chunkKeys)
-    chunkKeys = AttentionDecodeMmaConfig::chunkKeysFor(X::S, X::B * X::HKV, X::D, X::D, Stages);
+    chunkKeys = AttentionDecodeMmaConfig::chunkKeysFor(X::S, X::B * X::HKV);
   DevBuf<unsigned> tickets(size_t(X::B) * X::HKV);
   CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
   const float ms = medianMs([&] {
-    launchAttentionDecodeMma<T, float, X::D, X::D, Stages, PF, Co>(
+    launchAttentionDecodeMma<T, float, X::D, X::D, Stages, PF, Co, Bk, Ef>(
         d.q.ptr, d.k.ptr, d.v.ptr, nullptr, d.o.ptr, d.oPart.ptr, d.lse.ptr, X::B, X::HQ, X::HKV, 1,
         X::S, d.scale, false, 0, 0, 0, 0, chunkKeys, fused ? tickets.ptr : nullptr);
   }, 20);
@@ -1329,17 +1339,26 @@ void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys,
 // Decode benchmark (--bench-decode): b8 hq32 hkv8 qLen 1 kvLen 8192 d128 bf16 (the project's
 // benchmark row); GB/s counts K + V read once. Each line prints as it is measured. The
 // tensor-core kernel's variants (bench/notes/decode.md): per-lane or coalesced (co) copies, ring
-// depth (s), each at its one-wave chunk, then the contract's configuration.
+// depth (s), L2's evict-first policy (ef), bulk copies, each at the chunk given (0: the
+// contract's, one block per SM).
 void benchAttentionDecode() {
   DecodeBenchData d;
-  benchDecodeSplit<0, true>(d, "cuda-core default", 0);
-  benchDecodeMma<3, 0, false>(d, "mma per-lane s3", 0);
-  benchDecodeMma<3, 0, true>(d, "mma-co s3", 0);
-  benchDecodeMma<4, 0, true>(d, "mma-co s4", 0);
   using C = AttentionDecodeMmaConfig;
+  benchDecodeSplit<0, true>(d, "cuda-core default", 0);
+  // Copies per lane, then row-major (co), without and with L2's evict-first policy (ef), at two
+  // blocks per SM (2048-key chunks, one wave) and one (4096, the contract's).
+  benchDecodeMma<3, 0, false, false, false>(d, "mma per-lane s3", 2048);
+  benchDecodeMma<3, C::kL2Prefetch, true, false, false>(d, "mma-co s3", 2048);
+  benchDecodeMma<3, C::kL2Prefetch, true, false, false>(d, "mma-co s3", 0);
+  benchDecodeMma<3, C::kL2Prefetch, true, false, true>(d, "mma-co-ef s3", 2048);
+  benchDecodeMma<4, C::kL2Prefetch, true, false, true>(d, "mma-co-ef s4", 0);
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default", 0);
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma fused merge", 0, true);
-  benchDecodeMma<4, C::kL2Prefetch, C::kCoalesced>(d, "mma fused merge s4", 0, true);
+  // Bulk copies (sm_90), without and with evict-first.
+  benchDecodeMma<3, C::kL2Prefetch, true, true, false>(d, "mma bulk s3", 0);
+  benchDecodeMma<3, C::kL2Prefetch, true, true, true>(d, "mma bulk-ef s3", 0);
+  benchDecodeMma<4, C::kL2Prefetch, true, true, true>(d, "mma bulk-ef s4", 0);
+  benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default again", 0);
 }
 
 } // namespace
@@ -1371,6 +1390,13 @@ int main(int argc, char **argv) {
   if (argc > 1 && std::string(argv[1]) == "--test-attention") {
     testAttentionSuite<__half>();
     testAttentionSuite<__nv_bfloat16>();
+    std::printf("%d passed, %d failed\n", gPasses, gFailures);
+    return gFailures ? 1 : 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "--test-decode") {
+    testAttentionDecodeSuite<float>();
+    testAttentionDecodeSuite<__half>();
+    testAttentionDecodeSuite<__nv_bfloat16>();
     std::printf("%d passed, %d failed\n", gPasses, gFailures);
     return gFailures ? 1 : 0;
   }

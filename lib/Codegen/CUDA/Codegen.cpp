@@ -1393,10 +1393,8 @@ bool supports(int64_t headDim, int64_t headDimV) {
 int64_t smemBytes(int64_t headDim, int64_t headDimV) {
   return int64_t(kWarps) * kStages * kKeys * (headDim + headDimV) * 2;
 }
-int64_t chunkKeysFor(int64_t kvLen, int64_t slices, int64_t headDim, int64_t headDimV) {
-  const int64_t resident =
-      std::clamp<int64_t>((227 * 1024) / (smemBytes(headDim, headDimV) + 1024), 1, 4);
-  return keysForChunks(kvLen, kSms * resident / slices); // one wave
+int64_t chunkKeysFor(int64_t kvLen, int64_t slices) {
+  return keysForChunks(kvLen, kSms / slices); // one block per SM
 }
 } // namespace mma
 } // namespace decode_launch
@@ -1504,7 +1502,7 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
   const int rows = useMma ? decode_launch::mma::kRows : decode_launch::rowsFor(groupRows, D, DV);
   const int64_t rowTiles = (groupRows + rows - 1) / rows;
   const int64_t slices = batch * kvHeads * rowTiles;
-  const int64_t chunkKeys = useMma ? decode_launch::mma::chunkKeysFor(kvLen, slices, D, DV)
+  const int64_t chunkKeys = useMma ? decode_launch::mma::chunkKeysFor(kvLen, slices)
                                    : decode_launch::chunkKeysFor(kvLen, slices);
   const int64_t chunks = (kvLen + chunkKeys - 1) / chunkKeys;
   const int64_t outRows = batch * qHeads * qLen;

@@ -629,11 +629,6 @@ __device__ __forceinline__ unsigned long long wgmmaDescAdd(unsigned long long de
   return desc + (bytes >> 4);
 }
 
-// Shared memory written through the generic proxy (stores, cp.async) and read next by wgmma
-// (the async proxy).
-__device__ __forceinline__ void fenceProxyAsync() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
 // Per-thread register budget of the executing warpgroup (every warp of it runs this).
 template <int N> __device__ __forceinline__ void setMaxRegsDec() {
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));

@@ -52,7 +52,12 @@
 //     template argument MergeTickets = true (after the defaulted Stages, L2Prefetch, Coalesced)
 //     takes tickets (one per (batch * kv head, row tile), zero before the first launch, left
 //     zero by each launch): the last block of each merges the chunks into `out` itself and no
-//     combine kernel is launched. Other instantiations ignore `tickets`.
+//     combine kernel is launched. Other instantiations ignore `tickets`. Bulk (after
+//     MergeTickets, false by default; Coalesced only): on sm_90 one lane of each warp fills its
+//     ring stages with one bulk copy of the step's K rows and one of its V rows (mbarrier
+//     completion), into unswizzled stages; other GPUs and operands not 16-byte aligned take
+//     cp.async all the same. EvictFirst (last, AttentionDecodeMmaConfig::kEvictFirst by
+//     default): the copies carry L2's evict-first policy.
 //     Launch: grid (chunks, batch * kvHeads, rowTiles) with rowTiles = ceil((qHeads / kvHeads)
 //     * qLen / 16) and chunks from AttentionDecodeMmaConfig::chunkKeysFor; block (kThreads =
 //     128, 1, 1); dynamic shared memory AttentionDecodeMmaConfig::smemBytes(HeadDim, HeadDimV)
@@ -126,13 +131,16 @@ struct AttentionDecodeMmaConfig {
   static constexpr int kRows = 16;  // query rows per block: one m16 tile
   static constexpr int kKeys = 16;  // keys per warp step
   static constexpr int kStages = 3; // per-warp ring depth: two steps in flight while one computes
-  // Copies: 512 contiguous bytes per warp instruction with a 256-byte L2 prefetch hint. On the
-  // H100 (bench/notes/decode.md) per-lane copies of each lane's own fragments ran at 2.1 TB/s,
-  // these at 2.5 TB/s. (Four stages measured 2.6 TB/s but take 128 KiB of shared memory, more
-  // than the 99 KiB sm_86/sm_89 give one block.)
+  // Copies: 512 contiguous bytes per warp instruction with a 256-byte L2 prefetch hint and L2's
+  // evict-first policy (K and V are read once). On the H100 (bench/notes/decode.md) per-lane
+  // copies of each lane's own fragments ran at 2.1 TB/s, these at 2.5 TB/s without the policy
+  // and 2.7 TB/s with it and one block per SM. (Four stages measured 2.6 TB/s but take 128 KiB
+  // of shared memory, more than the 99 KiB sm_86/sm_89 give one block; bulk copies, Bulk,
+  // measured slower than cp.async.)
   static constexpr int kL2Prefetch = 256;
   static constexpr bool kCoalesced = true;
-  // SMs to fill: chunks are sized so that one wave of resident blocks covers an H100's 132.
+  static constexpr bool kEvictFirst = true;
+  // SMs to fill: chunks are sized so that one block per SM covers an H100's 132.
   static constexpr long long kSms = 132;
 
   __host__ __device__ static constexpr bool supports(int headDim, int headDimV) {
@@ -145,20 +153,14 @@ struct AttentionDecodeMmaConfig {
                                                      int stages = kStages) {
     return kWarps * stages * stageBytes(headDim, headDimV);
   }
-  // Blocks resident per SM: shared memory bound (227 KiB usable), at most 4.
-  __host__ __device__ static constexpr long long residentBlocks(int headDim, int headDimV,
-                                                               int stages = kStages) {
-    const long long b = (227 * 1024) / (smemBytes(headDim, headDimV, stages) + 1024);
-    return b < 1 ? 1 : (b > 4 ? 4 : b);
-  }
   // Keys per chunk for kvLen keys and `slices` = batch * kvHeads * rowTiles blocks per chunk:
-  // as many chunks as fit one wave of resident blocks (a second, partial wave would double the
-  // time of the blocks in it), chunk lengths as AttentionDecodeSplitConfig::keysForChunks.
-  __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices,
-                                                             int headDim, int headDimV,
-                                                             int stages = kStages) {
-    const long long target = kSms * residentBlocks(headDim, headDimV, stages);
-    return AttentionDecodeSplitConfig::keysForChunks(kvLen, target / slices);
+  // as many chunks as give one block per SM, chunk lengths as
+  // AttentionDecodeSplitConfig::keysForChunks. On the H100's b8 kv8 s8192 d128 row, 128
+  // blocks of 4096 keys took 0.0996 ms where 256 blocks of 2048 (two per SM, the one wave
+  // that fits) took 0.1050 (bench/notes/decode.md); a partial second wave would double the
+  // time of the blocks in it.
+  __host__ __device__ static constexpr long long chunkKeysFor(long long kvLen, long long slices) {
+    return AttentionDecodeSplitConfig::keysForChunks(kvLen, kSms / slices);
   }
 };
 
@@ -552,7 +554,8 @@ __device__ __forceinline__ void mergeChunksIfLast(unsigned *tickets, const float
 template <class T, class TMask, int HeadDim, int HeadDimV,
           int Stages = AttentionDecodeMmaConfig::kStages,
           int L2Prefetch = AttentionDecodeMmaConfig::kL2Prefetch,
-          bool Coalesced = AttentionDecodeMmaConfig::kCoalesced, bool MergeTickets = false>
+          bool Coalesced = AttentionDecodeMmaConfig::kCoalesced, bool MergeTickets = false,
+          bool Bulk = false, bool EvictFirst = AttentionDecodeMmaConfig::kEvictFirst>
 __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     attention_decode_mma_kernel(const T *__restrict__ q, const T *__restrict__ k,
                                 const T *__restrict__ v, const TMask *__restrict__ mask,
@@ -568,6 +571,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   static_assert(S >= 2, "at least one step in flight while one computes");
   static_assert(IsHalfLike<T>::value, "the tensor-core decode kernel takes f16 / bf16");
   static_assert(Cfg::supports(D, DV), "head dims 64 or 128");
+  static_assert(!Bulk || Coalesced, "bulk copies fill the stages row-major");
   // Per lane and step: K rows g and g + 8 of the step in 16-byte pieces at d = c * 32 + t * 8
   // (KC per row), V rows 2t, 2t + 1, 2t + 8, 2t + 9 in pieces at d = c * 64 + g * 8 (VC per
   // row). The d order inside the pieces is the mma's k (for K) and n (for V) order: a dot
@@ -634,13 +638,24 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   const T *kb = k + kvOff * kvLen * D;
   const T *vb = v + kvOff * kvLen * DV;
   const bool vec = isAligned(kb, 16) && isAligned(vb, 16);
+  // Bulk (sm_90): one lane moves a step's K rows and V rows with one bulk copy each, completing
+  // on the stage's mbarrier; the stages are then plain row-major (the fragment reads take a few
+  // bank conflicts, which cost nothing next to the memory time). Elsewhere, and for operands
+  // not 16-byte aligned, the lanes copy with cp.async. EvictFirst: either copy with L2's
+  // evict-first policy (K and V are read once).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const bool bulk = Bulk && vec;
+#else
+  constexpr bool bulk = false;
+#endif
+  __shared__ alignas(8) unsigned long long stageFull[Bulk ? W * S : 1];
   const index_t steps = kEnd > kBeg ? (kEnd - kBeg + Cfg::kKeys - 1) / Cfg::kKeys : 0;
   const int mine = steps > warp ? int((steps - warp + W - 1) / W) : 0; // steps w, w + W, ...
 
   uint4 *ring = decodeMmaSmem + warp * S * kPieces * 32;
   auto copyPiece = [&](uint4 *dst, const T *src, bool in) {
     if (vec) {
-      cpAsync16<L2Prefetch>(smemAddr(dst), in ? src : kb, in ? 16u : 0u);
+      cpAsync16<L2Prefetch, EvictFirst>(smemAddr(dst), in ? src : kb, in ? 16u : 0u);
     } else {
       T vals[8];
 #pragma unroll
@@ -656,12 +671,13 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   // at ch ^ 4 (r & 1), V chunk ch at ch ^ 2 ((r >> 1) & 3).
   constexpr int KCH = D / 8, VCH = DV / 8; // 16-byte chunks per K and V row
   auto kChunk = [&](int stage, int row, int ch) -> uint4 * {
-    return ring + stage * kPieces * 32 + row * KCH + (ch ^ ((row & 1) << 2));
+    return ring + stage * kPieces * 32 + row * KCH + (Bulk ? ch : ch ^ ((row & 1) << 2));
   };
   auto vChunk = [&](int stage, int row, int ch) -> uint4 * {
     return ring + stage * kPieces * 32 + Cfg::kKeys * KCH + row * VCH +
-           (ch ^ (((row >> 1) & 3) << 1));
+           (Bulk ? ch : ch ^ (((row >> 1) & 3) << 1));
   };
+  auto fullBar = [&](int stage) { return smemAddr(&stageFull[Bulk ? warp * S + stage : 0]); };
   // This lane's K piece (n-tile j, d = c * 32 + t * 8) and V piece (row 2t + {0, 1, 8, 9}[rr],
   // d = c * 64 + g * 8) of a stage.
   auto kPiece = [&](int stage, int j, int c) -> uint4 * {
@@ -680,6 +696,20 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   auto issue = [&](int i) {
     const int stage = i % S;
     const index_t base = kBeg + (index_t(warp) + index_t(W) * i) * Cfg::kKeys;
+    if (bulk) {
+      if (lane == 0) {
+        // Rows past the chunk's end are not copied: their scores are masked, and their V rows
+        // (zeroed before the first copy, or an earlier step's) meet probabilities of zero.
+        const index_t n = kEnd - base < Cfg::kKeys ? kEnd - base : index_t(Cfg::kKeys);
+        const unsigned kBytes = unsigned(n) * D * 2, vBytes = unsigned(n) * DV * 2;
+        mbarArriveExpectTx(fullBar(stage), kBytes + vBytes);
+        bulkLoad<EvictFirst>(smemAddr(kChunk(stage, 0, 0)), kb + base * D, kBytes,
+                             fullBar(stage));
+        bulkLoad<EvictFirst>(smemAddr(vChunk(stage, 0, 0)), vb + base * DV, vBytes,
+                             fullBar(stage));
+      }
+      return;
+    }
     if constexpr (Coalesced) {
 #pragma unroll
       for (int it = 0; it < Cfg::kKeys * KCH / 32; ++it) {
@@ -715,6 +745,17 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   float acc[NT][4];
   zeroFragments(acc);
 
+  if (bulk) {
+    // The ring starts zeroed (finite V rows for partial steps); the bulk copies then write it
+    // through the async proxy.
+    for (int i = lane; i < S * kPieces * 32; i += 32)
+      ring[i] = make_uint4(0, 0, 0, 0);
+    if (lane < S)
+      mbarInit(fullBar(lane), 1);
+    fenceProxyAsync();
+    fenceMbarrierInit();
+    __syncwarp();
+  }
 #pragma unroll
   for (int i = 0; i < S - 1; ++i) {
     if (i < mine)
@@ -726,10 +767,14 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       __syncwarp(); // every lane is done with the stage about to be refilled
     if (i + S - 1 < mine)
       issue(i + S - 1);
-    cpAsyncCommit();
-    cpAsyncWait<S - 1>(); // this lane's copies of step i have landed
-    if constexpr (Coalesced)
-      __syncwarp(); // and every other lane's
+    if (bulk) {
+      mbarWait(fullBar(i % S), unsigned(i / S) & 1u); // step i's bytes have landed
+    } else {
+      cpAsyncCommit();
+      cpAsyncWait<S - 1>(); // this lane's copies of step i have landed
+      if constexpr (Coalesced)
+        __syncwarp(); // and every other lane's
+    }
     const int stage = i % S;
     const index_t base = kBeg + (index_t(warp) + index_t(W) * i) * Cfg::kKeys;
 

@@ -47,11 +47,19 @@ __device__ __forceinline__ unsigned smemAddr(const void *p) {
 
 // 16 bytes global -> shared, asynchronously; srcBytes 0 writes zeros and reads nothing.
 // L2Prefetch 256: L2 also fetches the rest of the 256-byte block (a streaming hint).
-template <int L2Prefetch = 0>
+// EvictFirst: with L2's evict-first policy, for data read once.
+template <int L2Prefetch = 0, bool EvictFirst = false>
 __device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, unsigned srcBytes) {
   static_assert(L2Prefetch == 0 || L2Prefetch == 256, "no L2 prefetch, or 256 bytes");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (L2Prefetch == 0)
+  if constexpr (EvictFirst)
+    asm volatile("{\n.reg .b64 policy;\n"
+                 "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
+                 "cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, policy;\n"
+                 "}\n" ::"r"(dst),
+                 "l"(src), "r"(srcBytes)
+                 : "memory");
+  else if constexpr (L2Prefetch == 0)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                  "r"(srcBytes)
                  : "memory");
@@ -130,6 +138,14 @@ __device__ __forceinline__ void fenceMbarrierInit() {
 #endif
 }
 
+// Shared memory written through the generic proxy (stores, cp.async) and next read by wgmma or
+// overwritten by bulk copies (the async proxy).
+__device__ __forceinline__ void fenceProxyAsync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
 // One arrival that also expects `bytes` more of the phase's transactions (the tensor copies
 // issued next complete them).
 __device__ __forceinline__ void mbarArriveExpectTx(unsigned bar, unsigned bytes) {
@@ -150,6 +166,28 @@ __device__ __forceinline__ void tmaLoad4d(unsigned dst, const TmaDescriptor &map
                "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2),
                "r"(c3), "r"(bar)
                : "memory");
+#endif
+}
+
+// `bytes` (a multiple of 16) from global `src` into shared memory at `dst` (both 16-byte
+// aligned) as one bulk copy; its bytes complete transactions on `bar`. EvictFirst: with L2's
+// evict-first policy, for data read once.
+template <bool EvictFirst = false>
+__device__ __forceinline__ void bulkLoad(unsigned dst, const void *src, unsigned bytes,
+                                         unsigned bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (EvictFirst)
+    asm volatile("{\n.reg .b64 policy;\n"
+                 "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
+                 "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+                 " [%0], [%1], %2, [%3], policy;\n}\n" ::"r"(dst),
+                 "l"(src), "r"(bytes), "r"(bar)
+                 : "memory");
+  else
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 " [%0], [%1], %2, [%3];\n" ::"r"(dst),
+                 "l"(src), "r"(bytes), "r"(bar)
+                 : "memory");
 #endif
 }
 
