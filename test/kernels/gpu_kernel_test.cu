@@ -6,7 +6,8 @@
 // where there is no GPU. `spdc-kernel-gpu-test --bench` prints first timings instead
 // (`--test-attention`: the f16/bf16 attention tests alone; `--bench-attention`: the attention
 // forward timings alone; `--test-decode`: the decode tests alone; `--bench-decode`: the
-// split-KV decode kernels on the b8 h32 kv8 s8192 d128 bf16 row).
+// split-KV decode kernels on the b8 h32 kv8 s8192 d128 bf16 row; `--bench-decode-flushed`: the
+// same, each launch after a 256 MB write that clears L2, as do_bench times).
 //
 // Tolerances, |got - ref| <= atol + rtol * |ref|:
 //   f32:  rtol 1e-4, atol 1e-5 (f32 accumulation in another order than the reference; long
@@ -1164,11 +1165,33 @@ template <class T> void testAll() {
 
 //===--- timing (--bench): first numbers, not a benchmark suite ---===//
 
+// --bench-decode-flushed: each timed launch follows a write of this many bytes of scratch, as
+// triton's do_bench clears L2 (256 MB), and is timed alone.
+size_t gFlushBytes = 0;
+void *gFlushBuffer = nullptr;
+
 template <class F> float timeMs(F &&launch, int iters = 20) {
   launch(); // warm-up
   cudaEvent_t a, b;
   CUDA_CHECK(cudaEventCreate(&a));
   CUDA_CHECK(cudaEventCreate(&b));
+  if (gFlushBytes) {
+    float total = 0;
+    for (int i = 0; i < iters; ++i) {
+      CUDA_CHECK(cudaMemsetAsync(gFlushBuffer, i & 0xff, gFlushBytes));
+      CUDA_CHECK(cudaEventRecord(a));
+      launch();
+      CUDA_CHECK(cudaEventRecord(b));
+      CUDA_CHECK(cudaEventSynchronize(b));
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+      total += ms;
+    }
+    CUDA_CHECK(cudaGetLastError());
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return total / iters;
+  }
   CUDA_CHECK(cudaEventRecord(a));
   for (int i = 0; i < iters; ++i)
     launch();
@@ -1383,7 +1406,12 @@ int main(int argc, char **argv) {
     gTma = has != 0;
     std::printf("tensor-copy attention kernels: %s\n", gTma ? "tested" : "not in this build");
   }
-  if (argc > 1 && std::string(argv[1]) == "--bench-decode") {
+  if (argc > 1 && (std::string(argv[1]) == "--bench-decode" ||
+                   std::string(argv[1]) == "--bench-decode-flushed")) {
+    if (std::string(argv[1]) == "--bench-decode-flushed") {
+      gFlushBytes = 256000000;
+      CUDA_CHECK(cudaMalloc(&gFlushBuffer, gFlushBytes));
+    }
     benchAttentionDecode();
     return 0;
   }
