@@ -290,21 +290,22 @@ Expected<BenchResult> CudaSession::bench(int iterations, size_t flushBytes) {
       return apiError(s, "warm-up run");
   // Device time of each run, issued back to back (as a serving loop would), with events.
   std::vector<float> times(size_t(iterations), 0.0f);
+  auto summarize = [&](double &median, double &min) {
+    std::sort(times.begin(), times.end());
+    median = times[times.size() / 2];
+    min = times.front();
+  };
   if (spdc_status_t s = spdc_model_time(model, iterations, times.data()))
     return apiError(s, "timed runs");
-  std::sort(times.begin(), times.end());
   result.iterations = iterations;
-  result.medianMs = times[times.size() / 2];
-  result.minMs = times.front();
+  summarize(result.medianMs, result.minMs);
   if (flushBytes) {
     result.backToBackMedianMs = result.medianMs;
     result.backToBackMinMs = result.minMs;
     if (spdc_status_t s =
             spdc_model_time_flushed(model, iterations, flushBytes, times.data()))
       return apiError(s, "timed runs after cache flushes");
-    std::sort(times.begin(), times.end());
-    result.medianMs = times[times.size() / 2];
-    result.minMs = times.front();
+    summarize(result.medianMs, result.minMs);
     result.flushBytes = flushBytes;
   }
   size_t steps = 0;

@@ -608,7 +608,7 @@ TEST(GpuCApi, DeviceMemoryAndTimedRuns) {
     EXPECT_LT(t, 1000.0f);
   }
   EXPECT_EQ(spdc_model_time(model, 0, ms), SPDC_STATUS_INVALID_ARGUMENT);
-  // Each run after a 64 MB scratch write: the write is not in the runs' times.
+  // Each run after a 64 MB scratch write: every run timed, each time positive and bounded.
   float flushed[4] = {-1, -1, -1, -1};
   ASSERT_EQ(spdc_model_time_flushed(model, 4, size_t(64) << 20, flushed), SPDC_STATUS_OK)
       << spdc_last_error();

@@ -649,13 +649,14 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   constexpr bool bulk = false;
 #endif
   __shared__ alignas(8) unsigned long long stageFull[Bulk ? W * S : 1];
+  const unsigned long long policy = EvictFirst ? l2EvictFirstPolicy() : 0;
   const index_t steps = kEnd > kBeg ? (kEnd - kBeg + Cfg::kKeys - 1) / Cfg::kKeys : 0;
   const int mine = steps > warp ? int((steps - warp + W - 1) / W) : 0; // steps w, w + W, ...
 
   uint4 *ring = decodeMmaSmem + warp * S * kPieces * 32;
   auto copyPiece = [&](uint4 *dst, const T *src, bool in) {
     if (vec) {
-      cpAsync16<L2Prefetch, EvictFirst>(smemAddr(dst), in ? src : kb, in ? 16u : 0u);
+      cpAsync16<L2Prefetch, EvictFirst>(smemAddr(dst), in ? src : kb, in ? 16u : 0u, policy);
     } else {
       T vals[8];
 #pragma unroll
@@ -704,9 +705,9 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
         const unsigned kBytes = unsigned(n) * D * 2, vBytes = unsigned(n) * DV * 2;
         mbarArriveExpectTx(fullBar(stage), kBytes + vBytes);
         bulkLoad<EvictFirst>(smemAddr(kChunk(stage, 0, 0)), kb + base * D, kBytes,
-                             fullBar(stage));
+                             fullBar(stage), policy);
         bulkLoad<EvictFirst>(smemAddr(vChunk(stage, 0, 0)), vb + base * DV, vBytes,
-                             fullBar(stage));
+                             fullBar(stage), policy);
       }
       return;
     }

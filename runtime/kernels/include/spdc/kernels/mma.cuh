@@ -45,19 +45,32 @@ __device__ __forceinline__ unsigned smemAddr(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// L2's evict-first cache policy, for the copies below that take one (data read once). Make it
+// once per thread, outside the copy loops.
+__device__ __forceinline__ unsigned long long l2EvictFirstPolicy() {
+  unsigned long long policy = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+#endif
+  return policy;
+}
+
 // 16 bytes global -> shared, asynchronously; srcBytes 0 writes zeros and reads nothing.
 // L2Prefetch 256: L2 also fetches the rest of the 256-byte block (a streaming hint).
-// EvictFirst: with L2's evict-first policy, for data read once.
-template <int L2Prefetch = 0, bool EvictFirst = false>
-__device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, unsigned srcBytes) {
+// WithPolicy: the copy carries the L2 cache policy `policy` (l2EvictFirstPolicy).
+template <int L2Prefetch = 0, bool WithPolicy = false>
+__device__ __forceinline__ void cpAsync16(unsigned dst, const void *src, unsigned srcBytes,
+                                          unsigned long long policy = 0) {
   static_assert(L2Prefetch == 0 || L2Prefetch == 256, "no L2 prefetch, or 256 bytes");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (EvictFirst)
-    asm volatile("{\n.reg .b64 policy;\n"
-                 "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-                 "cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, policy;\n"
-                 "}\n" ::"r"(dst),
-                 "l"(src), "r"(srcBytes)
+  if constexpr (WithPolicy && L2Prefetch == 0)
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst),
+                 "l"(src), "r"(srcBytes), "l"(policy)
+                 : "memory");
+  else if constexpr (WithPolicy)
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" ::
+                     "r"(dst),
+                 "l"(src), "r"(srcBytes), "l"(policy)
                  : "memory");
   else if constexpr (L2Prefetch == 0)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
@@ -170,18 +183,16 @@ __device__ __forceinline__ void tmaLoad4d(unsigned dst, const TmaDescriptor &map
 }
 
 // `bytes` (a multiple of 16) from global `src` into shared memory at `dst` (both 16-byte
-// aligned) as one bulk copy; its bytes complete transactions on `bar`. EvictFirst: with L2's
-// evict-first policy, for data read once.
-template <bool EvictFirst = false>
+// aligned) as one bulk copy; its bytes complete transactions on `bar`. WithPolicy: the copy
+// carries the L2 cache policy `policy` (l2EvictFirstPolicy).
+template <bool WithPolicy = false>
 __device__ __forceinline__ void bulkLoad(unsigned dst, const void *src, unsigned bytes,
-                                         unsigned bar) {
+                                         unsigned bar, unsigned long long policy = 0) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if constexpr (EvictFirst)
-    asm volatile("{\n.reg .b64 policy;\n"
-                 "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-                 "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
-                 " [%0], [%1], %2, [%3], policy;\n}\n" ::"r"(dst),
-                 "l"(src), "r"(bytes), "r"(bar)
+  if constexpr (WithPolicy)
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+                 " [%0], [%1], %2, [%3], %4;\n" ::"r"(dst),
+                 "l"(src), "r"(bytes), "r"(bar), "l"(policy)
                  : "memory");
   else
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
