@@ -497,7 +497,8 @@ class Run:
             return
         try:
             r = self.spdc.bench(bundle, iters, timeout_s=self.args.bench_timeout,
-                                flush_mb=self.args.flush_mb)
+                                flush_mb=self.args.flush_mb,
+                                extra=shlex.split(self.args.spdc_bench_flags or ""))
             row.spdc_ms = r["median_ms"]
             row.spdc_extra["min_ms"] = r.get("min_ms")
             # Timed as do_bench times the peers (each run after a 256 MB scratch write); the
@@ -733,6 +734,7 @@ class Run:
                "small": bool(self.args.small), "dry_run": bool(self.args.dry_run),
                "spdc": self.args.spdc, "spdc_commit": git_commit(),
                "spdc_flags": self.args.spdc_flags or "",
+               "spdc_bench_flags": self.args.spdc_bench_flags or "",
                "versions": versions(self.have_torch()),
                "timing": {"do_bench_kernel_ms": KERNEL_TIMING, "do_bench_model_ms": MODEL_TIMING,
                           "spdc_kernel_iters": self.args.kernel_iters, "spdc_model_iters": self.args.model_iters,
@@ -744,9 +746,10 @@ class Run:
             base += "-small"
         if self.args.dry_run:
             base += "-dry-run"
-        if self.args.spdc_flags:
-            # Runs with other kernel choices keep their own files.
-            base += "-" + re.sub(r"[^a-z0-9]+", "-", self.args.spdc_flags.lower()).strip("-")
+        for flags in (self.args.spdc_flags, self.args.spdc_bench_flags):
+            # Runs with other kernel or launch choices keep their own files.
+            if flags:
+                base += "-" + re.sub(r"[^a-z0-9]+", "-", flags.lower()).strip("-")
         paths = []
         dirs = [] if self.args.dry_run and not self.args.results_dir else [self.args.results_dir or os.path.join(HERE, "results")]
         out_dir = self.args.out_dir or os.environ.get("OUT")
@@ -884,6 +887,8 @@ def parse_args(argv=None):
                    help="torch models: random init on the GPU instead of the export's weights (faster)")
     p.add_argument("--spdc-flags", help="extra options for every spdc compile, e.g. "
                    "--spdc-flags=--attention-ws=false (recorded in the JSON and the file name)")
+    p.add_argument("--spdc-bench-flags", help="extra options for every `spdc bench`, e.g. "
+                   "--spdc-bench-flags=--dependent-launch=false (recorded like --spdc-flags)")
     p.add_argument("--flush-mb", type=int, default=FLUSH_MB,
                    help="spdc's timed runs each after writing this many MB of scratch, as do_bench "
                         "times the peers (0: back to back only)")

@@ -122,14 +122,14 @@ class Spdc:
                 self._bench_flags = set()
         return self._bench_flags
 
-    def bench(self, bundle, iters, timeout_s=None, flush_mb=0):
+    def bench(self, bundle, iters, timeout_s=None, flush_mb=0, extra=()):
         """Times `bundle` with `spdc bench`: {'median_ms', 'min_ms', 'iters', 'device', 'source'}.
         With --json (inputs and outputs bound in device memory) the file it writes is read;
         without, the text report (whose median then includes host copies of the I/O).
         flush_mb: each timed run after writing that much scratch, as do_bench times the peers
         (the back-to-back times then come as 'back_to_back_median_ms'); ignored by an spdc
-        without --flush-l2-mb."""
-        args = ["bench", bundle, "--iters", str(iters)]
+        without --flush-l2-mb. extra: more `spdc bench` options."""
+        args = ["bench", bundle, "--iters", str(iters), *extra]
         if flush_mb and "--flush-l2-mb" in self.bench_flags():
             args.append(f"--flush-l2-mb={int(flush_mb)}")
         if "--json" in self.bench_flags():

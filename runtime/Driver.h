@@ -37,6 +37,7 @@ struct Driver {
   X(moduleGetFunction, cuModuleGetFunction)                                                        \
   X(funcSetAttribute, cuFuncSetAttribute)                                                          \
   X(launchKernel, cuLaunchKernel)                                                                  \
+  X(launchKernelEx, cuLaunchKernelEx)                                                              \
   X(tensorMapEncodeTiled, cuTensorMapEncodeTiled)                                                  \
   X(memAlloc, cuMemAlloc)                                                                          \
   X(memFree, cuMemFree)                                                                            \

@@ -130,6 +130,8 @@ struct spdc_context_t {
   int multiprocessors = 0;
   std::string cacheDir;
   bool useCache = true, useGraphs = true;
+  /// Launches marked dependentLaunch use programmatic dependent launch (option and sm_90+).
+  bool dependentLaunch = false;
   std::string cudaIncludeDir;
 
   spdc_status_t makeCurrent() const {
@@ -183,6 +185,7 @@ void spdc_context_options_initialize(spdc_context_options_t *options) {
   options->device = 0;
   options->use_cache = 1;
   options->use_cuda_graphs = 1;
+  options->use_dependent_launch = 1;
 }
 
 spdc_status_t spdc_context_create(const spdc_context_options_t *options,
@@ -249,6 +252,7 @@ spdc_status_t spdc_context_create(const spdc_context_options_t *options,
     ctx->cacheDir = o.cache_dir && *o.cache_dir ? o.cache_dir : JitCache::defaultDir();
     ctx->useCache = o.use_cache != 0;
     ctx->useGraphs = o.use_cuda_graphs != 0;
+    ctx->dependentLaunch = o.use_dependent_launch != 0 && info.major >= 9;
     ctx->cudaIncludeDir = findCudaIncludeDir(o.cuda_include_dir ? o.cuda_include_dir : "");
     *out_context = ctx.release();
     return SPDC_STATUS_OK;
@@ -963,13 +967,34 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
     const uint64_t persistent = uint64_t(l.blocksPerSM) * uint64_t(ctx->multiprocessors);
     if (persistent && uint64_t(grid[0]) * grid[1] * grid[2] > persistent)
       grid[0] = unsigned(persistent), grid[1] = grid[2] = 1;
-    CUresult r = d->launchKernel(functions[kernel], grid[0], grid[1], grid[2], l.block[0],
-                                 l.block[1], l.block[2], sharedBytes, s,
-                                 params.empty() ? nullptr : params.data(), nullptr);
+    void **kernelParams = params.empty() ? nullptr : params.data();
+    CUresult r;
+    const bool dependent = ctx->dependentLaunch && l.dependentLaunch;
+    if (dependent) {
+      // Programmatic dependent launch: the kernel's blocks may be scheduled once every block
+      // of the previous kernel has started (gridDependencySync); the kernel waits there for
+      // the previous one's results. Stream capture records it as a programmatic graph edge.
+      CUlaunchAttribute attr{};
+      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attr.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig config{};
+      config.gridDimX = grid[0], config.gridDimY = grid[1], config.gridDimZ = grid[2];
+      config.blockDimX = l.block[0], config.blockDimY = l.block[1], config.blockDimZ = l.block[2];
+      config.sharedMemBytes = sharedBytes;
+      config.hStream = s;
+      config.attrs = &attr;
+      config.numAttrs = 1;
+      r = d->launchKernelEx(&config, functions[kernel], kernelParams, nullptr);
+    } else {
+      r = d->launchKernel(functions[kernel], grid[0], grid[1], grid[2], l.block[0], l.block[1],
+                          l.block[2], sharedBytes, s, kernelParams, nullptr);
+    }
     if (r != CUDA_SUCCESS)
       return stepFail(
           SPDC_STATUS_CUDA_ERROR,
-          d->error(r, ("cuLaunchKernel('" + plan.kernelNames[kernel] + "')").c_str()));
+          d->error(r, ((dependent ? "cuLaunchKernelEx('" : "cuLaunchKernel('") +
+                       plan.kernelNames[kernel] + "')")
+                          .c_str()));
     return SPDC_STATUS_OK;
   }
   case bundle::Step::Kind::Gemm: {

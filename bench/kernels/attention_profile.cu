@@ -14,7 +14,8 @@
 //   ncu --clock-control none -k regex:attention_fwd_ws -c 1 --set full \
 //       .device/bin/spdc-attention-profile [row]
 // Arguments: [row: 0-3, or -1 for all] [kernel: 0 cp.async, 1 tensor copies, 2 both (default)]
-// [inputs: 0 random (default), 1 the pattern of spdc bench's made-up inputs].
+// [inputs: 0 random (default), 1 the pattern of spdc bench's made-up inputs] [launches timed back
+// to back, 50 by default].
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,6 +35,7 @@
 using namespace spdc::kernels;
 using T = __nv_bfloat16;
 static bool gPattern = false;
+static int gBackToBack = 50;
 
 // A 4-d map (column, row, head, batch) over a [B, H, S, D] tensor, boxes of 64 x rows.
 static TmaDescriptor tensorMap(const T *base, int B, int H, long long S, int D, int rows) {
@@ -119,6 +121,43 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal, boo
                  std::sqrt(diff / (norm > 0 ? norm : 1)));
     std::exit(1);
   }
+  // And against a reference computed here in double precision from the same bf16 inputs, on
+  // a few rows of the first and the last head (both kernels could share a mistake).
+  {
+    const double sc = 1.0 / std::sqrt(double(D));
+    double rd = 0, rn = 0;
+    for (long long h : {0LL, (long long)B * HQ - 1})
+      for (long long r : {0LL, 1LL, S / 2 + 3, S - 1}) {
+        const long long b0 = h / HQ, hq = h % HQ, hk = hq / (HQ / HKV);
+        const T *qr = host.data() + ((b0 * HQ + hq) * S + r) * D;
+        const T *kb = host.data() + (b0 * HKV + hk) * S * D;
+        const long long keys = causal ? r + 1 : S;
+        std::vector<double> p(keys);
+        double mx = -1e300, sum = 0;
+        for (long long j = 0; j < keys; ++j) {
+          double dot = 0;
+          for (int c = 0; c < D; ++c)
+            dot += double(__bfloat162float(qr[c])) * __bfloat162float(kb[j * D + c]);
+          p[j] = dot * sc;
+          mx = std::max(mx, p[j]);
+        }
+        for (double &x : p)
+          sum += (x = std::exp(x - mx));
+        for (int c = 0; c < D; ++c) {
+          double acc = 0;
+          for (long long j = 0; j < keys; ++j)
+            acc += p[j] * __bfloat162float(kb[j * D + c]); // V's values are K's (same copy)
+          const double want = acc / sum,
+                       have = __bfloat162float(got[((b0 * HQ + hq) * S + r) * D + c]);
+          rd += (want - have) * (want - have), rn += want * want;
+        }
+      }
+    if (!(std::sqrt(rd / rn) < 1e-2)) {
+      std::fprintf(stderr, "%s: differs from the reference: rel. L2 %g\n", name,
+                   std::sqrt(rd / rn));
+      std::exit(1);
+    }
+  }
   launch();
   CHECK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
@@ -138,7 +177,7 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal, boo
   // Sustained: 50 launches back to back between two events (as a benchmark loop or a CUDA
   // graph of many layers runs them; the GPU's clocks may settle lower than between synced
   // launches).
-  constexpr int kBackToBack = 50;
+  const int kBackToBack = gBackToBack;
   CHECK(cudaEventRecord(a));
   for (int i = 0; i < kBackToBack; ++i)
     launch();
@@ -166,10 +205,12 @@ void rows(int only, bool tma) {
 }
 
 // [row] [copies: 0 cp.async, 1 tensor copies, 2 both in turn (default)] [inputs: 0 random,
-// 1 spdc bench's pattern]
+// 1 spdc bench's pattern] [launches back to back: 50]
 int main(int argc, char **argv) {
   const int only = argc > 1 ? std::atoi(argv[1]) : -1, mode = argc > 2 ? std::atoi(argv[2]) : 2;
   gPattern = argc > 3 && std::atoi(argv[3]) == 1;
+  if (argc > 4)
+    gBackToBack = std::max(1, std::atoi(argv[4]));
   if (mode != 1)
     rows(only, false);
   if (mode != 0)

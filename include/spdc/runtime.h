@@ -103,6 +103,9 @@ typedef struct spdc_context_options_t {
   int use_cuda_graphs;   /* nonzero: capture a run into a CUDA graph and replay it; default 1 */
   const char
       *cuda_include_dir; /* CUDA headers for NVRTC; NULL = found next to NVRTC or $CUDA_HOME */
+  int use_dependent_launch; /* nonzero: on sm_90+, launch each kernel that allows it with
+                               programmatic dependent launch, so that it is scheduled while the
+                               previous kernel drains; default 1 */
 } spdc_context_options_t;
 
 /* Fills `options` with the defaults. Thread-safe. */

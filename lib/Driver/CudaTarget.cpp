@@ -84,12 +84,13 @@ struct CudaSession::Impl {
 CudaSession::CudaSession() : impl(std::make_unique<Impl>()) {}
 CudaSession::~CudaSession() = default;
 
-Expected<std::unique_ptr<CudaSession>> CudaSession::load(llvm::StringRef bundlePath,
-                                                         bool useCudaGraphs) {
+Expected<std::unique_ptr<CudaSession>>
+CudaSession::load(llvm::StringRef bundlePath, bool useCudaGraphs, bool useDependentLaunch) {
   auto session = std::unique_ptr<CudaSession>(new CudaSession());
   spdc_context_options_t options;
   spdc_context_options_initialize(&options);
   options.use_cuda_graphs = useCudaGraphs ? 1 : 0;
+  options.use_dependent_launch = useDependentLaunch ? 1 : 0;
   spdc_context_t *context = nullptr;
   if (spdc_status_t s = spdc_context_create(&options, &context))
     return apiError(s, "creating the CUDA context");

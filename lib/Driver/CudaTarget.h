@@ -35,7 +35,8 @@ public:
   /// Creates a context on device 0 and loads `bundlePath`. Without a GPU: the runtime's
   /// "no CUDA device" error.
   static llvm::Expected<std::unique_ptr<CudaSession>> load(llvm::StringRef bundlePath,
-                                                           bool useCudaGraphs = true);
+                                                           bool useCudaGraphs = true,
+                                                           bool useDependentLaunch = true);
   std::string deviceName() const;
   /// What NVRTC targets on this device ("sm_90a").
   std::string deviceArch() const;

@@ -149,7 +149,8 @@ std::optional<std::string> bundleFor(StringRef path, const OnnxImportOptions &im
 }
 
 std::unique_ptr<CudaSession> loadSession(StringRef path, const OnnxImportOptions &import,
-                                         bool useGraphs, raw_ostream &err) {
+                                         bool useGraphs, raw_ostream &err,
+                                         bool useDependentLaunch = true) {
   SmallString<128> temporary;
   llvm::scope_exit removeTemporary([&] {
     if (!temporary.empty())
@@ -158,7 +159,8 @@ std::unique_ptr<CudaSession> loadSession(StringRef path, const OnnxImportOptions
   std::optional<std::string> bundle = bundleFor(path, import, temporary, err);
   if (!bundle)
     return nullptr;
-  Expected<std::unique_ptr<CudaSession>> session = CudaSession::load(*bundle, useGraphs);
+  Expected<std::unique_ptr<CudaSession>> session =
+      CudaSession::load(*bundle, useGraphs, useDependentLaunch);
   if (!session) {
     std::string why = toString(session.takeError());
     err << "spdc: " << path << ": " << why << "\n";
@@ -215,8 +217,8 @@ int spdc::driver::bench(const BenchOptions &options, raw_ostream &out, raw_ostre
   err << "spdc bench: not available in this build (no CUDA toolkit)\n";
   return 1;
 #else
-  std::unique_ptr<CudaSession> session =
-      loadSession(options.bundlePath, options.import, options.useCudaGraphs, err);
+  std::unique_ptr<CudaSession> session = loadSession(
+      options.bundlePath, options.import, options.useCudaGraphs, err, options.useDependentLaunch);
   if (!session)
     return 1;
   std::vector<Tensor> inputs;

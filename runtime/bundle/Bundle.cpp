@@ -252,6 +252,7 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
     w.u32(l.specialKernel);
     w.u32(l.specialSharedBytes);
     w.u32(l.blocksPerSM);
+    w.u32(l.dependentLaunch ? 1 : 0);
     args(l.specialArgs);
   }
   w.u64(plan.gemms.size());
@@ -345,6 +346,7 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
     l.specialKernel = r.u32("launch special kernel");
     l.specialSharedBytes = r.u32("launch special shared bytes");
     l.blocksPerSM = r.u32("launch blocks per SM");
+    l.dependentLaunch = r.u32("launch dependent flag") != 0;
     args(l.specialArgs);
     plan.launches.push_back(std::move(l));
   }

@@ -133,6 +133,10 @@ struct Launch {
   /// has more blocks than blocksPerSM times the device's SMs, the runtime launches that many
   /// blocks as grid (n, 1, 1). 0: the grid as given.
   uint32_t blocksPerSM = 0;
+  /// The kernel waits for the previous grid on its stream before it touches memory
+  /// (gridDependencySync), so the runtime may launch it with programmatic dependent launch
+  /// (sm_90+): its blocks are scheduled while the previous kernel drains.
+  bool dependentLaunch = false;
 };
 
 /// D = alpha * op(A) op(B) + beta * C (+ epilogue), batched and strided, row-major operands as

@@ -118,6 +118,7 @@ Plan samplePlan() {
   l.specialTarget = "sm_90a";
   l.specialKernel = 0;
   l.specialSharedBytes = 200000;
+  l.dependentLaunch = true;
   l.specialArgs.push_back(tensorMapArg(ref(Space::Arena, 512), ElementType::BF16,
                                       {64, 300, 4, 2}, {128, 38400, 153600}, {64, 128}));
   p.launches.push_back(l);
@@ -219,6 +220,7 @@ TEST_F(BundleTest, RoundTrip) {
   EXPECT_EQ(l.args[3].f32, 0.125f);
   EXPECT_EQ(l.specialTarget, "sm_90a");
   EXPECT_EQ(l.specialSharedBytes, 200000u);
+  EXPECT_TRUE(l.dependentLaunch);
   ASSERT_EQ(l.specialArgs.size(), 1u);
   const KernelArg &m = l.specialArgs[0];
   EXPECT_EQ(m.kind, KernelArg::Kind::TensorMap);

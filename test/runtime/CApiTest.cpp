@@ -22,7 +22,9 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
+#include <vector>
 
 using namespace spdc::bundle;
 
@@ -35,10 +37,12 @@ std::string tempPath(const std::string &name) {
 }
 
 /// A context on device 0, or null (and a visible notice) where there is no GPU.
-spdc_context_t *gpuContext(bool graphs = true, const std::string &cacheDir = "") {
+spdc_context_t *gpuContext(bool graphs = true, const std::string &cacheDir = "",
+                           bool dependentLaunch = true) {
   spdc_context_options_t options;
   spdc_context_options_initialize(&options);
   options.use_cuda_graphs = graphs;
+  options.use_dependent_launch = dependentLaunch;
   if (!cacheDir.empty())
     options.cache_dir = cacheDir.c_str();
   spdc_context_t *ctx = nullptr;
@@ -243,6 +247,7 @@ TEST(CApi, OptionsAndVersion) {
   EXPECT_EQ(o.use_cache, 1);
   EXPECT_EQ(o.use_cuda_graphs, 1);
   EXPECT_EQ(o.cuda_include_dir, nullptr);
+  EXPECT_EQ(o.use_dependent_launch, 1);
   EXPECT_STREQ(spdc_version(), spdcVersion());
   EXPECT_STREQ(spdc_status_string(SPDC_STATUS_COMPILE_ERROR), "SPDC_STATUS_COMPILE_ERROR");
 }
@@ -641,6 +646,89 @@ TEST(GpuCApi, DeviceMemoryAndTimedRuns) {
   spdc_context_release(ctx);
   std::remove(path.c_str());
 }
+
+// A chain of kChainLength kernels, each adding 1 to the previous one's 4M-element result
+// (ping-pong between two arena buffers; the last writes the output). Launched dependent (on
+// sm_90+ with programmatic dependent launch), each kernel's blocks are scheduled while the
+// previous kernel's last blocks still write: only gridDependencySync keeps the sums exact.
+constexpr int kChainLength = 24;
+constexpr int64_t kChainElems = int64_t(1) << 22;
+
+Plan dependentChainPlan() {
+  Plan p;
+  p.inputs.push_back({"x", ElementType::F32, {kChainElems}});
+  p.outputs.push_back({"y", ElementType::F32, {kChainElems}});
+  p.arenaBytes = 2 * kChainElems * 4;
+  p.sources = {R"(#include "spdc/kernels/common.cuh"
+extern "C" __global__ void add_one(const float *in, float *out, long long n) {
+  spdc::kernels::gridDependencySync();
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x)
+    out[i] = in[i] + 1.0f;
+}
+)"};
+  p.kernelNames = {"add_one"};
+  p.kernelSources = {0};
+  for (int k = 0; k < kChainLength; ++k) {
+    Launch l;
+    l.grid[0] = 2048;
+    l.block[0] = 256;
+    l.dependentLaunch = true;
+    KernelArg a;
+    a.buffer = k == 0 ? ref(Space::Input, 0) : ref(Space::Arena, ((k - 1) % 2) * kChainElems * 4);
+    l.args.push_back(a);
+    a.buffer = k == kChainLength - 1 ? ref(Space::Output, 0)
+                                     : ref(Space::Arena, (k % 2) * kChainElems * 4);
+    l.args.push_back(a);
+    KernelArg n;
+    n.kind = KernelArg::Kind::I64;
+    n.i64 = kChainElems;
+    l.args.push_back(n);
+    p.launches.push_back(l);
+    p.steps.push_back({Step::Kind::Launch, uint32_t(k), "/Add" + std::to_string(k)});
+  }
+  return p;
+}
+
+class GpuDependentLaunch : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(GpuDependentLaunch, ChainKeepsItsOrder) {
+  const auto [graphs, dependent] = GetParam();
+  spdc_context_t *ctx = gpuContext(graphs, "", dependent);
+  if (!ctx)
+    GTEST_SKIP() << "no CUDA device";
+  std::string path = tempPath("chain.spdc");
+  ASSERT_EQ(writeBundle(dependentChainPlan(), path), "");
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  std::vector<float> x(kChainElems), y(kChainElems);
+  ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, x.size() * 4),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, y.size() * 4),
+            SPDC_STATUS_OK);
+  // Eager, captured, then replayed (with graphs): each run's inputs differ.
+  for (int run = 0; run < 4; ++run) {
+    for (int64_t i = 0; i < kChainElems; ++i)
+      x[i] = float((i * 7 + run) % 1000);
+    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
+    int64_t wrong = 0, first = -1;
+    for (int64_t i = 0; i < kChainElems; ++i)
+      if (y[i] != x[i] + float(kChainLength) && wrong++ == 0)
+        first = i;
+    EXPECT_EQ(wrong, 0) << "run " << run << ": first at " << first << ": " << y[first]
+                        << " instead of " << x[first] + float(kChainLength);
+  }
+  spdc_model_release(model);
+  spdc_context_release(ctx);
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Launches, GpuDependentLaunch,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto &info) {
+                           return std::string(std::get<0>(info.param) ? "graphs" : "no_graphs") +
+                                  (std::get<1>(info.param) ? "_dependent" : "_serialized");
+                         });
 
 TEST(GpuCApi, BatchedBf16MatmulWithBiasGelu) {
   spdc_context_t *ctx = gpuContext(true);

@@ -163,6 +163,11 @@ static cl::opt<std::string> benchInputDir("input-dir",
                                           cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<bool> benchNoGraphs("no-cuda-graphs", cl::desc("Launch step by step"),
                                    cl::cat(spdcCategory), cl::sub(benchCmd));
+static cl::opt<bool> benchDependentLaunch(
+    "dependent-launch",
+    cl::desc("On sm_90+, schedule each kernel while the previous one drains (programmatic "
+             "dependent launch); default on"),
+    cl::init(true), cl::cat(spdcCategory), cl::sub(benchCmd));
 static cl::opt<bool> benchHostIO("host-io",
                                  cl::desc("Bind inputs/outputs in host memory (each run copies "
                                           "them); default: device memory"),
@@ -249,6 +254,7 @@ int main(int argc, char **argv) {
     options.tracePath = benchTrace;
     options.inputDir = benchInputDir;
     options.useCudaGraphs = !benchNoGraphs;
+    options.useDependentLaunch = benchDependentLaunch;
     options.hostIO = benchHostIO;
     options.packedOutputs = benchPackedOutputs;
     options.flushL2Mb = benchFlushL2Mb;

@@ -85,6 +85,8 @@ struct BenchOptions {
   /// Inputs (input_N.pb); without it, deterministic non-zero inputs are made up.
   std::string inputDir;
   bool useCudaGraphs = true;
+  /// Programmatic dependent launch on sm_90+ (spdc_context_options_t::use_dependent_launch).
+  bool useDependentLaunch = true;
   /// Bind inputs and outputs in host memory, so that every run copies them (else they live in
   /// device memory and runs move no data between host and device).
   bool hostIO = false;

@@ -301,8 +301,9 @@ std::string KernelBuilder::finish() const {
                                                                     1, bundle::elementSize(b.type)))
                                    : INT64_MAX;
   }
+  // gridDependencySync first: the launch is marked dependent (programmatic dependent launch).
   s += ") {\n  using idx_t = " + std::string(largest < (int64_t(1) << 30) ? "int" : "long long") +
-       ";\n" + body + "}\n";
+       ";\n  spdc::kernels::gridDependencySync();\n" + body + "}\n";
   return s;
 }
 
@@ -699,6 +700,8 @@ void Generator::addLaunch(uint32_t kernel, const bundle::Launch &launch, const s
   }
   bundle::Launch l = launch;
   l.kernel = kernel;
+  // Every kernel spdc emits or instantiates begins with gridDependencySync (kernels/common.cuh).
+  l.dependentLaunch = true;
   plan.launches.push_back(l);
   plan.steps.push_back({bundle::Step::Kind::Launch, uint32_t(plan.launches.size() - 1), label});
   ++stats.kernels;
@@ -2005,6 +2008,7 @@ LogicalResult Generator::emitScatterND(Operation *op, const std::string &label) 
       "extern \"C\" __global__ void {0}({1} *out, const {2} *__restrict__ idx, const {3} "
       "*__restrict__ upd) {{\n"
       "  using namespace spdc::kernels;\n"
+      "  gridDependencySync();\n"
       "  // One thread per element of a slice; it applies every update in order.\n"
       "  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < {4}LL; e += "
       "(long long)gridDim.x * blockDim.x) {{\n"

@@ -245,6 +245,8 @@ void spdc::codegen::printPlan(const bundle::Plan &plan, llvm::raw_ostream &os) {
       printArgs("args", l.args);
       if (!l.specialArgs.empty())
         printArgs("special args", l.specialArgs);
+      if (l.dependentLaunch)
+        os << " dependent";
       break;
     }
     case bundle::Step::Kind::Gemm: {

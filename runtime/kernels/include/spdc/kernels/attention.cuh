@@ -1670,6 +1670,7 @@ template <class T, int HeadDim, int HeadDimV> struct AttentionConfig {
 template <class T, class TMask, int HeadDim, int HeadDimV>
 __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThreads)
     attention_fwd_kernel(SPDC_ATTENTION_FWD_PARAMS) {
+  gridDependencySync();
   using Cfg = AttentionConfig<T, HeadDim, HeadDimV>;
   const AttentionStrides st = SPDC_ATTENTION_STRIDES;
   const index_t tiles = (qLen + Cfg::kBlockM - 1) / Cfg::kBlockM;
@@ -1705,6 +1706,7 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
 template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
 __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {
+  gridDependencySync();
   static_assert(IsHalfLike<T>::value, "the warp-specialized path takes f16 and bf16");
 #if SPDC_KERNELS_HAS_MMA
   const AttentionStrides st = SPDC_ATTENTION_STRIDES;
@@ -1727,6 +1729,7 @@ __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::
     attention_fwd_ws_tma_kernel(SPDC_ATTENTION_FWD_PARAMS, const __grid_constant__ TmaDescriptor qMap,
                                 const __grid_constant__ TmaDescriptor kMap,
                                 const __grid_constant__ TmaDescriptor vMap) {
+  gridDependencySync();
   static_assert(IsHalfLike<T>::value, "the warp-specialized path takes f16 and bf16");
 #if SPDC_ATTENTION_WGMMA
   const AttentionStrides st = SPDC_ATTENTION_STRIDES;
@@ -1760,6 +1763,7 @@ __global__ void __launch_bounds__(256)
                             long long qLen, long long kvLen, float scale, bool causal,
                             long long maskStrideB, long long maskStrideH,
                             long long maskStrideQ, long long maskStrideK) {
+  gridDependencySync();
   constexpr int D = HeadDim, DV = HeadDimV, WARPS = AttentionDecodeConfig::kWarps;
   constexpr int VSLOTS = (DV + 31) / 32;
   constexpr int KV = kVecElems<T>;

@@ -262,6 +262,7 @@ __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kThreads)
                                   long long chunkKeys, float scale, bool causal,
                                   long long maskStrideB, long long maskStrideH,
                                   long long maskStrideQ, long long maskStrideK) {
+  gridDependencySync();
   using Cfg = AttentionDecodeSplitConfig;
   constexpr int D = HeadDim, DV = HeadDimV, L = Cfg::kLanesPerKey, G = Cfg::kGroups,
                 W = Cfg::kWarps;
@@ -565,6 +566,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
                                 float scale, bool causal, long long maskStrideB,
                                 long long maskStrideH, long long maskStrideQ,
                                 long long maskStrideK, unsigned *__restrict__ tickets) {
+  gridDependencySync();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using Cfg = AttentionDecodeMmaConfig;
   constexpr int D = HeadDim, DV = HeadDimV, W = Cfg::kWarps, S = Stages;
@@ -916,6 +918,7 @@ __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kCombineThreads)
     attention_decode_combine_kernel(const float *__restrict__ oPart,
                                     const float *__restrict__ lsePart, T *__restrict__ out,
                                     long long rows, int chunks, int headDimV) {
+  gridDependencySync();
   __shared__ float sW[AttentionDecodeSplitConfig::kMaxChunks];
   const float ninf = -NumericLimits<float>::infinity();
   for (index_t row = blockIdx.x; row < rows; row += gridDim.x) {

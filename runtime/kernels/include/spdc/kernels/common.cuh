@@ -27,6 +27,7 @@
 //   gridStrideLoop(n, f), forEachRow(rows, f), forEachWarpRow(rows, f)
 //                                   1-D grid-stride loops over elements / rows (a block's, a warp's).
 //   geluErf, geluTanh, sigmoid, silu            f32 activation math (expf/erff/tanhf).
+//   gridDependencySync()            first statement of every kernel: programmatic dependent launch.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -64,6 +65,19 @@ SPDC_INTEGRAL(unsigned long long)
 template <class T> struct IsHalfLike {
   static constexpr bool value = IsSame<T, __half>::value || IsSame<T, __nv_bfloat16>::value;
 };
+
+// Programmatic dependent launch (sm_90+). The runtime may launch a kernel while the kernel
+// before it on the stream is still running (its blocks get scheduled as the previous grid
+// drains, instead of after it completes), so every kernel calls this before it touches global
+// memory: it waits until the previous grid has completed and its writes are visible (each grid
+// waited for its own predecessor, so every earlier one has too), then lets the next kernel's
+// blocks be scheduled. Launched without the attribute, both instructions return at once.
+__device__ __forceinline__ void gridDependencySync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
 
 // The mask element type of an attention kernel instantiated without a mask (its mask pointer
 // is null): the kernels that take it compile no mask loads.

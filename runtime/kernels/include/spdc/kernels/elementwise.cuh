@@ -61,11 +61,13 @@ struct Sigmoid {
 
 template <class TIn, class TOut, class Op>
 __global__ void unary_kernel(const TIn *x, TOut *y, long long n) {
+  gridDependencySync();
   Op op;
   gridStrideLoop(n, [&](index_t i) { y[i] = fromFloat<TOut>(op(toFloat(x[i]))); });
 }
 
 template <class T> __global__ void gelu_kernel(const T *x, T *y, long long n, bool tanhApprox) {
+  gridDependencySync();
   if (tanhApprox)
     gridStrideLoop(n, [&](index_t i) { y[i] = fromFloat<T>(geluTanh(toFloat(x[i]))); });
   else
@@ -73,11 +75,13 @@ template <class T> __global__ void gelu_kernel(const T *x, T *y, long long n, bo
 }
 
 template <class T> __global__ void silu_kernel(const T *x, T *y, long long n) {
+  gridDependencySync();
   gridStrideLoop(n, [&](index_t i) { y[i] = fromFloat<T>(silu(toFloat(x[i]))); });
 }
 
 template <class T>
 __global__ void swiglu_kernel(const T *gate, const T *up, T *y, long long n) {
+  gridDependencySync();
   gridStrideLoop(n, [&](index_t i) {
     y[i] = fromFloat<T>(silu(toFloat(gate[i])) * toFloat(up[i]));
   });
@@ -114,6 +118,7 @@ template <class T, class TIdx>
 __global__ void gather_kernel(const T *__restrict__ data, const TIdx *__restrict__ indices,
                               T *__restrict__ out, long long outer, long long axisSize,
                               long long numIndices, long long inner) {
+  gridDependencySync();
   gatherLines(data, indices, out, outer, axisSize, numIndices, inner);
 }
 
@@ -121,6 +126,7 @@ template <class T, class TIdx>
 __global__ void embedding_kernel(const T *__restrict__ table, const TIdx *__restrict__ ids,
                                  T *__restrict__ out, long long numIds, long long vocab,
                                  long long dim) {
+  gridDependencySync();
   gatherLines(table, ids, out, 1, vocab, numIds, dim);
 }
 

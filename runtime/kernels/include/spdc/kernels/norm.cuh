@@ -104,6 +104,7 @@ template <class TIn, class TScale, class TOut>
 __global__ void layer_norm_kernel(const TIn *__restrict__ x, const TScale *__restrict__ scale,
                                   const TScale *__restrict__ bias, TOut *y, long long rows,
                                   long long cols, float eps) {
+  gridDependencySync();
   forEachRow(rows, [&](index_t r) {
     layerNormRow(x + r * cols, scale, bias, y + r * cols, cols, eps);
   });
@@ -112,6 +113,7 @@ __global__ void layer_norm_kernel(const TIn *__restrict__ x, const TScale *__res
 template <class TIn, class TScale, class TOut>
 __global__ void rms_norm_kernel(const TIn *__restrict__ x, const TScale *__restrict__ scale,
                                 TOut *y, long long rows, long long cols, float eps) {
+  gridDependencySync();
   forEachRow(rows, [&](index_t r) { rmsNormRow(x + r * cols, scale, y + r * cols, cols, eps); });
 }
 
@@ -207,6 +209,7 @@ template <class TIn, class TScale, class TOut, int Packs>
 __global__ void layer_norm_regs_kernel(const TIn *__restrict__ x, const TScale *__restrict__ scale,
                                        const TScale *__restrict__ bias, TOut *y, long long rows,
                                        long long cols, float eps) {
+  gridDependencySync();
   using Acc = acc_t<TIn>;
   if (!rowsInPieces(x, y, cols)) {
     forEachRow(rows, [&](index_t r) {
@@ -230,6 +233,7 @@ __global__ void layer_norm_regs_kernel(const TIn *__restrict__ x, const TScale *
 template <class TIn, class TScale, class TOut, int Packs>
 __global__ void rms_norm_regs_kernel(const TIn *__restrict__ x, const TScale *__restrict__ scale,
                                      TOut *y, long long rows, long long cols, float eps) {
+  gridDependencySync();
   using Acc = acc_t<TIn>;
   if (!rowsInPieces(x, y, cols)) {
     forEachRow(rows,

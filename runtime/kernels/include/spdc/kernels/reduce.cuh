@@ -135,6 +135,7 @@ template <class Op> struct OpCombine {
 template <class TIn, class TOut, class Op>
 __global__ void reduce_rows_kernel(const TIn *__restrict__ x, TOut *__restrict__ y,
                                    long long rows, long long cols) {
+  gridDependencySync();
   using Acc = acc_t<TIn>;
   forEachRow(rows, [&](index_t r) {
     typename Op::state s = Op::init();
@@ -149,6 +150,7 @@ __global__ void reduce_rows_kernel(const TIn *__restrict__ x, TOut *__restrict__
 template <class TIn, class TOut, class Op>
 __global__ void reduce_strided_kernel(const TIn *__restrict__ x, TOut *__restrict__ y,
                                       long long outer, long long n, long long inner) {
+  gridDependencySync();
   using Acc = acc_t<TIn>;
   gridStrideLoop(outer * inner, [&](index_t t) {
     const index_t o = t / inner, i = t % inner;
@@ -186,6 +188,7 @@ template <class T, class TIdx, bool IsMax>
 __global__ void arg_reduce_kernel(const T *__restrict__ x, TIdx *__restrict__ y,
                                   long long outer, long long n, long long inner,
                                   bool selectLastIndex) {
+  gridDependencySync();
   using Acc = acc_t<T>;
   using C = ValIdx<Acc>;
   auto better = [&](C a, C b) {
@@ -235,6 +238,7 @@ template <class Acc> __device__ __forceinline__ Acc blockInclusiveScan(Acc v, Ac
 template <class TIn, class TOut>
 __global__ void cumsum_kernel(const TIn *__restrict__ x, TOut *__restrict__ y, long long outer,
                               long long n, long long inner, bool exclusive, bool reverse) {
+  gridDependencySync();
   using Acc = acc_t<TIn>;
   forEachRow(outer * inner, [&](index_t line) {
     const index_t o = line / inner, i = line % inner;
@@ -257,6 +261,7 @@ template <class T, class TIdx>
 __global__ void topk_kernel(const T *__restrict__ x, T *__restrict__ values,
                             TIdx *__restrict__ indices, long long outer, long long n,
                             long long inner, int k, bool largest) {
+  gridDependencySync();
   using Acc = acc_t<T>;
   using C = ValIdx<Acc>;
   auto better = [&](C a, C b) {

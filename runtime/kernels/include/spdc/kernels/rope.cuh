@@ -43,6 +43,7 @@ __global__ void rope_kernel(const T *__restrict__ x, const TCos *__restrict__ co
                             long long d1, long long d2, int headDim, int rotaryDim,
                             long long xStride0, long long xStride1, long long xStride2,
                             long long csStride0, long long csStride1, long long csStride2) {
+  gridDependencySync();
   using Acc = acc_t<T>;
   const index_t n = d0 * d1 * d2 * headDim;
   const int half = rotaryDim / 2;

@@ -88,18 +88,21 @@ __device__ void softmaxRow(const TIn *x, TOut *y, index_t cols, index_t stride) 
 template <class TIn, class TOut>
 __global__ void softmax_kernel(const TIn *__restrict__ x, TOut *y, long long rows,
                                long long cols) {
+  gridDependencySync();
   forEachRow(rows, [&](index_t r) { softmaxRow<false>(x + r * cols, y + r * cols, cols, 1); });
 }
 
 template <class TIn, class TOut>
 __global__ void log_softmax_kernel(const TIn *__restrict__ x, TOut *y, long long rows,
                                    long long cols) {
+  gridDependencySync();
   forEachRow(rows, [&](index_t r) { softmaxRow<true>(x + r * cols, y + r * cols, cols, 1); });
 }
 
 template <class TIn, class TOut>
 __global__ void softmax_strided_kernel(const TIn *__restrict__ x, TOut *y, long long outer,
                                        long long cols, long long inner, bool log) {
+  gridDependencySync();
   forEachRow(outer * inner, [&](index_t r) {
     index_t o = r / inner, i = r % inner;
     index_t base = o * cols * inner + i;
