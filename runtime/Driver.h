@@ -36,7 +36,6 @@ struct Driver {
   X(moduleUnload, cuModuleUnload)                                                                  \
   X(moduleGetFunction, cuModuleGetFunction)                                                        \
   X(funcSetAttribute, cuFuncSetAttribute)                                                          \
-  X(launchKernel, cuLaunchKernel)                                                                  \
   X(launchKernelEx, cuLaunchKernelEx)                                                              \
   X(tensorMapEncodeTiled, cuTensorMapEncodeTiled)                                                  \
   X(memAlloc, cuMemAlloc)                                                                          \

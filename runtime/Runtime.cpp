@@ -927,7 +927,7 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
   switch (step.kind) {
   case bundle::Step::Kind::Launch: {
     const bundle::Launch &l = plan.launches[step.index];
-    // Values first, then pointers to them: cuLaunchKernel copies the arguments.
+    // Values first, then pointers to them: cuLaunchKernelEx copies the arguments.
     std::vector<uint64_t> values(l.args.size());
     std::vector<void *> params(l.args.size() + l.specialArgs.size());
     for (size_t a = 0; a < l.args.size(); ++a) {
@@ -967,34 +967,26 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
     const uint64_t persistent = uint64_t(l.blocksPerSM) * uint64_t(ctx->multiprocessors);
     if (persistent && uint64_t(grid[0]) * grid[1] * grid[2] > persistent)
       grid[0] = unsigned(persistent), grid[1] = grid[2] = 1;
-    void **kernelParams = params.empty() ? nullptr : params.data();
-    CUresult r;
-    const bool dependent = ctx->dependentLaunch && l.dependentLaunch;
-    if (dependent) {
-      // Programmatic dependent launch: the kernel's blocks may be scheduled once every block
-      // of the previous kernel has started (gridDependencySync); the kernel waits there for
-      // the previous one's results. Stream capture records it as a programmatic graph edge.
-      CUlaunchAttribute attr{};
-      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-      attr.value.programmaticStreamSerializationAllowed = 1;
-      CUlaunchConfig config{};
-      config.gridDimX = grid[0], config.gridDimY = grid[1], config.gridDimZ = grid[2];
-      config.blockDimX = l.block[0], config.blockDimY = l.block[1], config.blockDimZ = l.block[2];
-      config.sharedMemBytes = sharedBytes;
-      config.hStream = s;
-      config.attrs = &attr;
-      config.numAttrs = 1;
-      r = d->launchKernelEx(&config, functions[kernel], kernelParams, nullptr);
-    } else {
-      r = d->launchKernel(functions[kernel], grid[0], grid[1], grid[2], l.block[0], l.block[1],
-                          l.block[2], sharedBytes, s, kernelParams, nullptr);
-    }
+    // Programmatic dependent launch (ctx->dependentLaunch: sm_90+ and the option) for kernels
+    // that allow it: their blocks may be scheduled once every block of the previous kernel has
+    // started, and wait in gridDependencySync for its results. Stream capture records it as a
+    // programmatic graph edge. Without the attribute this is an ordinary launch.
+    CUlaunchAttribute attr{};
+    attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attr.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig config{};
+    config.gridDimX = grid[0], config.gridDimY = grid[1], config.gridDimZ = grid[2];
+    config.blockDimX = l.block[0], config.blockDimY = l.block[1], config.blockDimZ = l.block[2];
+    config.sharedMemBytes = sharedBytes;
+    config.hStream = s;
+    config.attrs = &attr;
+    config.numAttrs = ctx->dependentLaunch && l.dependentLaunch ? 1 : 0;
+    CUresult r = d->launchKernelEx(&config, functions[kernel],
+                                   params.empty() ? nullptr : params.data(), nullptr);
     if (r != CUDA_SUCCESS)
       return stepFail(
           SPDC_STATUS_CUDA_ERROR,
-          d->error(r, ((dependent ? "cuLaunchKernelEx('" : "cuLaunchKernel('") +
-                       plan.kernelNames[kernel] + "')")
-                          .c_str()));
+          d->error(r, ("cuLaunchKernelEx('" + plan.kernelNames[kernel] + "')").c_str()));
     return SPDC_STATUS_OK;
   }
   case bundle::Step::Kind::Gemm: {
