@@ -613,20 +613,22 @@ __device__ __forceinline__ void loadTileSwizzled(unsigned char *dst, const T *sr
 #if SPDC_ATTENTION_WGMMA
 // Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
 // offsets (K-major: stride = between 8-row groups; MN-major: leading = between 64-element
-// panels, stride = between 8-row groups of K).
-__device__ __forceinline__ unsigned long long wgmmaDesc(unsigned addr, unsigned leading,
-                                                        unsigned stride) {
-  return (unsigned long long)((addr & 0x3FFFF) >> 4) |
-         ((unsigned long long)(leading >> 4) << 16) |
-         ((unsigned long long)(stride >> 4) << 32) | (1ull << 62);
+// panels, stride = between 8-row groups of K). Kept as its two 32-bit words: the high word
+// (stride and swizzle) is a constant at every call site, and moving the descriptor only adds to
+// the low word's start address field, so no 64-bit add (and its carry) is emitted per wgmma.
+struct WgmmaDesc {
+  unsigned lo, hi;
+};
+__device__ __forceinline__ WgmmaDesc wgmmaDesc(unsigned addr, unsigned leading, unsigned stride) {
+  return {((addr & 0x3FFFF) >> 4) | ((leading >> 4) << 16), (stride >> 4) | (1u << 30)};
 }
 
-// `desc` moved `bytes` (a multiple of 16) further: the start address field holds address / 16
-// in its low 14 bits, and a shared memory address stays below 2^18, so the add carries no
-// further. Unrolled loops add constants to one descriptor instead of building each anew.
-__device__ __forceinline__ unsigned long long wgmmaDescAdd(unsigned long long desc,
-                                                           unsigned bytes) {
-  return desc + (bytes >> 4);
+// `desc` moved `bytes` (a multiple of 16) further, as the 64-bit operand wgmma takes: the start
+// address field holds address / 16 in its low 14 bits, and a shared memory address stays below
+// 2^18, so the add carries no further. Unrolled loops add constants to one descriptor instead of
+// building each anew.
+__device__ __forceinline__ unsigned long long wgmmaDescAdd(WgmmaDesc desc, unsigned bytes) {
+  return (static_cast<unsigned long long>(desc.hi) << 32) | (desc.lo + (bytes >> 4));
 }
 
 // Per-thread register budget of the executing warpgroup (every warp of it runs this).
@@ -1011,7 +1013,7 @@ __device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NB
                                             unsigned (&p)[BN / 16][4],
                                             const unsigned (&qa)[D / 16][4], unsigned kBase) {
   beginScores(s, o, p);
-  const unsigned long long kDesc = wgmmaDesc(kBase, 16, 1024);
+  const WgmmaDesc kDesc = wgmmaDesc(kBase, 16, 1024);
 #pragma unroll
   for (int ks = 0; ks < D / 16; ++ks)
     wgmmaRS<T, BN / 8, false>(s, qa[ks],
@@ -1028,7 +1030,7 @@ __device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NB
   beginScores(s, o, p);
   // Both tiles are K-major in 64-element panels of 128-byte rows; k step ks is 32 bytes into
   // panel ks / 4.
-  const unsigned long long qDesc = wgmmaDesc(qBase, 16, 1024), kDesc = wgmmaDesc(kBase, 16, 1024);
+  const WgmmaDesc qDesc = wgmmaDesc(qBase, 16, 1024), kDesc = wgmmaDesc(kBase, 16, 1024);
 #pragma unroll
   for (int ks = 0; ks < D / 16; ++ks)
     wgmmaSS<T, BN / 8>(s, wgmmaDescAdd(qDesc, (ks >> 2) * (BM * 128) + (ks & 3) * 32),
@@ -1040,7 +1042,7 @@ __device__ __forceinline__ void wgmmaScores(float (&s)[BN / 8][4], float (&o)[NB
 template <class T, int BN, int NBV>
 __device__ __forceinline__ void wgmmaPV(float (&o)[NBV][4], const unsigned (&p)[BN / 16][4],
                                         unsigned vBase) {
-  const unsigned long long vDesc = wgmmaDesc(vBase, BN * 128, 1024);
+  const WgmmaDesc vDesc = wgmmaDesc(vBase, BN * 128, 1024);
 #pragma unroll
   for (int kk = 0; kk < BN / 16; ++kk)
     wgmmaRS<T, NBV, true>(o, p[kk], wgmmaDescAdd(vDesc, kk * 16 * 128));
@@ -1345,7 +1347,11 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     return kvEnd > 0 ? (kvEnd + BN - 1) / BN : index_t(0);
   };
 
-  if (threadIdx.x < NP) {
+  // The roles split by warp. The warp index is broadcast from lane 0 so that the compiler knows
+  // it (and the branch below) to be warp-uniform: the consumers' wgmma descriptors are then
+  // computed in uniform registers instead of being moved there for every instruction.
+  const int warpInBlock = __shfl_sync(0xffffffffu, int(threadIdx.x) / 32, 0);
+  if (warpInBlock < NP / 32) {
     //===--- producer ---===//
 #if SPDC_ATTENTION_WGMMA
     setMaxRegsDec<Cfg::kProducerRegs>();
@@ -1469,7 +1475,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   setMaxRegsInc<Cfg::kConsumerRegs>();
 #endif
   const int ctid = int(threadIdx.x) - NP;
-  const int lane = ctid & 31, warp = ctid >> 5, wg = warp >> 2;
+  const int lane = ctid & 31, warp = warpInBlock - NP / 32, wg = warp >> 2;
   const int g = lane >> 2, t = lane & 3;
   const float scaleLog2 = scale * 1.4426950408889634f;
   const float ninf = -NumericLimits<float>::infinity();
@@ -1565,7 +1571,11 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       softmax(s, 0, alpha); // O is still zero: nothing to rescale
       packProbabilities<T>(p, s);
       for (index_t j = 1; j < nTiles; ++j) {
-        const unsigned cur = it + unsigned(j);
+        // Broadcast from lane 0, so that the compiler knows the stage counter to be
+        // warp-uniform (it cannot see that through this loop) and computes the stage's barrier
+        // addresses and wgmma descriptors in uniform registers: without it, every descriptor
+        // (24 per tile) is computed per thread and moved to uniform registers for its wgmma.
+        const unsigned cur = __shfl_sync(0xffffffffu, it + unsigned(j), 0);
         waitFull(0, cur);
         waitFull(1, cur - 1);
         takeTurn();
