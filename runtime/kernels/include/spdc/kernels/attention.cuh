@@ -1348,8 +1348,9 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   };
 
   // The roles split by warp. The warp index is broadcast from lane 0 so that the compiler knows
-  // it (and the branch below) to be warp-uniform: the consumers' wgmma descriptors are then
-  // computed in uniform registers instead of being moved there for every instruction.
+  // it (and the branch below) to be warp-uniform: the consumers' wgmma descriptors of Q are then
+  // computed in uniform registers instead of being moved there for every instruction (those of
+  // the K and V stages also need the tile counter broadcast, in the key loop).
   const int warpInBlock = __shfl_sync(0xffffffffu, int(threadIdx.x) / 32, 0);
   if (warpInBlock < NP / 32) {
     //===--- producer ---===//
