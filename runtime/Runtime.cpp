@@ -496,6 +496,7 @@ struct spdc_model_t {
   spdc_status_t grow(CUdeviceptr &ptr, uint64_t &capacity, uint64_t bytes, const char *what);
   spdc_status_t prepareRun(const char *fn);
   spdc_status_t enqueueStep(size_t i, CUstream s);
+  void dropReplacedSteps(const std::vector<uint32_t> &replacedBy);
   /// `arg`'s tensor map over the operand at `base`; false where the driver refuses it (an
   /// address or stride not a multiple of 16 bytes, an empty dimension).
   bool encodeTensorMap(const bundle::KernelArg &arg, CUdeviceptr base, CUtensorMap &map) const;
@@ -620,6 +621,36 @@ spdc_status_t spdc_model_t::loadModules() {
   return SPDC_STATUS_OK;
 }
 
+/// Removes the steps of launches that a special kernel replaces (replacedBy[launch]: the
+/// replacing launch, or UINT32_MAX); a pitched output written by a removed step is written by
+/// the replacing launch's step instead.
+void spdc_model_t::dropReplacedSteps(const std::vector<uint32_t> &replacedBy) {
+  if (std::all_of(replacedBy.begin(), replacedBy.end(), [](uint32_t r) { return r == UINT32_MAX; }))
+    return;
+  std::vector<bundle::Step> kept;
+  std::vector<uint32_t> newIndex(plan.steps.size()), launchStep(plan.launches.size(), 0);
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const bundle::Step &step = plan.steps[i];
+    const bool launch = step.kind == bundle::Step::Kind::Launch;
+    if (launch && replacedBy[step.index] != UINT32_MAX)
+      continue;
+    if (launch)
+      launchStep[step.index] = uint32_t(kept.size());
+    newIndex[i] = uint32_t(kept.size());
+    kept.push_back(step);
+  }
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const bundle::Step &step = plan.steps[i];
+    if (step.kind == bundle::Step::Kind::Launch && replacedBy[step.index] != UINT32_MAX)
+      newIndex[i] = launchStep[replacedBy[step.index]];
+  }
+  for (bundle::PitchedOutput &po : plan.pitchedOutputs) {
+    po.writeStep = newIndex[po.writeStep];
+    po.packStep = newIndex[po.packStep];
+  }
+  plan.steps = std::move(kept);
+}
+
 spdc_status_t spdc_model_t::load() {
   dynamic = !plan.symbols.empty() || !plan.exprs.empty();
   for (auto [list, dims] :
@@ -641,18 +672,28 @@ spdc_status_t spdc_model_t::load() {
   used.assign(plan.kernelNames.size(), false);
   // A special kernel with arguments of its own (tensor maps) keeps the portable one loaded:
   // from here on such a launch runs `kernel` with args and specialArgs, or `specialKernel` with
-  // args alone where the maps cannot be encoded for the bound operands (enqueueStep).
-  for (bundle::Launch &l : plan.launches) {
+  // args alone where the maps cannot be encoded for the bound operands (enqueueStep). Its
+  // clusters (specialCluster) stay with it; a later launch whose work it does too
+  // (specialReplaces; the plan puts it after) is dropped with its step.
+  std::vector<uint32_t> replacedBy(plan.launches.size(), UINT32_MAX);
+  for (size_t i = 0; i < plan.launches.size(); ++i) {
+    bundle::Launch &l = plan.launches[i];
+    if (replacedBy[i] != UINT32_MAX)
+      continue;
     if (!l.specialTarget.empty() && l.specialTarget == ctx->target &&
         l.specialSharedBytes <= uint32_t(ctx->maxSharedPerBlock)) {
       std::swap(l.kernel, l.specialKernel);
       std::swap(l.sharedBytes, l.specialSharedBytes);
       if (!l.specialArgs.empty())
         used[l.specialKernel] = true;
+      if (l.specialReplaces)
+        replacedBy[l.specialReplaces] = uint32_t(i);
     } else {
       l.specialArgs.clear();
+      l.specialCluster = 0;
     }
     l.specialTarget.clear();
+    l.specialReplaces = 0;
     if (l.sharedBytes > uint32_t(ctx->maxSharedPerBlock))
       return fail(SPDC_STATUS_FAILED_PRECONDITION,
                   where() + "kernel '" + plan.kernelNames[l.kernel] + "' needs " +
@@ -660,6 +701,7 @@ spdc_status_t spdc_model_t::load() {
                       ctx->info.name + " allows " + std::to_string(ctx->maxSharedPerBlock));
     used[l.kernel] = true;
   }
+  dropReplacedSteps(replacedBy);
   if (spdc_status_t s = loadModules())
     return s;
   functions.assign(plan.kernelNames.size(), nullptr);
@@ -678,7 +720,7 @@ spdc_status_t spdc_model_t::load() {
       shared[l.specialKernel] = std::max(shared[l.specialKernel], l.specialSharedBytes);
   }
   for (size_t i = 0; i < functions.size(); ++i)
-    if (shared[i] > kDefaultSharedLimit)
+    if (used[i] && shared[i] > kDefaultSharedLimit)
       if (CUresult r = d->funcSetAttribute(
               functions[i], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(shared[i]));
           r != CUDA_SUCCESS)
@@ -971,16 +1013,26 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
     // that allow it: their blocks may be scheduled once every block of the previous kernel has
     // started, and wait in gridDependencySync for its results. Stream capture records it as a
     // programmatic graph edge. Without the attribute this is an ordinary launch.
-    CUlaunchAttribute attr{};
-    attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-    attr.value.programmaticStreamSerializationAllowed = 1;
+    // The special kernel (load() made it `kernel`) in its thread block clusters, if it has any.
+    CUlaunchAttribute attrs[2] = {};
+    unsigned numAttrs = 0;
+    if (ctx->dependentLaunch && l.dependentLaunch) {
+      attrs[numAttrs].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attrs[numAttrs++].value.programmaticStreamSerializationAllowed = 1;
+    }
+    if (kernel == l.kernel && l.specialCluster) {
+      attrs[numAttrs].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attrs[numAttrs].value.clusterDim.x = l.specialCluster;
+      attrs[numAttrs].value.clusterDim.y = 1;
+      attrs[numAttrs++].value.clusterDim.z = 1;
+    }
     CUlaunchConfig config{};
     config.gridDimX = grid[0], config.gridDimY = grid[1], config.gridDimZ = grid[2];
     config.blockDimX = l.block[0], config.blockDimY = l.block[1], config.blockDimZ = l.block[2];
     config.sharedMemBytes = sharedBytes;
     config.hStream = s;
-    config.attrs = &attr;
-    config.numAttrs = ctx->dependentLaunch && l.dependentLaunch ? 1 : 0;
+    config.attrs = attrs;
+    config.numAttrs = numAttrs;
     CUresult r = d->launchKernelEx(&config, functions[kernel],
                                    params.empty() ? nullptr : params.data(), nullptr);
     if (r != CUDA_SUCCESS)

@@ -45,9 +45,11 @@ constexpr uint64_t kExprOpBytes = 12; // u32 code, i64 operand
 constexpr uint64_t kBufferRefBytes = 8 + kIntBytes;
 constexpr uint64_t kKernelArgBytes = 4 + kBufferRefBytes + kIntBytes + 4;
 constexpr uint64_t kLaunchMinBytes =
-    4 + 3 * kIntBytes + 3 * 4 + 4 + 8 + 8 + 4 + 4 + 4 + 8; // no arguments
+    4 + 3 * kIntBytes + 3 * 4 + 4 + 8 + 8 + 4 + 4 + 4 + 8 + 4 + 4; // no arguments
 constexpr uint64_t kGemmBytes = 4 + 4 * kIntBytes + 8 + 6 * kIntBytes + 8 + 4 + 5 * kBufferRefBytes;
 constexpr uint64_t kCopyBytes = 2 * kBufferRefBytes + kIntBytes;
+// Blocks per thread block cluster that every sm_90+ GPU launches (the portable size).
+constexpr uint32_t kMaxClusterBlocks = 8;
 constexpr uint64_t kPitchedOutputBytes = 4 + 8 + kBufferRefBytes + 4 + 4;
 static_assert(kGemmBytes == 244 && kKernelArgBytes == 40 && kCopyBytes == 52,
               "docs/bundle-format.md gives these sizes");
@@ -254,6 +256,8 @@ std::vector<uint8_t> encodePlan(const Plan &plan) {
     w.u32(l.blocksPerSM);
     w.u32(l.dependentLaunch ? 1 : 0);
     args(l.specialArgs);
+    w.u32(l.specialCluster);
+    w.u32(l.specialReplaces);
   }
   w.u64(plan.gemms.size());
   for (const Gemm &g : plan.gemms) {
@@ -348,6 +352,8 @@ std::string decodePlan(const uint8_t *p, uint64_t n, Plan &plan) {
     l.blocksPerSM = r.u32("launch blocks per SM");
     l.dependentLaunch = r.u32("launch dependent flag") != 0;
     args(l.specialArgs);
+    l.specialCluster = r.u32("launch special cluster");
+    l.specialReplaces = r.u32("launch special replaces");
     plan.launches.push_back(std::move(l));
   }
   for (uint64_t i = 0, e = r.count(kGemmBytes, "gemms"); i < e; ++i) {
@@ -427,7 +433,7 @@ public:
       if (plan.kernelNames[i].empty())
         return "kernel " + std::to_string(i) + " has an empty name";
     for (size_t i = 0; i < plan.launches.size(); ++i)
-      if (std::string e = launch(plan.launches[i]); !e.empty())
+      if (std::string e = launch(plan.launches[i], i); !e.empty())
         return "launch " + std::to_string(i) + ": " + e;
     for (size_t i = 0; i < plan.gemms.size(); ++i)
       if (std::string e = gemm(plan.gemms[i]); !e.empty())
@@ -564,7 +570,7 @@ private:
     return {};
   }
 
-  std::string launch(const Launch &l) {
+  std::string launch(const Launch &l, size_t index) {
     for (uint32_t k : {l.kernel, l.specialKernel})
       if (k >= plan.kernelNames.size())
         return "kernel index " + std::to_string(k) + " out of range (" +
@@ -578,6 +584,23 @@ private:
         return "grid dimension " + std::to_string(int64_t(l.grid[i])) + " out of range";
     if (uint64_t(l.block[0]) * l.block[1] * l.block[2] > 1024)
       return "more than 1024 threads per block";
+    if ((l.specialCluster || l.specialReplaces) && l.specialTarget.empty())
+      return "a cluster or replaced launch without a special kernel";
+    if (l.specialCluster > kMaxClusterBlocks || (l.specialCluster && l.grid[0] % l.specialCluster))
+      return "special cluster of " + std::to_string(l.specialCluster) +
+             " blocks (at most " + std::to_string(kMaxClusterBlocks) + ", dividing grid x " +
+             std::to_string(int64_t(l.grid[0])) + ")";
+    if (l.specialReplaces && (l.specialReplaces <= index ||
+                              l.specialReplaces >= plan.launches.size() ||
+                              !plan.launches[l.specialReplaces].specialTarget.empty() ||
+                              !l.specialArgs.empty()))
+      return "special kernel replaces launch " + std::to_string(l.specialReplaces) +
+             " (a later launch without a special kernel, and tensor maps none)";
+    for (const PitchedOutput &o : plan.pitchedOutputs)
+      if (l.specialReplaces && o.packStep < plan.steps.size() &&
+          plan.steps[o.packStep].kind == Step::Kind::Launch &&
+          plan.steps[o.packStep].index == l.specialReplaces)
+        return "special kernel replaces the pack step of an output";
     for (size_t i = 0; i < l.args.size() + l.specialArgs.size(); ++i) {
       const bool special = i >= l.args.size();
       const KernelArg &a = special ? l.specialArgs[i - l.args.size()] : l.args[i];

@@ -20,7 +20,7 @@
 namespace spdc::bundle {
 
 /// Version of the byte layout; a reader refuses any other.
-constexpr uint32_t kFormatVersion = 7;
+constexpr uint32_t kFormatVersion = 8;
 
 /// The value of every symbol in the instance of a plan with dynamic dimensions that
 /// validatePlan checks: small, so that no size overflows, and not 1, so that a size computed

@@ -129,6 +129,13 @@ struct Launch {
   /// encode them for the bound operands (an address or stride not a multiple of 16 bytes), the
   /// runtime launches `kernel` with `args` instead.
   std::vector<KernelArg> specialArgs;
+  /// The special kernel runs in thread block clusters of this many blocks along x (sm_90+;
+  /// grid[0] a multiple of it, at most 8). 0: no clusters.
+  uint32_t specialCluster = 0;
+  /// A later launch whose work the special kernel does too (the decode kernel's cluster merge
+  /// does its combine kernel's): where the special kernel runs, the runtime drops that launch's
+  /// step. 0: none (a launch replaces only a later one, so index 0 is never meant).
+  uint32_t specialReplaces = 0;
   /// A persistent kernel (any grid is correct, blocks walk the work): when nonzero and the grid
   /// has more blocks than blocksPerSM times the device's SMs, the runtime launches that many
   /// blocks as grid (n, 1, 1). 0: the grid as given.

@@ -55,6 +55,7 @@ namespace {
 int gFailures = 0, gPasses = 0;
 int gSMs = 1; // the device's multiprocessors
 bool gTma = false; // the build has sm_90a code and the device runs it: tensor-copy kernels
+bool gClusters = false; // the device is sm_90+: thread block clusters
 std::mt19937 gRng(1234);
 
 template <class T> struct Tol;
@@ -754,15 +755,19 @@ void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mas
 
 // The tensor-core decode kernel with its contract's launch (AttentionDecodeMmaConfig), plus the
 // combine kernel when it splits; chunkKeys 0 = AttentionDecodeMmaConfig::chunkKeysFor.
+// cluster: on sm_90+ and for at most kMaxClusterChunks chunks, the cluster-merging
+// instantiation in clusters of the chunks, as the runtime launches Codegen's special kernel
+// (no combine kernel); otherwise the launch below. Returns whether it launched clusters.
 template <class T, class M, int D, int DV, int S = AttentionDecodeMmaConfig::kStages,
           int PF = AttentionDecodeMmaConfig::kL2Prefetch,
           bool Co = AttentionDecodeMmaConfig::kCoalesced, bool Bk = false,
           bool Ef = AttentionDecodeMmaConfig::kEvictFirst>
-void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask, T *out,
+bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask, T *out,
                               float *oPart, float *lse, int batch, int hq, int hkv, long long sq,
                               long long skv, float scale, bool causal, long long msB,
                               long long msH, long long msQ, long long msK,
-                              long long chunkKeys = 0, unsigned *tickets = nullptr) {
+                              long long chunkKeys = 0, unsigned *tickets = nullptr,
+                              bool cluster = false) {
   using Cfg = AttentionDecodeMmaConfig;
   const long long groupRows = (long long)(hq / hkv) * sq;
   const long long rowTiles = (groupRows + Cfg::kRows - 1) / Cfg::kRows;
@@ -771,13 +776,33 @@ void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
   const long long chunks = std::max(1LL, (skv + chunkKeys - 1) / chunkKeys);
   const long long outRows = (long long)batch * hq * sq;
   constexpr int smem = Cfg::smemBytes(D, DV, S);
+  const dim3 grid(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles));
+  if (cluster && gClusters && chunks <= Cfg::kMaxClusterChunks) {
+    auto kernel = attention_decode_mma_kernel<T, M, D, DV, true, S, PF, Co, false, Bk, Ef>;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = dim3(Cfg::kThreads);
+    config.dynamicSmemBytes = smem;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = unsigned(chunks);
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    config.attrs = attr;
+    config.numAttrs = 1;
+    CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, q, k, v, mask, out, oPart, lse, batch, hq, hkv,
+                                  sq, skv, chunkKeys, scale, causal, msB, msH, msQ, msK,
+                                  (unsigned *)nullptr));
+    return true;
+  }
   // With tickets: the instantiation whose last block merges the chunks.
-  auto kernel = tickets ? attention_decode_mma_kernel<T, M, D, DV, S, PF, Co, true, Bk, Ef>
-                        : attention_decode_mma_kernel<T, M, D, DV, S, PF, Co, false, Bk, Ef>;
+  auto kernel = tickets ? attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, true, Bk, Ef>
+                        : attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, false, Bk, Ef>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  kernel<<<dim3(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles)), Cfg::kThreads,
-           smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
-                   chunkKeys, scale, causal, msB, msH, msQ, msK, tickets);
+  kernel<<<grid, Cfg::kThreads, smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse,
+                                        batch, hq, hkv, sq, skv, chunkKeys, scale, causal, msB,
+                                        msH, msQ, msK, tickets);
   CUDA_CHECK(cudaGetLastError());
   if (chunks > 1 && !tickets) {
     attention_decode_combine_kernel<T>
@@ -785,6 +810,7 @@ void launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
             oPart, lse, out, outRows, int(chunks), DV);
     CUDA_CHECK(cudaGetLastError());
   }
+  return false;
 }
 
 // Scratch floats for the partial outputs: the most chunks any launch above can use.
@@ -856,16 +882,26 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
   CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
   // CUDA cores; tensor cores with per-lane copies; the default; the default merging its chunks
   // in the last block (run twice: the tickets must be left zero for the next launch); bulk
-  // copies (sm_90; cp.async elsewhere and for misaligned operands).
-  for (int variant : {0, 1, 2, 3, 4, 5}) {
+  // copies (sm_90; cp.async elsewhere and for misaligned operands); the chunks merged in a
+  // cluster (sm_90, at most kMaxClusterChunks chunks).
+  for (int variant : {0, 1, 2, 3, 4, 5, 6}) {
     const bool mma = variant > 0;
     if (mma && !kHasMma)
       continue;
+    if (variant == 6 && !gClusters)
+      continue;
     CUDA_CHECK(cudaMemset(dout.ptr, 0xff, dout.n * sizeof(T)));
+    bool clustered = false;
     auto launch = [&](auto *mask) {
       using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
       if constexpr (kHasMma)
         if (mma) {
+          if (variant == 6) {
+            clustered = launchAttentionDecodeMma<T, M, D, DV>(
+                dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
+                scale, causal, msB, msH, msQ, msK, chunkKeys, nullptr, true);
+            return;
+          }
           // The contract's configuration, and per-lane copies without prefetch hints.
           auto go = [&](auto co) {
             constexpr bool Co = decltype(co)::value;
@@ -875,17 +911,19 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                                           skv, scale, causal, msB, msH, msQ, msK,
                                                           chunkKeys);
           };
-          if (variant == 5)
-            return launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
-                                            AttentionDecodeMmaConfig::kL2Prefetch, true, true,
-                                            true>(
+          if (variant == 5) {
+            launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
+                                     AttentionDecodeMmaConfig::kL2Prefetch, true, true, true>(
                 dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
                 scale, causal, msB, msH, msQ, msK, chunkKeys);
-          if (variant >= 3)
-            return launchAttentionDecodeMma<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr,
-                                                         oPart.ptr, lse.ptr, batch, hq, hkv, sq,
-                                                         skv, scale, causal, msB, msH, msQ, msK,
-                                                         chunkKeys, tickets.ptr);
+            return;
+          }
+          if (variant >= 3) {
+            launchAttentionDecodeMma<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr,
+                                                  lse.ptr, batch, hq, hkv, sq, skv, scale, causal,
+                                                  msB, msH, msQ, msK, chunkKeys, tickets.ptr);
+            return;
+          }
           if (variant == 2)
             return go(std::true_type());
           return go(std::false_type());
@@ -895,10 +933,13 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                               msQ, msK, chunkKeys);
     };
     launchWithMask(maskKind, dkeep.ptr, dadd.ptr, launch);
+    if (variant == 6 && !clustered)
+      continue; // more chunks than a cluster takes: the launch of variant 2
     char name[200];
     std::snprintf(name, sizeof name,
                   "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",
-                  variant == 5  ? "mma-bulk"
+                  variant == 6  ? "mma-cluster"
+                  : variant == 5  ? "mma-bulk"
                   : variant >= 3 ? (variant == 3 ? "mma-fused" : "mma-fused-again")
                                : (variant == 2 ? "mma" : (mma ? "mma-per-lane" : "split")),
                   Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
@@ -936,6 +977,12 @@ template <class T> void testAttentionDecodeSuite() {
   testAttentionDecode<T, 128, 128>(2, 8, 2, 1, 1000, false, MaskKind::None, 0, false, true);
   testAttentionDecode<T, 64, 128>(1, 4, 1, 1, 500, true, MaskKind::Additive, 128);
   testAttentionDecode<T, 128, 64>(2, 8, 4, 2, 203, false, MaskKind::None, 64);
+  // Clusters of 2 to 8 chunks (the cluster merge): the benchmark's chunking at batch 4 (two
+  // chunks per kv head), causal chunks that see no key, rows over two tiles, a per-head mask.
+  testAttentionDecode<T, 128, 128>(4, 32, 8, 1, 2048, false, MaskKind::None);
+  testAttentionDecode<T, 128, 128>(1, 8, 2, 3, 700, true, MaskKind::None, 96);
+  testAttentionDecode<T, 128, 128>(1, 16, 2, 3, 333, true, MaskKind::Keep, 64, true);
+  testAttentionDecode<T, 64, 64>(2, 8, 2, 1, 1000, false, MaskKind::Additive, 256);
 }
 
 //===--- elementwise ---===//
@@ -1344,7 +1391,7 @@ template <int KPG, bool PF> void benchDecodeSplit(DecodeBenchData &d, const char
 template <int Stages, int PF, bool Co, bool Bk = false,
           bool Ef = AttentionDecodeMmaConfig::kEvictFirst>
 void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys,
-                    bool fused = false) {
+                    bool fused = false, bool cluster = false) {
   using T = __nv_bfloat16;
   using X = DecodeBenchData;
   if (!chunkKeys)
@@ -1354,7 +1401,7 @@ void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys,
   const float ms = medianMs([&] {
     launchAttentionDecodeMma<T, float, X::D, X::D, Stages, PF, Co, Bk, Ef>(
         d.q.ptr, d.k.ptr, d.v.ptr, nullptr, d.o.ptr, d.oPart.ptr, d.lse.ptr, X::B, X::HQ, X::HKV, 1,
-        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys, fused ? tickets.ptr : nullptr);
+        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys, fused ? tickets.ptr : nullptr, cluster);
   }, 20);
   d.print(what, chunkKeys, ms);
 }
@@ -1377,6 +1424,17 @@ void benchAttentionDecode() {
   benchDecodeMma<4, C::kL2Prefetch, true, false, true>(d, "mma-co-ef s4", 0);
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default", 0);
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma fused merge", 0, true);
+  // The chunks of a kv head merged in a cluster (sm_90): two chunks of 4096 keys (one block
+  // per SM), four of 2048 (two per SM), and 4 stages.
+  if (gClusters) {
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster", 0, false, true);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster", 2048, false,
+                                                               true);
+    benchDecodeMma<4, C::kL2Prefetch, true>(d, "mma cluster s4", 0, false, true);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default again", 0);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster again", 0, false,
+                                                               true);
+  }
   // Bulk copies (sm_90), without and with evict-first.
   benchDecodeMma<3, C::kL2Prefetch, true, true, false>(d, "mma bulk s3", 0);
   benchDecodeMma<3, C::kL2Prefetch, true, true, true>(d, "mma bulk-ef s3", 0);
@@ -1396,6 +1454,7 @@ int main(int argc, char **argv) {
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
   gSMs = prop.multiProcessorCount;
+  gClusters = prop.major >= 9;
   {
     int *flag = nullptr, has = 0;
     CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));

@@ -124,9 +124,14 @@ std::vector<std::string> nameExpressions() {
         for (auto [d, dv] : {std::pair{64, 64}, {128, 128}, {64, 128}, {128, 64}})
           add("attention_decode_mma_kernel<" + T + ", " + mask + ", " + std::to_string(d) + ", " +
               std::to_string(dv) + ">");
-    // The instantiation that merges its chunks in the last block (merge tickets).
-    if (T != "float")
-      add("attention_decode_mma_kernel<" + T + ", float, 128, 128, 3, 256, true, true>");
+    // The instantiation that merges its chunks in the last block (merge tickets), and the
+    // cluster-merging one at every head-dim pair (sm_90; below it traps).
+    if (T != "float") {
+      add("attention_decode_mma_kernel<" + T + ", float, 128, 128, false, 3, 256, true, true>");
+      for (auto [d, dv] : {std::pair{64, 64}, {128, 128}, {64, 128}, {128, 64}})
+        add("attention_decode_mma_kernel<" + T + ", " + T + ", " + std::to_string(d) + ", " +
+            std::to_string(dv) + ", true>");
+    }
     for (auto [d, dv, rows] : {std::tuple{256, 256, 4}, {256, 256, 1}, {80, 80, 8}, {96, 48, 2},
                                {100, 100, 4}, {32, 32, 8}}) {
       add("attention_decode_split_kernel<" + T + ", unsigned char, " + std::to_string(d) + ", " +

@@ -421,6 +421,63 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   expectRefused(p, "pitched output 0: refers to output 1 of 1");
 }
 
+TEST(Bundle, ClusterSpecialKernelsRoundTripAndAreChecked) {
+  // As decode attention's pair: launch 1's special kernel runs in clusters of 4 blocks and does
+  // the work of launch 2 (the combine kernel) too.
+  Plan p = samplePlan();
+  Launch split = p.launches[0];
+  split.specialArgs.clear();
+  split.grid[0] = 8;
+  split.specialCluster = 4;
+  split.specialReplaces = 2;
+  Launch combine = p.launches[0];
+  combine.specialTarget.clear();
+  combine.specialArgs.clear();
+  p.launches.push_back(split);
+  p.launches.push_back(combine);
+  p.steps.push_back({Step::Kind::Launch, 1, "/attn/split"});
+  p.steps.push_back({Step::Kind::Launch, 2, "/attn/combine"});
+  std::string path = tempPath("cluster.spdc");
+  ASSERT_EQ(writeBundle(p, path), "");
+  LoadedBundle b;
+  ASSERT_EQ(readBundle(path, b), "");
+  ASSERT_EQ(b.plan.launches.size(), 3u);
+  EXPECT_EQ(b.plan.launches[0].specialCluster, 0u);
+  EXPECT_EQ(b.plan.launches[0].specialReplaces, 0u);
+  EXPECT_EQ(b.plan.launches[1].specialCluster, 4u);
+  EXPECT_EQ(b.plan.launches[1].specialReplaces, 2u);
+  std::remove(path.c_str());
+
+  auto expectRefused = [&](Plan q, const std::string &what) {
+    std::string e = writeBundle(q, path);
+    EXPECT_NE(e.find(what), std::string::npos) << "want '" << what << "', got: " << e;
+  };
+  Plan q = p;
+  q.launches[1].specialCluster = 3; // does not divide grid x = 8
+  expectRefused(q, "launch 1: special cluster of 3 blocks (at most 8, dividing grid x 8)");
+  q = p;
+  q.launches[1].grid[0] = 16;
+  q.launches[1].specialCluster = 16;
+  expectRefused(q, "launch 1: special cluster of 16 blocks");
+  q = p;
+  q.launches[1].specialReplaces = 1; // itself
+  expectRefused(q, "launch 1: special kernel replaces launch 1");
+  q = p;
+  q.launches[1].specialReplaces = 3;
+  expectRefused(q, "launch 1: special kernel replaces launch 3");
+  q = p;
+  q.launches[0].specialReplaces = 2; // a kernel with tensor maps may fall back at run time
+  expectRefused(q, "launch 0: special kernel replaces launch 2");
+  q = p;
+  q.launches[2].specialCluster = 1;
+  expectRefused(q, "launch 2: a cluster or replaced launch without a special kernel");
+  q = p;
+  q.launches[1].specialReplaces = 0;
+  q.launches[0].specialArgs.clear();
+  q.launches[0].specialReplaces = 1; // launch 1 has a special kernel of its own
+  expectRefused(q, "launch 0: special kernel replaces launch 1");
+}
+
 TEST(Bundle, PlanOfOnlyMatmulsRoundTrips) {
   // The gemm records are the largest fixed-size records: a plan that ends with them must not
   // trip the reader's count-versus-remaining-bytes bound.

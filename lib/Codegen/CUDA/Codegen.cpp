@@ -1390,6 +1390,7 @@ constexpr int kRows = 16;
 constexpr int kKeys = 16;
 constexpr int kStages = 3;
 constexpr int64_t kSms = 132;
+constexpr int64_t kMaxClusterChunks = 8;
 bool supports(int64_t headDim, int64_t headDimV) {
   return (headDim == 64 || headDim == 128) && (headDimV == 64 || headDimV == 128);
 }
@@ -1526,13 +1527,13 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
                        maskType, D, DV, rows)
                    .str();
   // The tensor-core kernel takes merge tickets last; null: the combine kernel merges.
-  uint32_t kid = addTemplateKernel(
-      name,
+  std::string params =
       formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, float *, float *, int, "
               "int, int, long long, long long, long long, float, bool, long long, long long, "
               "long long, long long{2}",
-              t, maskType, useMma ? ", unsigned *" : ""),
-      "attention_decode.cuh");
+              t, maskType, useMma ? ", unsigned *" : "")
+          .str();
+  uint32_t kid = addTemplateKernel(name, params, "attention_decode.cuh");
   bundle::Launch l;
   l.grid[0] = chunks;
   l.grid[1] = batch * kvHeads;
@@ -1555,6 +1556,20 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
   if (chunks > 1) {
     ids.push_back(oPart);
     ids.push_back(lse);
+  }
+  // On sm_90 the chunks of each (batch * kv head, row tile) can merge in a thread block cluster
+  // (at most kMaxClusterChunks): the special kernel writes the output and replaces the combine
+  // kernel, the launch added next.
+  if (useMma && chunks > 1 && chunks <= decode_launch::mma::kMaxClusterChunks) {
+    l.specialTarget = "sm_90a";
+    l.specialKernel = addTemplateKernel(
+        formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}, true>", t,
+                maskType, D, DV)
+            .str(),
+        params, "attention_decode.cuh");
+    l.specialSharedBytes = l.sharedBytes;
+    l.specialCluster = uint32_t(chunks);
+    l.specialReplaces = uint32_t(plan.launches.size() + 1);
   }
   addLaunch(kid, l, label, ids);
   if (chunks == 1)

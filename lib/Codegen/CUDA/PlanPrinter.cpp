@@ -211,6 +211,13 @@ void spdc::codegen::printPlan(const bundle::Plan &plan, llvm::raw_ostream &os) {
       if (!l.specialTarget.empty())
         os << " on " << l.specialTarget << ": " << plan.kernelNames[l.specialKernel] << " smem("
            << l.specialSharedBytes << ")";
+      if (l.specialCluster)
+        os << " cluster(" << l.specialCluster << ")";
+      if (l.specialReplaces)
+        for (size_t r = 0; r < plan.steps.size(); ++r)
+          if (plan.steps[r].kind == bundle::Step::Kind::Launch &&
+              plan.steps[r].index == l.specialReplaces)
+            os << " replaces step " << r;
       auto printArgs = [&](const char *what, const std::vector<bundle::KernelArg> &args) {
         os << " " << what << "(";
         for (size_t a = 0; a < args.size(); ++a) {

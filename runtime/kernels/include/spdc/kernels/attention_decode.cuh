@@ -44,13 +44,16 @@
 //     Launch: grid (min(rows, 65535), 1, 1) (blocks loop over rows), block (kCombineThreads =
 //     128, 1, 1), dynamic shared memory 0; chunks <= kMaxChunks.
 //
-//   template <class T, class TMask, int HeadDim, int HeadDimV>
+//   template <class T, class TMask, int HeadDim, int HeadDimV, bool ClusterMerge = false>
 //   __global__ void attention_decode_mma_kernel(... same parameters as the split kernel ...);
 //     The tensor-core split kernel: T __half / __nv_bfloat16, HeadDim and HeadDimV 64 or 128,
 //     sm_80+. Same parameters plus `unsigned *tickets` last, and the same outputs (out, or
-//     oPart / lsePart per chunk, merged by the combine kernel). The instantiation with the
-//     template argument MergeTickets = true (after the defaulted Stages, L2Prefetch, Coalesced)
-//     takes tickets (one per (batch * kv head, row tile), zero before the first launch, left
+//     oPart / lsePart per chunk, merged by the combine kernel). ClusterMerge (sm_90): the
+//     launch makes the chunks of each (batch * kv head, row tile) one thread block cluster
+//     (cluster dims (chunks, 1, 1), chunks <= kMaxClusterChunks); the blocks merge their chunks
+//     through distributed shared memory and write `out`, oPart and lsePart are not touched and
+//     no combine kernel is launched. The instantiation with the template argument
+//     MergeTickets = true (after the defaulted Stages, L2Prefetch, Coalesced) takes tickets (one per (batch * kv head, row tile), zero before the first launch, left
 //     zero by each launch): the last block of each merges the chunks into `out` itself and no
 //     combine kernel is launched. Other instantiations ignore `tickets`. Bulk (after
 //     MergeTickets, false by default; Coalesced only): on sm_90 one lane of each warp fills its
@@ -63,9 +66,9 @@
 //     128, 1, 1); dynamic shared memory AttentionDecodeMmaConfig::smemBytes(HeadDim, HeadDimV)
 //     (96 KiB at 128/128, under the 99 KiB every sm_80+ GPU allows).
 //
-// The launch numbers (kThreads, kCombineThreads, chunkKeysFor, rowsFor) are mirrored by
-// lib/Codegen/CUDA/Codegen.cpp (emitAttentionDecode), which includes no CUDA header: change
-// both together.
+// The launch numbers (kThreads, kCombineThreads, chunkKeysFor, rowsFor, kMaxClusterChunks) are
+// mirrored by lib/Codegen/CUDA/Codegen.cpp (emitAttentionDecode), which includes no CUDA
+// header: change both together.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -142,6 +145,8 @@ struct AttentionDecodeMmaConfig {
   static constexpr bool kEvictFirst = true;
   // SMs to fill: chunks are sized so that one block per SM covers an H100's 132.
   static constexpr long long kSms = 132;
+  // Most chunks the cluster merge (ClusterMerge) takes: the portable cluster size.
+  static constexpr long long kMaxClusterChunks = 8;
 
   __host__ __device__ static constexpr bool supports(int headDim, int headDimV) {
     return (headDim == 64 || headDim == 128) && (headDimV == 64 || headDimV == 128);
@@ -550,9 +555,54 @@ __device__ __forceinline__ void mergeChunksIfLast(unsigned *tickets, const float
   if (tid == 0)
     *ticket = 0u;
 }
+
+// ClusterMerge (sm_90): the blocks of a cluster are the chunks of one (batch, kv head, row
+// tile), and each holds its chunk's rows in shared memory (sChunk f32 [Rows][DV], normalized
+// within the chunk, and sLse, their base-2 log-sum-exps). After the cluster's barrier, block
+// `rank` merges every chunks-th group of four elements from its rank on, reading the other
+// blocks' shared memory, and writes `out`; a second barrier keeps each block's shared memory
+// alive until the others have read it. No partials go through global memory and no second
+// kernel runs.
+template <class T, int DV, int Rows, int Threads>
+__device__ __forceinline__ void mergeCluster(const float *sChunk, const float *sLse, T *out,
+                                             index_t row0, index_t groupRows, int kvh,
+                                             int headsPerKv, index_t qLen, int b, int qHeads,
+                                             int tid) {
+  static_assert(DV % 4 == 0, "four elements at a time");
+  const float ninf = -NumericLimits<float>::infinity();
+  clusterSync();
+  const unsigned chunks = clusterBlocks(), rank = clusterRank();
+  for (int quad = int(rank) * Threads + tid; quad < Rows * DV / 4;
+       quad += int(chunks) * Threads) {
+    const int r = quad * 4 / DV, d = quad * 4 % DV;
+    const DecodeRow x = decodeRow(row0 + r, groupRows, kvh, headsPerKv, qLen);
+    if (!x.valid)
+      continue;
+    float mx = ninf;
+    for (unsigned c = 0; c < chunks; ++c)
+      mx = fmaxf(mx, loadClusterShared(sLse + r, c));
+    float sum = 0.0f, o[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (unsigned c = 0; c < chunks; ++c) {
+      const float lse = loadClusterShared(sLse + r, c);
+      const float w = lse == ninf ? 0.0f : exp2f(lse - mx);
+      const float4 val = loadClusterShared4(sChunk + r * DV + d, c);
+      sum += w;
+      o[0] = fmaf(w, val.x, o[0]);
+      o[1] = fmaf(w, val.y, o[1]);
+      o[2] = fmaf(w, val.z, o[2]);
+      o[3] = fmaf(w, val.w, o[3]);
+    }
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    T *dst = out + ((index_t(b) * qHeads + x.head) * qLen + x.qi) * DV + d;
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      dst[e] = fromFloat<T>(o[e] * inv);
+  }
+  clusterSync();
+}
 } // namespace decode
 
-template <class T, class TMask, int HeadDim, int HeadDimV,
+template <class T, class TMask, int HeadDim, int HeadDimV, bool ClusterMerge = false,
           int Stages = AttentionDecodeMmaConfig::kStages,
           int L2Prefetch = AttentionDecodeMmaConfig::kL2Prefetch,
           bool Coalesced = AttentionDecodeMmaConfig::kCoalesced, bool MergeTickets = false,
@@ -874,6 +924,12 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       sO[row * DV + (n / 8) * 64 + col * 8 + n % 8] = acc[n][e];
     }
   __syncthreads();
+  // ClusterMerge: the block's rows stay in shared memory for the cluster's merge, after warp 0's
+  // state (which the loop below reads while it writes them).
+  float *sChunk = reinterpret_cast<float *>(decodeMmaSmem) + Cfg::kRows * DV;
+  __shared__ alignas(16) float sLse[ClusterMerge ? Cfg::kRows : 1];
+  static_assert(!ClusterMerge || 2 * Cfg::kRows * DV * 4 <= S * kPieces * 32 * 16,
+                "the chunk's rows fit after warp 0's state in its ring");
   const index_t chunk = blockIdx.x;
   for (int idx = tid; idx < Cfg::kRows * DV; idx += Cfg::kThreads) {
     const int r = idx / DV, d = idx % DV;
@@ -893,10 +949,15 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       o += reinterpret_cast<const float *>(decodeMmaSmem + w * S * kPieces * 32)[r * DV + d] * f;
     }
     const float val = sum > 0.0f ? o / sum : 0.0f;
-    if (oPart) {
+    const float lse = sum > 0.0f ? mm + log2f(sum) : ninf;
+    if constexpr (ClusterMerge) {
+      sChunk[r * DV + d] = val;
+      if (d == 0)
+        sLse[r] = lse;
+    } else if (oPart) {
       oPart[(chunk * outRows + outRow) * DV + d] = val;
       if (d == 0)
-        lsePart[chunk * outRows + outRow] = sum > 0.0f ? mm + log2f(sum) : ninf;
+        lsePart[chunk * outRows + outRow] = lse;
     } else {
       out[outRow * DV + d] = fromFloat<T>(val);
     }
@@ -908,6 +969,18 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       decode::mergeChunksIfLast<T, DV, Cfg::kRows, Cfg::kThreads>(
           tickets, oPart, lsePart, out, row0, groupRows, kvh, headsPerKv, qLen, b, qHeads,
           outRows, tid);
+  if constexpr (ClusterMerge) {
+#if __CUDA_ARCH__ >= 900
+    // The launch makes each (batch, kv head, row tile) one cluster of gridDim.x blocks.
+    if (clusterBlocks() != gridDim.x || clusterRank() != blockIdx.x)
+      __trap();
+    decode::mergeCluster<T, DV, Cfg::kRows, Cfg::kThreads>(sChunk, sLse, out, row0, groupRows,
+                                                           kvh, headsPerKv, qLen, b, qHeads,
+                                                           tid);
+#else
+    __trap(); // clusters need sm_90
+#endif
+  }
 #else
   __trap(); // mma.sync needs sm_80 (the project targets sm_80+)
 #endif

@@ -2,9 +2,10 @@
 //
 // Warp-level pieces shared by the attention kernels (attention.cuh, attention_decode.cuh):
 // mma.sync m16n8k16 with f32 accumulators, ldmatrix, 16-byte cp.async with its commit and wait,
-// mbarriers and named barriers, base-2 exponentials and the f16/bf16 pair packing of A
-// fragments. Each compiles to nothing
-// below sm_80, where no kernel calls it.
+// mbarriers and named barriers, cluster barriers and distributed shared memory, base-2
+// exponentials and the f16/bf16 pair packing of A fragments. Each compiles to nothing below
+// the architecture that has it (sm_80, or sm_90 for the clusters and bulk copies), where no
+// kernel calls it.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -208,6 +209,61 @@ __device__ __forceinline__ void tmaPrefetchDescriptor(const TmaDescriptor &map) 
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<unsigned long long>(&map))
                : "memory");
 #endif
+}
+
+// Thread block clusters (sm_90): this block's rank in its cluster and the cluster's size in
+// blocks (1 for a launch without clusters).
+__device__ __forceinline__ unsigned clusterRank() {
+  unsigned r = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ unsigned clusterBlocks() {
+  unsigned n = 1;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+#endif
+  return n;
+}
+// Every thread of every block of the cluster: shared memory written before it is visible to
+// the cluster's blocks after it.
+__device__ __forceinline__ void clusterSync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive.release.aligned;\n"
+               "barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+// The address in block `rank`'s shared memory (distributed shared memory) of what `p` points to
+// in this block's.
+__device__ __forceinline__ unsigned clusterSharedAddr(const void *p, unsigned rank) {
+  unsigned remote = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smemAddr(p)), "r"(rank));
+#endif
+  return remote;
+}
+// One float, and four (16-byte aligned), of block `rank`'s shared memory.
+__device__ __forceinline__ float loadClusterShared(const float *p, unsigned rank) {
+  float v = 0.0f;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n"
+               : "=f"(v)
+               : "r"(clusterSharedAddr(p, rank))
+               : "memory");
+#endif
+  return v;
+}
+__device__ __forceinline__ float4 loadClusterShared4(const float *p, unsigned rank) {
+  float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(clusterSharedAddr(p, rank))
+               : "memory");
+#endif
+  return v;
 }
 
 // Named barriers 1..15 among `threads` threads (a multiple of 32): sync waits for the
