@@ -404,6 +404,9 @@ struct spdc_model_t {
   /// expression. Precompiled cubins must use extern "C" names.
   std::vector<std::string> kernelSymbols;
   std::vector<bool> used; ///< per kernel: some launch runs it on this device
+  /// Per launch: blocks per thread block cluster of the special kernel that load() chose for
+  /// it (Launch::specialCluster), 0 for none.
+  std::vector<uint32_t> clusters;
   std::string codeOrigin = "none"; ///< spdc_model_code_origin
   /// The declared shapes for spdc_tensor_info_t (-1 for a dynamic dimension).
   std::vector<std::vector<int64_t>> inputDims, outputDims;
@@ -673,9 +676,11 @@ spdc_status_t spdc_model_t::load() {
   // A special kernel with arguments of its own (tensor maps) keeps the portable one loaded:
   // from here on such a launch runs `kernel` with args and specialArgs, or `specialKernel` with
   // args alone where the maps cannot be encoded for the bound operands (enqueueStep). Its
-  // clusters (specialCluster) stay with it; a later launch whose work it does too
-  // (specialReplaces; the plan puts it after) is dropped with its step.
+  // clusters (specialCluster) go to `clusters`; a later launch whose work it does too
+  // (specialReplaces; the plan puts it after) is dropped with its step. What is left is a plan
+  // without special kernels, which instantiatePlan validates as such.
   std::vector<uint32_t> replacedBy(plan.launches.size(), UINT32_MAX);
+  clusters.assign(plan.launches.size(), 0);
   for (size_t i = 0; i < plan.launches.size(); ++i) {
     bundle::Launch &l = plan.launches[i];
     if (replacedBy[i] != UINT32_MAX)
@@ -688,11 +693,12 @@ spdc_status_t spdc_model_t::load() {
         used[l.specialKernel] = true;
       if (l.specialReplaces)
         replacedBy[l.specialReplaces] = uint32_t(i);
+      clusters[i] = l.specialCluster;
     } else {
       l.specialArgs.clear();
-      l.specialCluster = 0;
     }
     l.specialTarget.clear();
+    l.specialCluster = 0;
     l.specialReplaces = 0;
     if (l.sharedBytes > uint32_t(ctx->maxSharedPerBlock))
       return fail(SPDC_STATUS_FAILED_PRECONDITION,
@@ -1020,9 +1026,9 @@ spdc_status_t spdc_model_t::enqueueStep(size_t i, CUstream s) {
       attrs[numAttrs].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
       attrs[numAttrs++].value.programmaticStreamSerializationAllowed = 1;
     }
-    if (kernel == l.kernel && l.specialCluster) {
+    if (kernel == l.kernel && clusters[step.index]) {
       attrs[numAttrs].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-      attrs[numAttrs].value.clusterDim.x = l.specialCluster;
+      attrs[numAttrs].value.clusterDim.x = clusters[step.index];
       attrs[numAttrs].value.clusterDim.y = 1;
       attrs[numAttrs++].value.clusterDim.z = 1;
     }

@@ -1390,7 +1390,13 @@ constexpr int kRows = 16;
 constexpr int kKeys = 16;
 constexpr int kStages = 3;
 constexpr int64_t kSms = 132;
-constexpr int64_t kMaxClusterChunks = 8;
+// The kernel merges up to 8 chunks in a cluster (kMaxClusterChunks); the plan uses clusters of
+// 2 only. The chunks are sized for one block per SM, and a cluster's blocks must be resident at
+// once in one GPC: pairs always fit (SMs come in pairs, TPCs), but an H100's GPCs of 16 and 18
+// SMs hold 32 clusters of 4, so 33 of them (132 blocks) would run in two waves, twice as long.
+// Measured on the H100 (bench/notes/decode.md): 2 chunks of 4096 keys merged in clusters,
+// 0.1012-0.1018 ms against 0.1025-0.1032 with the combine kernel.
+constexpr int64_t kClusterMergeChunks = 2;
 bool supports(int64_t headDim, int64_t headDimV) {
   return (headDim == 64 || headDim == 128) && (headDimV == 64 || headDimV == 128);
 }
@@ -1557,10 +1563,9 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
     ids.push_back(oPart);
     ids.push_back(lse);
   }
-  // On sm_90 the chunks of each (batch * kv head, row tile) can merge in a thread block cluster
-  // (at most kMaxClusterChunks): the special kernel writes the output and replaces the combine
-  // kernel, the launch added next.
-  if (useMma && chunks > 1 && chunks <= decode_launch::mma::kMaxClusterChunks) {
+  // On sm_90 two chunks of each (batch * kv head, row tile) merge in a thread block cluster:
+  // the special kernel writes the output and replaces the combine kernel, the launch added next.
+  if (useMma && chunks == decode_launch::mma::kClusterMergeChunks) {
     l.specialTarget = "sm_90a";
     l.specialKernel = addTemplateKernel(
         formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}, true>", t,
