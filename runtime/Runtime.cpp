@@ -405,7 +405,7 @@ struct spdc_model_t {
   std::vector<std::string> kernelSymbols;
   std::vector<bool> used; ///< per kernel: some launch runs it on this device
   /// Per launch: blocks per thread block cluster of the special kernel that load() chose for
-  /// it (Launch::specialCluster), 0 for none.
+  /// it (bundle::specializePlan), 0 for none.
   std::vector<uint32_t> clusters;
   std::string codeOrigin = "none"; ///< spdc_model_code_origin
   /// The declared shapes for spdc_tensor_info_t (-1 for a dynamic dimension).
@@ -499,7 +499,6 @@ struct spdc_model_t {
   spdc_status_t grow(CUdeviceptr &ptr, uint64_t &capacity, uint64_t bytes, const char *what);
   spdc_status_t prepareRun(const char *fn);
   spdc_status_t enqueueStep(size_t i, CUstream s);
-  void dropReplacedSteps(const std::vector<uint32_t> &replacedBy);
   /// `arg`'s tensor map over the operand at `base`; false where the driver refuses it (an
   /// address or stride not a multiple of 16 bytes, an empty dimension).
   bool encodeTensorMap(const bundle::KernelArg &arg, CUdeviceptr base, CUtensorMap &map) const;
@@ -624,36 +623,6 @@ spdc_status_t spdc_model_t::loadModules() {
   return SPDC_STATUS_OK;
 }
 
-/// Removes the steps of launches that a special kernel replaces (replacedBy[launch]: the
-/// replacing launch, or UINT32_MAX); a pitched output written by a removed step is written by
-/// the replacing launch's step instead.
-void spdc_model_t::dropReplacedSteps(const std::vector<uint32_t> &replacedBy) {
-  if (std::all_of(replacedBy.begin(), replacedBy.end(), [](uint32_t r) { return r == UINT32_MAX; }))
-    return;
-  std::vector<bundle::Step> kept;
-  std::vector<uint32_t> newIndex(plan.steps.size()), launchStep(plan.launches.size(), 0);
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
-    const bundle::Step &step = plan.steps[i];
-    const bool launch = step.kind == bundle::Step::Kind::Launch;
-    if (launch && replacedBy[step.index] != UINT32_MAX)
-      continue;
-    if (launch)
-      launchStep[step.index] = uint32_t(kept.size());
-    newIndex[i] = uint32_t(kept.size());
-    kept.push_back(step);
-  }
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
-    const bundle::Step &step = plan.steps[i];
-    if (step.kind == bundle::Step::Kind::Launch && replacedBy[step.index] != UINT32_MAX)
-      newIndex[i] = launchStep[replacedBy[step.index]];
-  }
-  for (bundle::PitchedOutput &po : plan.pitchedOutputs) {
-    po.writeStep = newIndex[po.writeStep];
-    po.packStep = newIndex[po.packStep];
-  }
-  plan.steps = std::move(kept);
-}
-
 spdc_status_t spdc_model_t::load() {
   dynamic = !plan.symbols.empty() || !plan.exprs.empty();
   for (auto [list, dims] :
@@ -675,31 +644,16 @@ spdc_status_t spdc_model_t::load() {
   used.assign(plan.kernelNames.size(), false);
   // A special kernel with arguments of its own (tensor maps) keeps the portable one loaded:
   // from here on such a launch runs `kernel` with args and specialArgs, or `specialKernel` with
-  // args alone where the maps cannot be encoded for the bound operands (enqueueStep). Its
-  // clusters (specialCluster) go to `clusters`; a later launch whose work it does too
-  // (specialReplaces; the plan puts it after) is dropped with its step. What is left is a plan
-  // without special kernels, which instantiatePlan validates as such.
-  std::vector<uint32_t> replacedBy(plan.launches.size(), UINT32_MAX);
-  clusters.assign(plan.launches.size(), 0);
+  // args alone where the maps cannot be encoded for the bound operands (enqueueStep). A launch
+  // that a special kernel replaces runs no more (specializePlan drops its step).
+  std::vector<bool> replaced;
+  bundle::specializePlan(plan, ctx->target, uint32_t(ctx->maxSharedPerBlock), clusters, replaced);
   for (size_t i = 0; i < plan.launches.size(); ++i) {
-    bundle::Launch &l = plan.launches[i];
-    if (replacedBy[i] != UINT32_MAX)
+    const bundle::Launch &l = plan.launches[i];
+    if (replaced[i])
       continue;
-    if (!l.specialTarget.empty() && l.specialTarget == ctx->target &&
-        l.specialSharedBytes <= uint32_t(ctx->maxSharedPerBlock)) {
-      std::swap(l.kernel, l.specialKernel);
-      std::swap(l.sharedBytes, l.specialSharedBytes);
-      if (!l.specialArgs.empty())
-        used[l.specialKernel] = true;
-      if (l.specialReplaces)
-        replacedBy[l.specialReplaces] = uint32_t(i);
-      clusters[i] = l.specialCluster;
-    } else {
-      l.specialArgs.clear();
-    }
-    l.specialTarget.clear();
-    l.specialCluster = 0;
-    l.specialReplaces = 0;
+    if (!l.specialArgs.empty())
+      used[l.specialKernel] = true;
     if (l.sharedBytes > uint32_t(ctx->maxSharedPerBlock))
       return fail(SPDC_STATUS_FAILED_PRECONDITION,
                   where() + "kernel '" + plan.kernelNames[l.kernel] + "' needs " +
@@ -707,7 +661,6 @@ spdc_status_t spdc_model_t::load() {
                       ctx->info.name + " allows " + std::to_string(ctx->maxSharedPerBlock));
     used[l.kernel] = true;
   }
-  dropReplacedSteps(replacedBy);
   if (spdc_status_t s = loadModules())
     return s;
   functions.assign(plan.kernelNames.size(), nullptr);

@@ -114,6 +114,18 @@ std::string evaluateExprs(const Plan &plan, const std::vector<int64_t> &symbolVa
 std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbolValues,
                             uint64_t weightsSize, Plan &out);
 
+/// Chooses each launch's kernel for a device whose kernels compile for `target` ("sm_90a") and
+/// that gives a block up to `maxSharedPerBlock` bytes of shared memory. A launch whose special
+/// kernel applies runs it: kernel and specialKernel, sharedBytes and specialSharedBytes swap
+/// (specialArgs stay, with the portable kernel as the fallback where they cannot be encoded);
+/// its cluster size goes to `clusters` (per launch, 0 for none); a later launch it replaces is
+/// dropped with its step, and a pitched output written by that step is written by the
+/// replacing launch's step. Other launches drop their special kernel. Afterwards no launch
+/// names a special target, cluster or replaced launch (an instance validates as such).
+/// `replaced` tells which launches no step runs any more.
+void specializePlan(Plan &plan, const std::string &target, uint32_t maxSharedPerBlock,
+                    std::vector<uint32_t> &clusters, std::vector<bool> &replaced);
+
 /// The spdc version written into bundle headers (the project version, e.g. "0.1.0").
 const char *spdcVersion();
 

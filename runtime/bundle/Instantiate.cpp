@@ -4,12 +4,15 @@
 // dynamic input dimensions). The runtime binds the symbols from the shapes of the inputs,
 // evaluates the programs and runs the plan instantiated with the values; the validator checks
 // the programs' structure and an instance at sample values. Integer arithmetic is checked: a
-// program that overflows or divides by zero is an error, never a wrapped size.
+// program that overflows or divides by zero is an error, never a wrapped size. Before any of
+// it, the runtime specializes the plan for its device (specializePlan: special kernels).
 //
 //===----------------------------------------------------------------------===//
 
 #include "Bundle.h"
 #include "PlanInts.h"
+
+#include <algorithm>
 
 namespace spdc::bundle {
 namespace {
@@ -242,6 +245,56 @@ std::string bindSymbols(const Plan &plan, const std::vector<std::vector<int64_t>
     }
   }
   return {};
+}
+
+void specializePlan(Plan &plan, const std::string &target, uint32_t maxSharedPerBlock,
+                    std::vector<uint32_t> &clusters, std::vector<bool> &replaced) {
+  clusters.assign(plan.launches.size(), 0);
+  replaced.assign(plan.launches.size(), false);
+  std::vector<uint32_t> replacedBy(plan.launches.size(), UINT32_MAX);
+  for (size_t i = 0; i < plan.launches.size(); ++i) {
+    Launch &l = plan.launches[i];
+    // validatePlan puts a replaced launch after its replacing one, without a special kernel.
+    if (replacedBy[i] == UINT32_MAX && !l.specialTarget.empty() && l.specialTarget == target &&
+        l.specialSharedBytes <= maxSharedPerBlock) {
+      std::swap(l.kernel, l.specialKernel);
+      std::swap(l.sharedBytes, l.specialSharedBytes);
+      clusters[i] = l.specialCluster;
+      if (l.specialReplaces) {
+        replacedBy[l.specialReplaces] = uint32_t(i);
+        replaced[l.specialReplaces] = true;
+      }
+    } else {
+      l.specialArgs.clear();
+    }
+    l.specialTarget.clear();
+    l.specialCluster = 0;
+    l.specialReplaces = 0;
+  }
+  if (std::find(replaced.begin(), replaced.end(), true) == replaced.end())
+    return;
+  std::vector<Step> kept;
+  std::vector<uint32_t> newIndex(plan.steps.size()), launchStep(plan.launches.size(), 0);
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const Step &step = plan.steps[i];
+    const bool launch = step.kind == Step::Kind::Launch;
+    if (launch && replaced[step.index])
+      continue;
+    if (launch)
+      launchStep[step.index] = uint32_t(kept.size());
+    newIndex[i] = uint32_t(kept.size());
+    kept.push_back(step);
+  }
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const Step &step = plan.steps[i];
+    if (step.kind == Step::Kind::Launch && replaced[step.index])
+      newIndex[i] = launchStep[replacedBy[step.index]];
+  }
+  for (PitchedOutput &po : plan.pitchedOutputs) {
+    po.writeStep = newIndex[po.writeStep];
+    po.packStep = newIndex[po.packStep];
+  }
+  plan.steps = std::move(kept);
 }
 
 std::string instantiatePlan(const Plan &plan, const std::vector<int64_t> &symbolValues,

@@ -421,13 +421,15 @@ TEST(Bundle, WriterRefusesInvalidPlans) {
   expectRefused(p, "pitched output 0: refers to output 1 of 1");
 }
 
-TEST(Bundle, ClusterSpecialKernelsRoundTripAndAreChecked) {
-  // As decode attention's pair: launch 1's special kernel runs in clusters of 4 blocks and does
-  // the work of launch 2 (the combine kernel) too.
+namespace {
+// samplePlan plus decode attention's pair: launch 1's special kernel (sm_90a) runs in clusters
+// of 4 and replaces launch 2, run by the last two steps.
+Plan clusterPlan() {
   Plan p = samplePlan();
   Launch split = p.launches[0];
   split.specialArgs.clear();
   split.grid[0] = 8;
+  split.specialSharedBytes = 100000;
   split.specialCluster = 4;
   split.specialReplaces = 2;
   Launch combine = p.launches[0];
@@ -437,6 +439,12 @@ TEST(Bundle, ClusterSpecialKernelsRoundTripAndAreChecked) {
   p.launches.push_back(combine);
   p.steps.push_back({Step::Kind::Launch, 1, "/attn/split"});
   p.steps.push_back({Step::Kind::Launch, 2, "/attn/combine"});
+  return p;
+}
+} // namespace
+
+TEST(Bundle, ClusterSpecialKernelsRoundTripAndAreChecked) {
+  Plan p = clusterPlan();
   std::string path = tempPath("cluster.spdc");
   ASSERT_EQ(writeBundle(p, path), "");
   LoadedBundle b;
@@ -476,6 +484,62 @@ TEST(Bundle, ClusterSpecialKernelsRoundTripAndAreChecked) {
   q.launches[0].specialArgs.clear();
   q.launches[0].specialReplaces = 1; // launch 1 has a special kernel of its own
   expectRefused(q, "launch 0: special kernel replaces launch 1");
+}
+
+
+TEST(Bundle, SpecializeRunsSpecialKernelsInTheirClustersAndDropsReplacedSteps) {
+  Plan p = clusterPlan();
+  ASSERT_EQ(validatePlan(p, p.weights.size()), "");
+  std::vector<uint32_t> clusters;
+  std::vector<bool> replaced;
+  specializePlan(p, "sm_90a", 228 * 1024, clusters, replaced);
+  EXPECT_EQ(clusters, (std::vector<uint32_t>{0, 4, 0}));
+  EXPECT_EQ(replaced, (std::vector<bool>{false, false, true}));
+  // Both special kernels chosen: kernel and shared bytes swapped, the tensor maps kept.
+  EXPECT_EQ(p.launches[0].kernel, 0u);
+  EXPECT_EQ(p.launches[0].specialKernel, 1u);
+  EXPECT_EQ(p.launches[0].sharedBytes, 200000u);
+  EXPECT_EQ(p.launches[0].specialArgs.size(), 1u);
+  EXPECT_EQ(p.launches[1].kernel, 0u);
+  EXPECT_EQ(p.launches[1].sharedBytes, 100000u);
+  for (const Launch &l : p.launches) {
+    EXPECT_TRUE(l.specialTarget.empty());
+    EXPECT_EQ(l.specialCluster, 0u);
+    EXPECT_EQ(l.specialReplaces, 0u);
+  }
+  ASSERT_EQ(p.steps.size(), 5u); // the combine step is gone
+  EXPECT_EQ(p.steps[4].label, "/attn/split");
+  EXPECT_EQ(validatePlan(p, p.weights.size()), "");
+
+  // Another target: no special kernel, nothing replaced, the maps dropped.
+  p = clusterPlan();
+  specializePlan(p, "sm_80", 228 * 1024, clusters, replaced);
+  EXPECT_EQ(clusters, (std::vector<uint32_t>{0, 0, 0}));
+  EXPECT_EQ(replaced, (std::vector<bool>{false, false, false}));
+  EXPECT_EQ(p.launches[1].kernel, 1u);
+  EXPECT_TRUE(p.launches[0].specialArgs.empty());
+  EXPECT_EQ(p.steps.size(), 6u);
+  EXPECT_EQ(validatePlan(p, p.weights.size()), "");
+
+  // Too little shared memory for launch 0's special kernel (200000 bytes), enough for launch 1's.
+  p = clusterPlan();
+  specializePlan(p, "sm_90a", 150000, clusters, replaced);
+  EXPECT_EQ(p.launches[0].kernel, 1u);
+  EXPECT_EQ(p.launches[1].kernel, 0u);
+  EXPECT_EQ(clusters, (std::vector<uint32_t>{0, 4, 0}));
+
+  // A pitched output written by the replaced step is written by the replacing one; its pack
+  // step moves up with the steps after the dropped one.
+  p = clusterPlan();
+  p.steps.push_back({Step::Kind::Launch, 0, "/pack"});
+  p.pitchedOutputs[0].writeStep = 5; // the combine step
+  p.pitchedOutputs[0].packStep = 6;
+  ASSERT_EQ(validatePlan(p, p.weights.size()), "");
+  specializePlan(p, "sm_90a", 228 * 1024, clusters, replaced);
+  ASSERT_EQ(p.steps.size(), 6u);
+  EXPECT_EQ(p.pitchedOutputs[0].writeStep, 4u);
+  EXPECT_EQ(p.pitchedOutputs[0].packStep, 5u);
+  EXPECT_EQ(p.steps[5].label, "/pack");
 }
 
 TEST(Bundle, PlanOfOnlyMatmulsRoundTrips) {
