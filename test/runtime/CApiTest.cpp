@@ -723,12 +723,124 @@ TEST_P(GpuDependentLaunch, ChainKeepsItsOrder) {
   std::remove(path.c_str());
 }
 
+// Test names of the (graphs, dependent launch) parameters.
+std::string launchModeName(const ::testing::TestParamInfo<std::tuple<bool, bool>> &info) {
+  return std::string(std::get<0>(info.param) ? "graphs" : "no_graphs") +
+         (std::get<1>(info.param) ? "_dependent" : "_serialized");
+}
+
 INSTANTIATE_TEST_SUITE_P(Launches, GpuDependentLaunch,
-                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
-                         [](const auto &info) {
-                           return std::string(std::get<0>(info.param) ? "graphs" : "no_graphs") +
-                                  (std::get<1>(info.param) ? "_dependent" : "_serialized");
-                         });
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()), launchModeName);
+
+// y = 2 x + 1 in two launches (`twice` into the arena, then `plus_one` into the output), where
+// the first has a special kernel for sm_90a that runs in clusters of two blocks and writes y
+// itself, replacing the second launch. Each block of a pair doubles its own tile into shared
+// memory and writes its partner's tile from the partner's shared memory: only a launch in
+// clusters gives the right answer (the kernel traps without one), and only a dropped second
+// launch leaves it (the arena tile it would read is never written).
+constexpr int64_t kClusterTile = 256, kClusterElems = 64 * kClusterTile;
+
+Plan clusterReplacePlan() {
+  Plan p;
+  p.inputs.push_back({"x", ElementType::F32, {kClusterElems}});
+  p.outputs.push_back({"y", ElementType::F32, {kClusterElems}});
+  p.arenaBytes = kClusterElems * 4;
+  p.sources = {R"(#include "spdc/kernels/mma.cuh"
+using namespace spdc::kernels;
+extern "C" __global__ void twice(const float *x, float *part, float *y, long long tile) {
+  gridDependencySync();
+  const long long i = blockIdx.x * tile + threadIdx.x;
+  part[i] = 2.0f * x[i];
+}
+extern "C" __global__ void plus_one(const float *part, float *y, long long tile) {
+  gridDependencySync();
+  const long long i = blockIdx.x * tile + threadIdx.x;
+  y[i] = part[i] + 1.0f;
+}
+extern "C" __global__ void twice_plus_one_pairs(const float *x, float *part, float *y,
+                                                long long tile) {
+  gridDependencySync();
+  __shared__ float doubled[1024];
+  if (clusterBlocks() != 2)
+    __trap();
+  doubled[threadIdx.x] = 2.0f * x[blockIdx.x * tile + threadIdx.x];
+  clusterSync();
+  const unsigned partner = clusterRank() ^ 1u;
+  const long long partnerBlock = (blockIdx.x ^ 1u);
+  y[partnerBlock * tile + threadIdx.x] = loadClusterShared(&doubled[threadIdx.x], partner) + 1.0f;
+  clusterSync();
+}
+)"};
+  p.kernelNames = {"twice", "plus_one", "twice_plus_one_pairs"};
+  p.kernelSources = {0, 0, 0};
+  KernelArg x, part, y, tile;
+  x.buffer = ref(Space::Input, 0);
+  part.buffer = ref(Space::Arena, 0);
+  y.buffer = ref(Space::Output, 0);
+  tile.kind = KernelArg::Kind::I64;
+  tile.i64 = kClusterTile;
+  Launch first;
+  first.kernel = 0;
+  first.grid[0] = kClusterElems / kClusterTile;
+  first.block[0] = kClusterTile;
+  first.dependentLaunch = true;
+  first.args = {x, part, y, tile};
+  first.specialTarget = "sm_90a";
+  first.specialKernel = 2;
+  first.specialCluster = 2;
+  first.specialReplaces = 1;
+  Launch second = first;
+  second.kernel = 1;
+  second.args = {part, y, tile};
+  second.specialTarget.clear();
+  second.specialCluster = second.specialReplaces = 0;
+  p.launches = {first, second};
+  p.steps = {{Step::Kind::Launch, 0, "/Mul"}, {Step::Kind::Launch, 1, "/Add"}};
+  return p;
+}
+
+class GpuSpecialKernel : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(GpuSpecialKernel, ClusterKernelReplacesTheNextLaunch) {
+  const auto [graphs, dependent] = GetParam();
+  std::string path = tempPath("cluster.spdc");
+  ASSERT_EQ(writeBundle(clusterReplacePlan(), path), ""); // the plan validates, GPU or not
+  spdc_context_t *ctx = gpuContext(graphs, "", dependent);
+  if (!ctx) {
+    std::remove(path.c_str());
+    GTEST_SKIP() << "no CUDA device";
+  }
+  spdc_device_info_t info;
+  ASSERT_EQ(spdc_context_device_info(ctx, &info), SPDC_STATUS_OK);
+  const bool special = std::string(info.arch) == "sm_90a";
+  spdc_model_t *model = nullptr;
+  ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
+  size_t steps = 0;
+  ASSERT_EQ(spdc_model_step_count(model, &steps), SPDC_STATUS_OK);
+  EXPECT_EQ(steps, special ? 1u : 2u) << info.arch;
+  std::vector<float> x(kClusterElems), y(kClusterElems);
+  ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, x.size() * 4),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, y.size() * 4),
+            SPDC_STATUS_OK);
+  for (int run = 0; run < 3; ++run) {
+    for (int64_t i = 0; i < kClusterElems; ++i)
+      x[i] = float((i * 5 + run) % 301);
+    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
+    int64_t wrong = 0, first = -1;
+    for (int64_t i = 0; i < kClusterElems; ++i)
+      if (y[i] != 2.0f * x[i] + 1.0f && wrong++ == 0)
+        first = i;
+    EXPECT_EQ(wrong, 0) << "run " << run << ": first at " << first << ": " << y[first]
+                        << " instead of " << 2.0f * x[first] + 1.0f;
+  }
+  spdc_model_release(model);
+  spdc_context_release(ctx);
+  std::remove(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Launches, GpuSpecialKernel,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()), launchModeName);
 
 TEST(GpuCApi, BatchedBf16MatmulWithBiasGelu) {
   spdc_context_t *ctx = gpuContext(true);
