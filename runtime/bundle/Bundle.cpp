@@ -596,11 +596,11 @@ private:
                               !l.specialArgs.empty()))
       return "special kernel replaces launch " + std::to_string(l.specialReplaces) +
              " (a later launch without a special kernel, and tensor maps none)";
-    for (const PitchedOutput &o : plan.pitchedOutputs)
-      if (l.specialReplaces && o.packStep < plan.steps.size() &&
-          plan.steps[o.packStep].kind == Step::Kind::Launch &&
-          plan.steps[o.packStep].index == l.specialReplaces)
-        return "special kernel replaces the pack step of an output";
+    if (l.specialReplaces)
+      for (const PitchedOutput &o : plan.pitchedOutputs)
+        if (o.packStep < plan.steps.size() && plan.steps[o.packStep].kind == Step::Kind::Launch &&
+            plan.steps[o.packStep].index == l.specialReplaces)
+          return "special kernel replaces the pack step of an output";
     for (size_t i = 0; i < l.args.size() + l.specialArgs.size(); ++i) {
       const bool special = i >= l.args.size();
       const KernelArg &a = special ? l.specialArgs[i - l.args.size()] : l.args[i];

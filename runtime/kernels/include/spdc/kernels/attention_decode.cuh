@@ -53,7 +53,8 @@
 //     (cluster dims (chunks, 1, 1), chunks <= kMaxClusterChunks); the blocks merge their chunks
 //     through distributed shared memory and write `out`, oPart and lsePart are not touched and
 //     no combine kernel is launched. The instantiation with the template argument
-//     MergeTickets = true (after the defaulted Stages, L2Prefetch, Coalesced) takes tickets (one per (batch * kv head, row tile), zero before the first launch, left
+//     MergeTickets = true (after ClusterMerge and the defaulted Stages, L2Prefetch, Coalesced)
+//     takes tickets (one per (batch * kv head, row tile), zero before the first launch, left
 //     zero by each launch): the last block of each merges the chunks into `out` itself and no
 //     combine kernel is launched. Other instantiations ignore `tickets`. Bulk (after
 //     MergeTickets, false by default; Coalesced only): on sm_90 one lane of each warp fills its
