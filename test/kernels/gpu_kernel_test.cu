@@ -766,8 +766,7 @@ bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
                               float *oPart, float *lse, int batch, int hq, int hkv, long long sq,
                               long long skv, float scale, bool causal, long long msB,
                               long long msH, long long msQ, long long msK,
-                              long long chunkKeys = 0, unsigned *tickets = nullptr,
-                              bool cluster = false) {
+                              long long chunkKeys = 0, bool cluster = false) {
   using Cfg = AttentionDecodeMmaConfig;
   const long long groupRows = (long long)(hq / hkv) * sq;
   const long long rowTiles = (groupRows + Cfg::kRows - 1) / Cfg::kRows;
@@ -778,7 +777,7 @@ bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
   constexpr int smem = Cfg::smemBytes(D, DV, S);
   const dim3 grid(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles));
   if (cluster && gClusters && chunks <= Cfg::kMaxClusterChunks) {
-    auto kernel = attention_decode_mma_kernel<T, M, D, DV, true, S, PF, Co, false, Bk, Ef>;
+    auto kernel = attention_decode_mma_kernel<T, M, D, DV, true, S, PF, Co, Bk, Ef>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
@@ -792,19 +791,16 @@ bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
     config.attrs = attr;
     config.numAttrs = 1;
     CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, q, k, v, mask, out, oPart, lse, batch, hq, hkv,
-                                  sq, skv, chunkKeys, scale, causal, msB, msH, msQ, msK,
-                                  (unsigned *)nullptr));
+                                  sq, skv, chunkKeys, scale, causal, msB, msH, msQ, msK));
     return true;
   }
-  // With tickets: the instantiation whose last block merges the chunks.
-  auto kernel = tickets ? attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, true, Bk, Ef>
-                        : attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, false, Bk, Ef>;
+  auto kernel = attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, Bk, Ef>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   kernel<<<grid, Cfg::kThreads, smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse,
                                         batch, hq, hkv, sq, skv, chunkKeys, scale, causal, msB,
-                                        msH, msQ, msK, tickets);
+                                        msH, msQ, msK);
   CUDA_CHECK(cudaGetLastError());
-  if (chunks > 1 && !tickets) {
+  if (chunks > 1) {
     attention_decode_combine_kernel<T>
         <<<unsigned(std::min(outRows, 65535LL)), AttentionDecodeSplitConfig::kCombineThreads>>>(
             oPart, lse, out, outRows, int(chunks), DV);
@@ -877,18 +873,14 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
   DevBuf<float> oPart(scratch), lse(scratch / DV);
   const T *kp = dk.ptr + (misaligned ? 1 : 0), *vp = dv.ptr + (misaligned ? 1 : 0);
   constexpr bool kHasMma = IsHalfLike<T>::value && AttentionDecodeMmaConfig::supports(D, DV);
-  // Merge tickets of the fused-merge variant: one per (batch * kv head, row tile), zero.
-  DevBuf<unsigned> tickets(size_t(batch) * hkv * (((long long)(hq / hkv) * sq + 15) / 16));
-  CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
-  // CUDA cores; tensor cores with per-lane copies; the default; the default merging its chunks
-  // in the last block (run twice: the tickets must be left zero for the next launch); bulk
-  // copies (sm_90; cp.async elsewhere and for misaligned operands); the chunks merged in a
-  // cluster (sm_90, at most kMaxClusterChunks chunks).
-  for (int variant : {0, 1, 2, 3, 4, 5, 6}) {
+  // CUDA cores; tensor cores with per-lane copies; the default; bulk copies (sm_90; cp.async
+  // elsewhere and for misaligned operands); the chunks merged in a cluster (sm_90, at most
+  // kMaxClusterChunks chunks).
+  for (int variant : {0, 1, 2, 3, 4}) {
     const bool mma = variant > 0;
     if (mma && !kHasMma)
       continue;
-    if (variant == 6 && !gClusters)
+    if (variant == 4 && !gClusters)
       continue;
     CUDA_CHECK(cudaMemset(dout.ptr, 0xff, dout.n * sizeof(T)));
     bool clustered = false;
@@ -896,34 +888,27 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
       using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
       if constexpr (kHasMma)
         if (mma) {
-          if (variant == 6) {
+          if (variant == 4) {
             clustered = launchAttentionDecodeMma<T, M, D, DV>(
                 dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
-                scale, causal, msB, msH, msQ, msK, chunkKeys, nullptr, true);
+                scale, causal, msB, msH, msQ, msK, chunkKeys, true);
             return;
           }
-          // The contract's configuration, and per-lane copies without prefetch hints.
-          auto go = [&](auto co) {
-            constexpr bool Co = decltype(co)::value;
-            launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
-                                     Co ? AttentionDecodeMmaConfig::kL2Prefetch : 0, Co>(dq.ptr, kp, vp, mask, dout.ptr,
-                                                          oPart.ptr, lse.ptr, batch, hq, hkv, sq,
-                                                          skv, scale, causal, msB, msH, msQ, msK,
-                                                          chunkKeys);
-          };
-          if (variant == 5) {
+          if (variant == 3) {
             launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
                                      AttentionDecodeMmaConfig::kL2Prefetch, true, true, true>(
                 dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
                 scale, causal, msB, msH, msQ, msK, chunkKeys);
             return;
           }
-          if (variant >= 3) {
-            launchAttentionDecodeMma<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr,
-                                                  lse.ptr, batch, hq, hkv, sq, skv, scale, causal,
-                                                  msB, msH, msQ, msK, chunkKeys, tickets.ptr);
-            return;
-          }
+          // The contract's configuration, and per-lane copies without prefetch hints.
+          auto go = [&](auto co) {
+            constexpr bool Co = decltype(co)::value;
+            launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
+                                     Co ? AttentionDecodeMmaConfig::kL2Prefetch : 0, Co>(
+                dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
+                scale, causal, msB, msH, msQ, msK, chunkKeys);
+          };
           if (variant == 2)
             return go(std::true_type());
           return go(std::false_type());
@@ -933,16 +918,14 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                               msQ, msK, chunkKeys);
     };
     launchWithMask(maskKind, dkeep.ptr, dadd.ptr, launch);
-    if (variant == 6 && !clustered)
+    if (variant == 4 && !clustered)
       continue; // more chunks than a cluster takes: the launch of variant 2
+    static const char *const kVariants[] = {"split", "mma-per-lane", "mma", "mma-bulk",
+                                            "mma-cluster"};
     char name[200];
     std::snprintf(name, sizeof name,
                   "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",
-                  variant == 6  ? "mma-cluster"
-                  : variant == 5  ? "mma-bulk"
-                  : variant >= 3 ? (variant == 3 ? "mma-fused" : "mma-fused-again")
-                               : (variant == 2 ? "mma" : (mma ? "mma-per-lane" : "split")),
-                  Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
+                  kVariants[variant], Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                   causal ? " causal" : "",
                   maskKind == MaskKind::Keep ? " keep-mask"
                                              : (maskKind == MaskKind::Additive ? " add-mask" : ""),
@@ -1391,17 +1374,15 @@ template <int KPG, bool PF> void benchDecodeSplit(DecodeBenchData &d, const char
 template <int Stages, int PF, bool Co, bool Bk = false,
           bool Ef = AttentionDecodeMmaConfig::kEvictFirst>
 void benchDecodeMma(DecodeBenchData &d, const char *what, long long chunkKeys,
-                    bool fused = false, bool cluster = false) {
+                    bool cluster = false) {
   using T = __nv_bfloat16;
   using X = DecodeBenchData;
   if (!chunkKeys)
     chunkKeys = AttentionDecodeMmaConfig::chunkKeysFor(X::S, X::B * X::HKV);
-  DevBuf<unsigned> tickets(size_t(X::B) * X::HKV);
-  CUDA_CHECK(cudaMemset(tickets.ptr, 0, tickets.n * sizeof(unsigned)));
   const float ms = medianMs([&] {
     launchAttentionDecodeMma<T, float, X::D, X::D, Stages, PF, Co, Bk, Ef>(
         d.q.ptr, d.k.ptr, d.v.ptr, nullptr, d.o.ptr, d.oPart.ptr, d.lse.ptr, X::B, X::HQ, X::HKV, 1,
-        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys, fused ? tickets.ptr : nullptr, cluster);
+        X::S, d.scale, false, 0, 0, 0, 0, chunkKeys, cluster);
   }, 20);
   d.print(what, chunkKeys, ms);
 }
@@ -1423,17 +1404,14 @@ void benchAttentionDecode() {
   benchDecodeMma<3, C::kL2Prefetch, true, false, true>(d, "mma-co-ef s3", 2048);
   benchDecodeMma<4, C::kL2Prefetch, true, false, true>(d, "mma-co-ef s4", 0);
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default", 0);
-  benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma fused merge", 0, true);
   // The chunks of a kv head merged in a cluster (sm_90): two chunks of 4096 keys (one block
   // per SM), four of 2048 (two per SM), and 4 stages.
   if (gClusters) {
-    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster", 0, false, true);
-    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster", 2048, false,
-                                                               true);
-    benchDecodeMma<4, C::kL2Prefetch, true>(d, "mma cluster s4", 0, false, true);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster", 0, true);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster", 2048, true);
+    benchDecodeMma<4, C::kL2Prefetch, true>(d, "mma cluster s4", 0, true);
     benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default again", 0);
-    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster again", 0, false,
-                                                               true);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster again", 0, true);
   }
   // Bulk copies (sm_90), without and with evict-first.
   benchDecodeMma<3, C::kL2Prefetch, true, true, false>(d, "mma bulk s3", 0);

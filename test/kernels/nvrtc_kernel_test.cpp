@@ -124,8 +124,8 @@ std::vector<std::string> nameExpressions() {
         for (auto [d, dv] : {std::pair{64, 64}, {128, 128}, {64, 128}, {128, 64}})
           add("attention_decode_mma_kernel<" + T + ", " + mask + ", " + std::to_string(d) + ", " +
               std::to_string(dv) + ">");
-    // The instantiation that merges its chunks in the last block (merge tickets), and the
-    // cluster-merging one at every head-dim pair (sm_90; below it traps).
+    // The cluster-merging instantiation at every head-dim pair (sm_90; below it traps), and
+    // bulk copies.
     if (T != "float") {
       add("attention_decode_mma_kernel<" + T + ", float, 128, 128, false, 3, 256, true, true>");
       for (auto [d, dv] : {std::pair{64, 64}, {128, 128}, {64, 128}, {128, 64}})

@@ -1532,12 +1532,11 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
              : formatv("spdc::kernels::attention_decode_split_kernel<{0}, {1}, {2}, {3}, {4}>", t,
                        maskType, D, DV, rows)
                    .str();
-  // The tensor-core kernel takes merge tickets last; null: the combine kernel merges.
   std::string params =
       formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, float *, float *, int, "
               "int, int, long long, long long, long long, float, bool, long long, long long, "
-              "long long, long long{2}",
-              t, maskType, useMma ? ", unsigned *" : "")
+              "long long, long long",
+              t, maskType)
           .str();
   uint32_t kid = addTemplateKernel(name, params, "attention_decode.cuh");
   bundle::Launch l;
@@ -1554,8 +1553,6 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
             i64Arg(chunkKeys), f32Arg(at.getScale().convertToFloat()),
             i64Arg(at.getCausal() ? 1 : 0), i64Arg(strides[0]), i64Arg(strides[1]),
             i64Arg(strides[2]), i64Arg(strides[3])};
-  if (useMma)
-    l.args.push_back(i64Arg(0));
   SmallVector<int> ids = {qb->id, kb->id, vb->id, out};
   if (mb)
     ids.push_back(mb->id);

@@ -47,21 +47,17 @@
 //   template <class T, class TMask, int HeadDim, int HeadDimV, bool ClusterMerge = false>
 //   __global__ void attention_decode_mma_kernel(... same parameters as the split kernel ...);
 //     The tensor-core split kernel: T __half / __nv_bfloat16, HeadDim and HeadDimV 64 or 128,
-//     sm_80+. Same parameters plus `unsigned *tickets` last, and the same outputs (out, or
-//     oPart / lsePart per chunk, merged by the combine kernel). ClusterMerge (sm_90): the
-//     launch makes the chunks of each (batch * kv head, row tile) one thread block cluster
-//     (cluster dims (chunks, 1, 1), chunks <= kMaxClusterChunks); the blocks merge their chunks
-//     through distributed shared memory and write `out`, oPart and lsePart are not touched and
-//     no combine kernel is launched. The instantiation with the template argument
-//     MergeTickets = true (after ClusterMerge and the defaulted Stages, L2Prefetch, Coalesced)
-//     takes tickets (one per (batch * kv head, row tile), zero before the first launch, left
-//     zero by each launch): the last block of each merges the chunks into `out` itself and no
-//     combine kernel is launched. Other instantiations ignore `tickets`. Bulk (after
-//     MergeTickets, false by default; Coalesced only): on sm_90 one lane of each warp fills its
-//     ring stages with one bulk copy of the step's K rows and one of its V rows (mbarrier
-//     completion), into unswizzled stages; other GPUs and operands not 16-byte aligned take
-//     cp.async all the same. EvictFirst (last, AttentionDecodeMmaConfig::kEvictFirst by
-//     default): the copies carry L2's evict-first policy.
+//     sm_80+. Same parameters and outputs (out, or oPart / lsePart per chunk, merged by the
+//     combine kernel). ClusterMerge (sm_90): the launch makes the chunks of each (batch * kv
+//     head, row tile) one thread block cluster (cluster dims (chunks, 1, 1), chunks <=
+//     kMaxClusterChunks); the blocks merge their chunks through distributed shared memory and
+//     write `out`, oPart and lsePart are not touched and no combine kernel is launched. Bulk
+//     (after ClusterMerge and the defaulted Stages, L2Prefetch, Coalesced; false by default;
+//     Coalesced only): on sm_90 one lane of each warp fills its ring stages with one bulk copy
+//     of the step's K rows and one of its V rows (mbarrier completion), into unswizzled stages;
+//     other GPUs and operands not 16-byte aligned take cp.async all the same. EvictFirst (last,
+//     AttentionDecodeMmaConfig::kEvictFirst by default): the copies carry L2's evict-first
+//     policy.
 //     Launch: grid (chunks, batch * kvHeads, rowTiles) with rowTiles = ceil((qHeads / kvHeads)
 //     * qLen / 16) and chunks from AttentionDecodeMmaConfig::chunkKeysFor; block (kThreads =
 //     128, 1, 1); dynamic shared memory AttentionDecodeMmaConfig::smemBytes(HeadDim, HeadDimV)
@@ -515,48 +511,6 @@ __device__ __forceinline__ DecodeRow decodeRow(index_t t, index_t groupRows, int
 }
 
 namespace decode {
-// The last block of a (batch, kv head, row tile) to finish merges every chunk's partial output,
-// as attention_decode_combine_kernel would, and resets its ticket for the next launch.
-template <class T, int DV, int Rows, int Threads>
-__device__ __forceinline__ void mergeChunksIfLast(unsigned *tickets, const float *oPart,
-                                               const float *lsePart, T *out, index_t row0,
-                                               index_t groupRows, int kvh, int headsPerKv,
-                                               index_t qLen, int b, int qHeads, index_t outRows,
-                                               int tid) {
-  const float ninf = -NumericLimits<float>::infinity();
-  __shared__ unsigned sTicket;
-  unsigned *ticket = tickets + (index_t(blockIdx.y) * gridDim.z + blockIdx.z);
-  __threadfence(); // this block's partials are visible before its ticket is
-  __syncthreads();
-  if (tid == 0)
-    sTicket = atomicAdd(ticket, 1u);
-  __syncthreads();
-  if (sTicket != gridDim.x - 1)
-    return;
-  __threadfence();
-  const int chunks = int(gridDim.x);
-  for (int idx = tid; idx < Rows * DV; idx += Threads) {
-    const int r = idx / DV, d = idx % DV;
-    const DecodeRow x = decodeRow(row0 + r, groupRows, kvh, headsPerKv, qLen);
-    if (!x.valid)
-      continue;
-    const index_t outRow = (index_t(b) * qHeads + x.head) * qLen + x.qi;
-    float mx = ninf;
-    for (int c = 0; c < chunks; ++c)
-      mx = fmaxf(mx, __ldcg(lsePart + c * outRows + outRow)); // L2: other blocks wrote them
-    float sum = 0.0f, o = 0.0f;
-    for (int c = 0; c < chunks; ++c) {
-      const float lse = __ldcg(lsePart + c * outRows + outRow);
-      const float w = lse == ninf ? 0.0f : exp2f(lse - mx);
-      sum += w;
-      o = fmaf(w, __ldcg(oPart + (c * outRows + outRow) * DV + d), o);
-    }
-    out[outRow * DV + d] = fromFloat<T>(sum > 0.0f ? o / sum : 0.0f);
-  }
-  if (tid == 0)
-    *ticket = 0u;
-}
-
 // ClusterMerge (sm_90): the blocks of a cluster are the chunks of one (batch, kv head, row
 // tile), and each holds its chunk's rows in shared memory (sChunk f32 [Rows][DV], normalized
 // within the chunk, and sLse, their base-2 log-sum-exps). After the cluster's barrier, block
@@ -606,8 +560,8 @@ __device__ __forceinline__ void mergeCluster(const float *sChunk, const float *s
 template <class T, class TMask, int HeadDim, int HeadDimV, bool ClusterMerge = false,
           int Stages = AttentionDecodeMmaConfig::kStages,
           int L2Prefetch = AttentionDecodeMmaConfig::kL2Prefetch,
-          bool Coalesced = AttentionDecodeMmaConfig::kCoalesced, bool MergeTickets = false,
-          bool Bulk = false, bool EvictFirst = AttentionDecodeMmaConfig::kEvictFirst>
+          bool Coalesced = AttentionDecodeMmaConfig::kCoalesced, bool Bulk = false,
+          bool EvictFirst = AttentionDecodeMmaConfig::kEvictFirst>
 __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     attention_decode_mma_kernel(const T *__restrict__ q, const T *__restrict__ k,
                                 const T *__restrict__ v, const TMask *__restrict__ mask,
@@ -616,7 +570,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
                                 long long qLen, long long kvLen, long long chunkKeys,
                                 float scale, bool causal, long long maskStrideB,
                                 long long maskStrideH, long long maskStrideQ,
-                                long long maskStrideK, unsigned *__restrict__ tickets) {
+                                long long maskStrideK) {
   gridDependencySync();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using Cfg = AttentionDecodeMmaConfig;
@@ -963,13 +917,6 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       out[outRow * DV + d] = fromFloat<T>(val);
     }
   }
-  // Only in the instantiation that merges: compiled into every one, the merge cost the main
-  // loop 8 % on the H100 decode benchmark (0.1044 -> 0.1130 ms), though it runs once per block.
-  if constexpr (MergeTickets)
-    if (oPart && tickets)
-      decode::mergeChunksIfLast<T, DV, Cfg::kRows, Cfg::kThreads>(
-          tickets, oPart, lsePart, out, row0, groupRows, kvh, headsPerKv, qLen, b, qHeads,
-          outRows, tid);
   if constexpr (ClusterMerge) {
 #if __CUDA_ARCH__ >= 900
     // The launch makes each (batch, kv head, row tile) one cluster of gridDim.x blocks.
