@@ -1413,6 +1413,9 @@ void benchAttentionDecode() {
     benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default again", 0);
     benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster again", 0, true);
   }
+  // One chunk per (batch, kv head): 64 blocks on 132 SMs, what half the SMs read
+  // (bench/notes/decode.md: the kernel's rate is mostly per SM).
+  benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma one chunk", 8192);
   // Bulk copies (sm_90), without and with evict-first.
   benchDecodeMma<3, C::kL2Prefetch, true, true, false>(d, "mma bulk s3", 0);
   benchDecodeMma<3, C::kL2Prefetch, true, true, true>(d, "mma bulk-ef s3", 0);
