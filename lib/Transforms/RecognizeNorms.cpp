@@ -469,6 +469,22 @@ std::optional<NormMatch> checkMeanAndEpsilon(spd::ReduceMeanOp mean, Value eps, 
   return std::nullopt;
 }
 
+/// The matchers' common tail: the core (`form`, for the message) keeps x's shape, and the
+/// epilogue after it (scale, bias if allowed, casts) joins the match.
+NormMatch finishNormMatch(NormMatch m, Operation *core, Value x, bool allowBias,
+                          StringRef form) {
+  auto inputType = cast<RankedTensorType>(x.getType());
+  if (cast<RankedTensorType>(core->getResult(0).getType()).getShape() != inputType.getShape())
+    return nearMiss(form + " broadcasts x to another shape");
+  std::string why;
+  if (failed(matchEpilogue(core, inputType, m.axis, allowBias, m.ep, why)))
+    return nearMiss(why);
+  m.ops.append(m.ep.ops);
+  m.x = x;
+  m.kind = MatchKind::Match;
+  return m;
+}
+
 NormMatch matchRmsNorm(spd::ReduceMeanOp mean) {
   Value x = matchSquare(mean.getInput());
   if (!x)
@@ -492,16 +508,8 @@ NormMatch matchRmsNorm(spd::ReduceMeanOp mean) {
   m.ops.push_back(core);
   if (std::optional<NormMatch> miss = checkMeanAndEpsilon(mean, eps, m))
     return *miss;
-  auto inputType = cast<RankedTensorType>(x.getType());
-  if (cast<RankedTensorType>(core->getResult(0).getType()).getShape() != inputType.getShape())
-    return nearMiss("x * rsqrt(mean(x^2) + eps) broadcasts x to another shape");
-  std::string why;
-  if (failed(matchEpilogue(core, inputType, m.axis, /*allowBias=*/false, m.ep, why)))
-    return nearMiss(why);
-  m.ops.append(m.ep.ops);
-  m.x = x;
-  m.kind = MatchKind::Match;
-  return m;
+  return finishNormMatch(std::move(m), core, x, /*allowBias=*/false,
+                         "x * rsqrt(mean(x^2) + eps)");
 }
 
 struct RmsNormPattern : OpRewritePattern<spd::ReduceMeanOp> {
@@ -574,16 +582,8 @@ NormMatch matchLayerNorm(spd::ReduceMeanOp mean) {
   if (variance.getAxes() != mean.getAxes() || !variance.getKeepdims())
     return nearMiss("the variance is over axes " + formatAxes(variance.getAxes()) +
                     ", the mean over " + formatAxes(mean.getAxes()));
-  auto inputType = cast<RankedTensorType>(x.getType());
-  if (cast<RankedTensorType>(core->getResult(0).getType()).getShape() != inputType.getShape())
-    return nearMiss("(x - mean) / sqrt(var + eps) broadcasts x to another shape");
-  std::string why;
-  if (failed(matchEpilogue(core, inputType, m.axis, /*allowBias=*/true, m.ep, why)))
-    return nearMiss(why);
-  m.ops.append(m.ep.ops);
-  m.x = x;
-  m.kind = MatchKind::Match;
-  return m;
+  return finishNormMatch(std::move(m), core, x, /*allowBias=*/true,
+                         "(x - mean) / sqrt(var + eps)");
 }
 
 struct LayerNormPattern : OpRewritePattern<spd::ReduceMeanOp> {

@@ -269,6 +269,25 @@ func.func @rms_epsilon_not_constant(%x: tensor<2x4xf32>, %eps: tensor<f32>) -> t
 
 // -----
 
+// Near miss: epsilon of a larger shape broadcasts the whole product past x's shape.
+// CHECK-LABEL: func.func @rms_broadcasts_x
+// CHECK-NOT: spd.rms_norm
+// CHECK: spd.reduce_mean
+func.func @rms_broadcasts_x(%x: tensor<2x4xf32>) -> tensor<3x2x4xf32> {
+  %two = spd.constant dense<2.0> : tensor<f32>
+  %eps = spd.constant dense<1.0e-6> : tensor<3x1x1xf32>
+  %0 = spd.pow %x, %two : tensor<2x4xf32>, tensor<f32> -> tensor<2x4xf32>
+  // expected-remark @below {{spd-recognize-norms: x * rsqrt(mean(x^2) + eps) broadcasts x to another shape}}
+  %1 = spd.reduce_mean %0 {axes = array<i64: 1>} : tensor<2x4xf32> -> tensor<2x1xf32>
+  %2 = spd.add %1, %eps : tensor<2x1xf32>, tensor<3x1x1xf32> -> tensor<3x2x1xf32>
+  %3 = spd.sqrt %2 : tensor<3x2x1xf32>
+  %4 = spd.reciprocal %3 : tensor<3x2x1xf32>
+  %5 = spd.mul %x, %4 : tensor<2x4xf32>, tensor<3x2x1xf32> -> tensor<3x2x4xf32>
+  return %5 : tensor<3x2x4xf32>
+}
+
+// -----
+
 // Near miss: a constant weight over the sequence, not the normalized dimension.
 // CHECK-LABEL: func.func @rms_weight_does_not_broadcast
 // CHECK-NOT: spd.rms_norm
