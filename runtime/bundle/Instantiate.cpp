@@ -250,7 +250,6 @@ std::string bindSymbols(const Plan &plan, const std::vector<std::vector<int64_t>
 void specializePlan(Plan &plan, const std::string &target, uint32_t maxSharedPerBlock,
                     std::vector<uint32_t> &clusters, std::vector<bool> &replaced) {
   clusters.assign(plan.launches.size(), 0);
-  replaced.assign(plan.launches.size(), false);
   std::vector<uint32_t> replacedBy(plan.launches.size(), UINT32_MAX);
   for (size_t i = 0; i < plan.launches.size(); ++i) {
     Launch &l = plan.launches[i];
@@ -260,10 +259,8 @@ void specializePlan(Plan &plan, const std::string &target, uint32_t maxSharedPer
       std::swap(l.kernel, l.specialKernel);
       std::swap(l.sharedBytes, l.specialSharedBytes);
       clusters[i] = l.specialCluster;
-      if (l.specialReplaces) {
+      if (l.specialReplaces)
         replacedBy[l.specialReplaces] = uint32_t(i);
-        replaced[l.specialReplaces] = true;
-      }
     } else {
       l.specialArgs.clear();
     }
@@ -271,6 +268,9 @@ void specializePlan(Plan &plan, const std::string &target, uint32_t maxSharedPer
     l.specialCluster = 0;
     l.specialReplaces = 0;
   }
+  replaced.assign(plan.launches.size(), false);
+  for (size_t i = 0; i < plan.launches.size(); ++i)
+    replaced[i] = replacedBy[i] != UINT32_MAX;
   if (std::find(replaced.begin(), replaced.end(), true) == replaced.end())
     return;
   std::vector<Step> kept;
