@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -647,6 +648,29 @@ TEST(GpuCApi, DeviceMemoryAndTimedRuns) {
   std::remove(path.c_str());
 }
 
+// Binds host vectors of n floats to input 0 and output 0 of `model` and runs it `runs` times,
+// each with x[i] = input(i, run), expecting y[i] == expected(x[i]) exactly.
+void expectElementwiseRuns(spdc_model_t *model, int64_t n, int runs,
+                           const std::function<float(int64_t, int)> &input,
+                           const std::function<float(float)> &expected) {
+  std::vector<float> x(n), y(n);
+  ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, x.size() * 4),
+            SPDC_STATUS_OK);
+  ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, y.size() * 4),
+            SPDC_STATUS_OK);
+  for (int run = 0; run < runs; ++run) {
+    for (int64_t i = 0; i < n; ++i)
+      x[i] = input(i, run);
+    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
+    int64_t wrong = 0, first = -1;
+    for (int64_t i = 0; i < n; ++i)
+      if (y[i] != expected(x[i]) && wrong++ == 0)
+        first = i;
+    EXPECT_EQ(wrong, 0) << "run " << run << ": first at " << first << ": " << y[first]
+                        << " instead of " << expected(x[first]);
+  }
+}
+
 // A chain of kChainLength kernels, each adding 1 to the previous one's 4M-element result
 // (ping-pong between two arena buffers; the last writes the output). Launched dependent (on
 // sm_90+ with programmatic dependent launch), each kernel's blocks are scheduled while the
@@ -701,23 +725,10 @@ TEST_P(GpuDependentLaunch, ChainKeepsItsOrder) {
   ASSERT_EQ(writeBundle(dependentChainPlan(), path), "");
   spdc_model_t *model = nullptr;
   ASSERT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_OK) << spdc_last_error();
-  std::vector<float> x(kChainElems), y(kChainElems);
-  ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, x.size() * 4),
-            SPDC_STATUS_OK);
-  ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, y.size() * 4),
-            SPDC_STATUS_OK);
   // Eager, captured, then replayed (with graphs): each run's inputs differ.
-  for (int run = 0; run < 4; ++run) {
-    for (int64_t i = 0; i < kChainElems; ++i)
-      x[i] = float((i * 7 + run) % 1000);
-    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
-    int64_t wrong = 0, first = -1;
-    for (int64_t i = 0; i < kChainElems; ++i)
-      if (y[i] != x[i] + float(kChainLength) && wrong++ == 0)
-        first = i;
-    EXPECT_EQ(wrong, 0) << "run " << run << ": first at " << first << ": " << y[first]
-                        << " instead of " << x[first] + float(kChainLength);
-  }
+  expectElementwiseRuns(
+      model, kChainElems, 4, [](int64_t i, int run) { return float((i * 7 + run) % 1000); },
+      [](float x) { return x + float(kChainLength); });
   spdc_model_release(model);
   spdc_context_release(ctx);
   std::remove(path.c_str());
@@ -818,22 +829,9 @@ TEST_P(GpuSpecialKernel, ClusterKernelReplacesTheNextLaunch) {
   size_t steps = 0;
   ASSERT_EQ(spdc_model_step_count(model, &steps), SPDC_STATUS_OK);
   EXPECT_EQ(steps, special ? 1u : 2u) << info.arch;
-  std::vector<float> x(kClusterElems), y(kClusterElems);
-  ASSERT_EQ(spdc_model_bind_input(model, 0, x.data(), SPDC_MEMORY_HOST, x.size() * 4),
-            SPDC_STATUS_OK);
-  ASSERT_EQ(spdc_model_bind_output(model, 0, y.data(), SPDC_MEMORY_HOST, y.size() * 4),
-            SPDC_STATUS_OK);
-  for (int run = 0; run < 3; ++run) {
-    for (int64_t i = 0; i < kClusterElems; ++i)
-      x[i] = float((i * 5 + run) % 301);
-    ASSERT_EQ(spdc_model_run(model, nullptr), SPDC_STATUS_OK) << spdc_last_error();
-    int64_t wrong = 0, first = -1;
-    for (int64_t i = 0; i < kClusterElems; ++i)
-      if (y[i] != 2.0f * x[i] + 1.0f && wrong++ == 0)
-        first = i;
-    EXPECT_EQ(wrong, 0) << "run " << run << ": first at " << first << ": " << y[first]
-                        << " instead of " << 2.0f * x[first] + 1.0f;
-  }
+  expectElementwiseRuns(
+      model, kClusterElems, 3, [](int64_t i, int run) { return float((i * 5 + run) % 301); },
+      [](float x) { return 2.0f * x + 1.0f; });
   spdc_model_release(model);
   spdc_context_release(ctx);
   std::remove(path.c_str());
