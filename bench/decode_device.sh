@@ -12,7 +12,7 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv,no
 if [ "$1" = kernels ]; then
   $D/bin/spdc-kernel-gpu-test > $L/kernels.log 2>&1; echo "kernels rc $?"
   grep -E "FAIL|passed" $L/kernels.log
-  for k in split mma-per-lane mma mma-fused mma-fused-again mma-bulk mma-cluster; do
+  for k in split mma-per-lane mma mma-bulk mma-cluster; do
     echo "decode $k: $(grep -c "ok   attention_decode_$k " $L/kernels.log) ok"
   done
   # Each benchmark line is printed as it is measured (a hung variant leaves the others).
