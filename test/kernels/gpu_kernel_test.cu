@@ -960,6 +960,10 @@ template <class T> void testAttentionDecodeSuite() {
   testAttentionDecode<T, 128, 128>(2, 8, 2, 1, 1000, false, MaskKind::None, 0, false, true);
   testAttentionDecode<T, 64, 128>(1, 4, 1, 1, 500, true, MaskKind::Additive, 128);
   testAttentionDecode<T, 128, 64>(2, 8, 4, 2, 203, false, MaskKind::None, 64);
+  // A full 16-row tile (GQA group 16) on the unmasked path, and a group of 8 over half a tile
+  // on the causal one: the rows of the tile's second half with and without a softmax.
+  testAttentionDecode<T, 128, 128>(1, 32, 2, 1, 3000, false, MaskKind::None);
+  testAttentionDecode<T, 64, 64>(2, 16, 2, 1, 1500, true, MaskKind::None, 256);
   // Clusters of 2 to 8 chunks (the cluster merge): the benchmark's chunking at batch 4 (two
   // chunks per kv head), causal chunks that see no key, rows over two tiles, a per-head mask.
   testAttentionDecode<T, 128, 128>(4, 32, 8, 1, 2048, false, MaskKind::None);
@@ -1421,6 +1425,12 @@ void benchAttentionDecode() {
   benchDecodeMma<3, C::kL2Prefetch, true, true, true>(d, "mma bulk-ef s3", 0);
   benchDecodeMma<4, C::kL2Prefetch, true, true, true>(d, "mma bulk-ef s4", 0);
   benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma default again", 0);
+  // Bulk copies with the cluster merge.
+  if (gClusters) {
+    benchDecodeMma<3, C::kL2Prefetch, true, true, true>(d, "mma cluster bulk-ef s3", 0, true);
+    benchDecodeMma<4, C::kL2Prefetch, true, true, true>(d, "mma cluster bulk-ef s4", 0, true);
+    benchDecodeMma<C::kStages, C::kL2Prefetch, C::kCoalesced>(d, "mma cluster again", 0, true);
+  }
 }
 
 } // namespace

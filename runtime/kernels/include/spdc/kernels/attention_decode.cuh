@@ -600,12 +600,20 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   // This lane's two rows (g and g + 8) and the latest query of the tile (the causal cut).
   const DecodeRow rw[2] = {decodeRow(row0 + g, groupRows, kvh, headsPerKv, qLen),
                            decodeRow(row0 + g + 8, groupRows, kvh, headsPerKv, qLen)};
-  index_t lastQuery = -1;
+  index_t lastQuery = -1, firstQuery = qLen;
   for (int r = 0; r < Cfg::kRows; ++r) {
     const DecodeRow x = decodeRow(row0 + r, groupRows, kvh, headsPerKv, qLen);
     if (x.valid && x.qi > lastQuery)
       lastQuery = x.qi;
+    if (x.valid && x.qi < firstQuery)
+      firstQuery = x.qi;
   }
+  // Rows 8-15 of the tile (each lane's second row) are all padding when the GQA group has at
+  // most 8 rows left (a decode step of up to 8 query heads per kv head): their softmax is
+  // skipped and their probabilities stay zero.
+  const bool upper = row0 + 8 < groupRows;
+  // Keys up to this one are seen by every row of the tile under causal masking.
+  const index_t seenByAll = firstQuery + kvLen - qLen;
 
   // Q as A fragments, k-step (c, s) covering d = c * 32 + t * 8 + 4 s + {0, 1, 2, 3}.
   unsigned qa[KS][4];
@@ -678,6 +686,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   // bytes), swizzled so that the fragment reads are free of bank conflicts: K chunk ch of row r
   // at ch ^ 4 (r & 1), V chunk ch at ch ^ 2 ((r >> 1) & 3).
   constexpr int KCH = D / 8, VCH = DV / 8; // 16-byte chunks per K and V row
+  static_assert(32 % KCH == 0 && 32 % VCH == 0, "a warp copies whole rows per instruction");
   auto kChunk = [&](int stage, int row, int ch) -> uint4 * {
     return ring + stage * kPieces * 32 + row * KCH + (Bulk ? ch : ch ^ ((row & 1) << 2));
   };
@@ -719,6 +728,25 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       return;
     }
     if constexpr (Coalesced) {
+      if (vec && base + Cfg::kKeys <= kEnd) {
+        // Every key of the step is in the chunk: each copy is one instruction, at a fixed
+        // offset from this lane's first (row lane / KCH, chunk lane % KCH; the swizzle keeps
+        // a row's parity). The bounds checks and 64-bit index arithmetic of the general form
+        // below were about half of the loop's instructions.
+        const T *kLane = kb + (base + lane / KCH) * D + (lane % KCH) * 8;
+        const T *vLane = vb + (base + lane / VCH) * DV + (lane % VCH) * 8;
+#pragma unroll
+        for (int it = 0; it < Cfg::kKeys * KCH / 32; ++it)
+          cpAsync16<L2Prefetch, EvictFirst>(
+              smemAddr(kChunk(stage, lane / KCH + it * (32 / KCH), lane % KCH)),
+              kLane + it * (32 / KCH) * D, 16u, policy);
+#pragma unroll
+        for (int it = 0; it < Cfg::kKeys * VCH / 32; ++it)
+          cpAsync16<L2Prefetch, EvictFirst>(
+              smemAddr(vChunk(stage, lane / VCH + it * (32 / VCH), lane % VCH)),
+              vLane + it * (32 / VCH) * DV, 16u, policy);
+        return;
+      }
 #pragma unroll
       for (int it = 0; it < Cfg::kKeys * KCH / 32; ++it) {
         const int c = lane + 32 * it, row = c / KCH, ch = c % KCH;
@@ -801,42 +829,71 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
       }
     }
     // Scale to base 2, mask; element e of n-tile j: row g (e < 2) or g + 8, key j * 8 + 2t + e % 2.
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int h = e >> 1;
-        const index_t key = base + j * 8 + 2 * t4 + (e & 1);
-        const bool seen = rw[h].valid && key < kEnd && !(causal && key > rw[h].qi + kvLen - qLen);
-        sc[j][e] = decode::maskedScore(sc[j][e] * qScale, seen, mask, maskRow[h], key,
-                                       maskStrideK);
-      }
+    // A step whose keys are all in the chunk, seen by every row and not masked (all but a
+    // chunk's last step and the causal diagonal's) takes the plain form: no key arithmetic.
+    const bool plain =
+        !mask && base + Cfg::kKeys <= kEnd && (!causal || base + Cfg::kKeys - 1 <= seenByAll);
     // Online softmax per row (the 4 lanes of a row hold its 16 scores between them).
-    unsigned pa[4];
+    unsigned pa[4] = {0u, 0u, 0u, 0u};
+    float alpha[2] = {1.0f, 1.0f};
+    bool grew = false;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
+      if (h == 1 && !upper)
+        break;
+      if (plain) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+#pragma unroll
+          for (int e = 2 * h; e < 2 * h + 2; ++e)
+            sc[j][e] = rw[h].valid ? sc[j][e] * qScale : ninf;
+      } else {
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+#pragma unroll
+          for (int e = 2 * h; e < 2 * h + 2; ++e) {
+            const index_t key = base + j * 8 + 2 * t4 + (e & 1);
+            const bool seen = rw[h].valid && key < kEnd &&
+                              !(causal && key > rw[h].qi + kvLen - qLen);
+            sc[j][e] = decode::maskedScore(sc[j][e] * qScale, seen, mask, maskRow[h], key,
+                                           maskStrideK);
+          }
+      }
       float mx = fmaxf(fmaxf(sc[0][2 * h], sc[0][2 * h + 1]),
                        fmaxf(sc[1][2 * h], sc[1][2 * h + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float mNew = fmaxf(m[h], mx);
+      grew = grew || mNew > m[h];
       const float base2 = mNew == ninf ? 0.0f : mNew; // nothing visible yet: p and alpha 0
-      const float alpha = fastExp2(m[h] - base2);
+      alpha[h] = fastExp2(m[h] - base2);
       float p[2][2];
 #pragma unroll
       for (int j = 0; j < 2; ++j)
 #pragma unroll
         for (int e = 0; e < 2; ++e)
           p[j][e] = fastExp2(sc[j][2 * h + e] - base2);
-      l[h] = l[h] * alpha + (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]);
+      l[h] = l[h] * alpha[h] + (p[0][0] + p[0][1]) + (p[1][0] + p[1][1]);
       m[h] = mNew;
-#pragma unroll
-      for (int n = 0; n < NT; ++n) {
-        acc[n][2 * h] *= alpha;
-        acc[n][2 * h + 1] *= alpha;
-      }
       pa[h] = packHalf2<T>(p[0][0], p[0][1]);     // keys 2t, 2t + 1
       pa[h + 2] = packHalf2<T>(p[1][0], p[1][1]); // keys 8 + 2t, 8 + 2t + 1
+    }
+    // alpha is 1 where a row's max did not grow (and O still zero where nothing was seen yet):
+    // after a chunk's first steps the rescale is rarely needed, so the warp skips it unless
+    // one of its rows grew.
+    if (__any_sync(0xffffffffu, grew)) {
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+        acc[n][0] *= alpha[0];
+        acc[n][1] *= alpha[0];
+      }
+      if (upper) {
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+          acc[n][2] *= alpha[1];
+          acc[n][3] *= alpha[1];
+        }
+      }
     }
     // O += P V: n-tile (c, e) column g is d = c * 64 + g * 8 + e; B pairs keys (2t, 2t + 1) and
     // (2t + 8, 2t + 9) at that d, picked out of the four V pieces by byte permutes.
