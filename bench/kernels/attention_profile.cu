@@ -164,28 +164,13 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal, boo
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
   std::vector<float> ms;
-  for (int i = 0; i < 20; ++i) {
-    CHECK(cudaEventRecord(a));
-    launch();
-    CHECK(cudaEventRecord(b));
-    CHECK(cudaEventSynchronize(b));
-    float t = 0;
-    CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
+  for (int i = 0; i < 20; ++i)
+    ms.push_back(eventMs(a, b, launch));
   std::sort(ms.begin(), ms.end());
   // Sustained: 50 launches back to back between two events (as a benchmark loop or a CUDA
   // graph of many layers runs them; the GPU's clocks may settle lower than between synced
   // launches).
-  const int kBackToBack = gBackToBack;
-  CHECK(cudaEventRecord(a));
-  for (int i = 0; i < kBackToBack; ++i)
-    launch();
-  CHECK(cudaEventRecord(b));
-  CHECK(cudaEventSynchronize(b));
-  float sustained = 0;
-  CHECK(cudaEventElapsedTime(&sustained, a, b));
-  sustained /= kBackToBack;
+  const float sustained = eventMs(a, b, launch, gBackToBack);
   double flops = 4.0 * B * HQ * S * S * D / (causal ? 2 : 1);
   std::printf("%-34s %-8s %.3f ms  %.1f TFLOP/s  (back to back %.3f ms)\n", name,
               tma ? "tma" : "cp.async", ms[10], flops / ms[10] / 1e9, sustained);

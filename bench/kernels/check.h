@@ -13,3 +13,16 @@
       std::exit(1);                                                                             \
     }                                                                                           \
   } while (0)
+
+// Milliseconds per call of `n` calls of `launch` between two events on the default stream, where
+// the programs launch.
+template <class F> float eventMs(cudaEvent_t a, cudaEvent_t b, F &&launch, int n = 1) {
+  CHECK(cudaEventRecord(a));
+  for (int i = 0; i < n; ++i)
+    launch();
+  CHECK(cudaEventRecord(b));
+  CHECK(cudaEventSynchronize(b));
+  float ms = 0;
+  CHECK(cudaEventElapsedTime(&ms, a, b));
+  return ms / n;
+}

@@ -33,16 +33,8 @@ template <class F> float timeLaunches(F &&launch) {
   launch();
   CHECK(cudaDeviceSynchronize());
   std::vector<float> ms;
-  for (int i = 0; i < 20; ++i) {
-    CHECK(cudaEventRecord(a));
-    for (int j = 0; j < kBatch; ++j)
-      launch();
-    CHECK(cudaEventRecord(b));
-    CHECK(cudaEventSynchronize(b));
-    float t = 0;
-    CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t / kBatch);
-  }
+  for (int i = 0; i < 20; ++i)
+    ms.push_back(eventMs(a, b, launch, kBatch));
   CHECK(cudaGetLastError());
   CHECK(cudaEventDestroy(a));
   CHECK(cudaEventDestroy(b));
