@@ -615,31 +615,6 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   // Keys up to this one are seen by every row of the tile under causal masking.
   const index_t seenByAll = firstQuery + kvLen - qLen;
 
-  // Q as A fragments, k-step (c, s) covering d = c * 32 + t * 8 + 4 s + {0, 1, 2, 3}.
-  unsigned qa[KS][4];
-  {
-    const T *qrow[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-      qrow[h] = q + ((index_t(b) * qHeads + rw[h].head) * qLen + rw[h].qi) * D;
-    auto pair = [&](int h, int d) {
-      T two[2] = {rw[h].valid ? qrow[h][d] : fromFloat<T>(0.0f),
-                  rw[h].valid ? qrow[h][d + 1] : fromFloat<T>(0.0f)};
-      unsigned r;
-      memcpy(&r, two, 4);
-      return r;
-    };
-#pragma unroll
-    for (int c = 0; c < KC; ++c)
-#pragma unroll
-      for (int s = 0; s < 2; ++s) {
-        const int d = c * 32 + t4 * 8 + 4 * s;
-        qa[c * 2 + s][0] = pair(0, d);
-        qa[c * 2 + s][1] = pair(1, d);
-        qa[c * 2 + s][2] = pair(0, d + 2);
-        qa[c * 2 + s][3] = pair(1, d + 2);
-      }
-  }
   const float qScale = scale * decode::kLog2e;
   index_t maskRow[2];
 #pragma unroll
@@ -797,6 +772,32 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     if (i < mine)
       issue(i);
     cpAsyncCommit();
+  }
+  // Q as A fragments, k-step (c, s) covering d = c * 32 + t * 8 + 4 s + {0, 1, 2, 3}; loaded
+  // after the first steps' copies are issued, so that its latency overlaps theirs.
+  unsigned qa[KS][4];
+  {
+    const T *qrow[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      qrow[h] = q + ((index_t(b) * qHeads + rw[h].head) * qLen + rw[h].qi) * D;
+    auto pair = [&](int h, int d) {
+      T two[2] = {rw[h].valid ? qrow[h][d] : fromFloat<T>(0.0f),
+                  rw[h].valid ? qrow[h][d + 1] : fromFloat<T>(0.0f)};
+      unsigned r;
+      memcpy(&r, two, 4);
+      return r;
+    };
+#pragma unroll
+    for (int c = 0; c < KC; ++c)
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        const int d = c * 32 + t4 * 8 + 4 * s;
+        qa[c * 2 + s][0] = pair(0, d);
+        qa[c * 2 + s][1] = pair(1, d);
+        qa[c * 2 + s][2] = pair(0, d + 2);
+        qa[c * 2 + s][3] = pair(1, d + 2);
+      }
   }
   for (int i = 0; i < mine; ++i) {
     if constexpr (Coalesced)
