@@ -165,7 +165,7 @@ int main() {
 
   std::vector<T> ref(kElems), got(kElems);
   bool haveRef = false;
-  auto form = [&](const char *what, auto kernel, int block, int perThread, long long grid) {
+  auto form = [&](const char *what, auto kernel, int block, long long grid) {
     auto launch = [&] { kernel<<<unsigned(grid), block>>>(x, cs, sn, out); };
     CHECK(cudaMemset(out, 0, kElems * 2));
     launch();
@@ -179,22 +179,21 @@ int main() {
     char name[96];
     std::snprintf(name, sizeof name, "%s (block %d, grid %lld)", what, block, grid);
     report(name, timer.flushed(launch), timer.backToBack(launch));
-    (void)perThread;
   };
   auto full = [](int block, int perThread) { return kPieces / (block * perThread); };
-  form("generated", rope<Load::Plain, false, 1>, 256, 1, full(256, 1));
-  form("partner by shuffle", rope<Load::Plain, true, 1>, 256, 1, full(256, 1));
-  form("streaming hints", rope<Load::Streaming, false, 1>, 256, 1, full(256, 1));
-  form("shuffle + streaming", rope<Load::Streaming, true, 1>, 256, 1, full(256, 1));
-  form("2 pieces per thread", rope<Load::Plain, false, 2>, 256, 2, full(256, 2));
-  form("4 pieces per thread", rope<Load::Plain, false, 4>, 256, 4, full(256, 4));
-  form("2 pieces, shuffle", rope<Load::Plain, true, 2>, 256, 2, full(256, 2));
-  form("block 128", rope<Load::Plain, false, 1>, 128, 1, full(128, 1));
-  form("block 512", rope<Load::Plain, false, 1>, 512, 1, full(512, 1));
-  form("block 1024", rope<Load::Plain, false, 1>, 1024, 1, full(1024, 1));
-  form("grid-stride, 8 blocks per SM", rope<Load::Plain, false, 1>, 256, 1, 8LL * sms);
-  form("grid-stride, 16 blocks per SM", rope<Load::Plain, false, 1>, 256, 1, 16LL * sms);
-  form("generated (again)", rope<Load::Plain, false, 1>, 256, 1, full(256, 1));
-  form("device-order check: shuffle (again)", rope<Load::Plain, true, 1>, 256, 1, full(256, 1));
+  form("generated", rope<Load::Plain, false, 1>, 256, full(256, 1));
+  form("partner by shuffle", rope<Load::Plain, true, 1>, 256, full(256, 1));
+  form("streaming hints", rope<Load::Streaming, false, 1>, 256, full(256, 1));
+  form("shuffle + streaming", rope<Load::Streaming, true, 1>, 256, full(256, 1));
+  form("2 pieces per thread", rope<Load::Plain, false, 2>, 256, full(256, 2));
+  form("4 pieces per thread", rope<Load::Plain, false, 4>, 256, full(256, 4));
+  form("2 pieces, shuffle", rope<Load::Plain, true, 2>, 256, full(256, 2));
+  form("block 128", rope<Load::Plain, false, 1>, 128, full(128, 1));
+  form("block 512", rope<Load::Plain, false, 1>, 512, full(512, 1));
+  form("block 1024", rope<Load::Plain, false, 1>, 1024, full(1024, 1));
+  form("grid-stride, 8 blocks per SM", rope<Load::Plain, false, 1>, 256, 8LL * sms);
+  form("grid-stride, 16 blocks per SM", rope<Load::Plain, false, 1>, 256, 16LL * sms);
+  form("generated (again)", rope<Load::Plain, false, 1>, 256, full(256, 1));
+  form("partner by shuffle (again)", rope<Load::Plain, true, 1>, 256, full(256, 1));
   return 0;
 }

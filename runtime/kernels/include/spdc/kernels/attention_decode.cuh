@@ -597,7 +597,8 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
   const index_t row0 = index_t(blockIdx.z) * Cfg::kRows;
   const index_t outRows = index_t(batch) * qHeads * qLen;
 
-  // This lane's two rows (g and g + 8) and the latest query of the tile (the causal cut).
+  // This lane's two rows (g and g + 8), and the tile's earliest and latest queries (the causal
+  // cuts: of the chunk, and of the steps every row sees whole).
   const DecodeRow rw[2] = {decodeRow(row0 + g, groupRows, kvh, headsPerKv, qLen),
                            decodeRow(row0 + g + 8, groupRows, kvh, headsPerKv, qLen)};
   index_t lastQuery = -1, firstQuery = qLen;
