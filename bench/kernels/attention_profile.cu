@@ -13,9 +13,9 @@
 //       -L/usr/local/cuda/lib64/stubs -lcuda
 //   ncu --clock-control none -k regex:attention_fwd_ws -c 1 --set full \
 //       .device/bin/spdc-attention-profile [row]
-// Arguments: [row: 0-3, or -1 for all] [kernel: 0 cp.async, 1 tensor copies, 2 both (default)]
-// [inputs: 0 random (default), 1 the pattern of spdc bench's made-up inputs] [launches timed back
-// to back, 50 by default].
+// Arguments: [row: 0-6 (4-6: the non-causal row's work at S 8192, 2048 and 1024), or -1 for
+// 0-3] [kernel: 0 cp.async, 1 tensor copies, 2 both (default)] [inputs: 0 random (default), 1 the
+// pattern of spdc bench's made-up inputs] [launches timed back to back, 50 by default].
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,6 +58,9 @@ static TmaDescriptor tensorMap(const T *base, int B, int H, long long S, int D, 
 template <int D>
 void row(const char *name, int B, int HQ, int HKV, long long S, bool causal, bool tma) {
   using Cfg = AttentionWsConfig<D, D, 128>;
+  // The tensor-copy kernel's own launch contract (its register split differs; so may its
+  // shared memory).
+  using TCfg = AttentionWsConfig<D, D, 128, true>;
   size_t nq = size_t(B) * HQ * S * D, nkv = size_t(B) * HKV * S * D;
   std::vector<T> host(std::max(nq, nkv));
   unsigned seed = 1;
@@ -82,17 +85,17 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal, boo
   CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              Cfg::kSmemBytes));
   CHECK(cudaFuncSetAttribute(tmaKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             Cfg::kSmemBytes));
+                             TCfg::kSmemBytes));
   const TmaDescriptor qMap = tensorMap(q, B, HQ, S, D, Cfg::kBlockM),
-                      kMap = tensorMap(k, B, HKV, S, D, Cfg::kBlockN),
-                      vMap = tensorMap(v, B, HKV, S, D, Cfg::kBlockN);
+                      kMap = tensorMap(k, B, HKV, S, D, TCfg::kBlockN),
+                      vMap = tensorMap(v, B, HKV, S, D, TCfg::kBlockN);
   int sms = 0;
   CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   const long long tiles = (S + Cfg::kBlockM - 1) / Cfg::kBlockM;
   const unsigned grid = unsigned(std::min<long long>(sms, tiles * B * HQ));
   auto launchOn = [&](bool withTma) {
     if (withTma)
-      tmaKernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes>>>(
+      tmaKernel<<<grid, TCfg::kThreads, TCfg::kSmemBytes>>>(
           q, k, v, nullptr, o, B, HQ, HKV, S, S, 1.0f / std::sqrt(float(D)), causal, 0, 0, 0, 0,
           HQ * S * D, S * D, D, HKV * S * D, S * D, D, HKV * S * D, S * D, D, HQ * S * D, S * D,
           D, qMap, kMap, vMap);
@@ -183,6 +186,14 @@ void rows(int only, bool tma) {
     row<128>("attention_b4_h16_s4096_d128", 4, 16, 16, 4096, false, tma);
   if (only < 0 || only == 1)
     row<128>("attention_causal_b4_h16_s4096_d128", 4, 16, 16, 4096, true, tma);
+  // Rows 4-6 (asked for by number only): the benchmark row's work in longer or shorter items
+  // (per-item costs: the Q tile's load, the first and last products, the output's store).
+  if (only == 4)
+    row<128>("b2 h16 s8192 d128", 2, 16, 16, 8192, false, tma);
+  if (only == 5)
+    row<128>("b16 h16 s2048 d128", 16, 16, 16, 2048, false, tma);
+  if (only == 6)
+    row<128>("b64 h16 s1024 d128", 64, 16, 16, 1024, false, tma);
   if (only < 0 || only == 2)
     row<64>("gpt2 b8 h12 s1024 d64 causal", 8, 12, 12, 1024, true, tma);
   if (only < 0 || only == 3)
