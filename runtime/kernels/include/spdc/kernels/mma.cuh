@@ -266,13 +266,9 @@ __device__ __forceinline__ float4 loadClusterShared4(const float *p, unsigned ra
   return v;
 }
 
-// Named barriers 1..15 among `threads` threads (a multiple of 32): sync waits for the
-// barrier's count, arrive adds this warp's threads and goes on.
+// Named barrier 1..15 among `threads` threads (a multiple of 32): waits for the barrier's count.
 __device__ __forceinline__ void namedBarrierSync(unsigned id, unsigned threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void namedBarrierArrive(unsigned id, unsigned threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 __device__ __forceinline__ void ldmatrixX4(unsigned (&r)[4], unsigned addr) {
