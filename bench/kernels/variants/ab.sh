@@ -8,8 +8,9 @@
 #
 # `run` takes attention_profile's rows (0: B4 H16 S4096 D128, 1: its causal form, 6: B64 S1024,
 # 2: GPT-2's D64 causal; see attention_profile.cu) and times each variant's tensor-copy kernel
-# on each row, alternating, in two rounds. A binary built with 04-item-probe.patch also prints
-# clock64 stamps of block 0's first items (consumer and producer steps).
+# on each row, alternating, in two rounds (each run's last line: its timings). A binary built
+# with 04-item-probe.patch also prints clock64 stamps of block 0's first items (consumer and
+# producer steps) before that line: run it directly to see them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
