@@ -3,14 +3,14 @@
 # GPU machine. Variants are "name:patch[+patch...]:nvcc flags" (patch names relative to this
 # folder, applied in order to a copy of runtime/kernels/include; "-" for none).
 #
-#   bench/kernels/variants/ab.sh build OUT_DIR "A:-:" "D:01-exp2-poly-lazy-rescale.patch:-DSPDC_ATTENTION_POLY_EXP2_EVERY=4 -DSPDC_ATTENTION_RESCALE_SLACK=8"
-#   (device run, carry OUT_DIR) bash bench/kernels/variants/ab.sh run OUT_DIR "0 1 6 2" A D
+#   bench/kernels/variants/ab.sh build OUT_DIR "A:-:" "S:-:-DSPDC_ATTENTION_RESCALE_SLACK=8" "N:my-change.patch:"
+#   (device run, carry OUT_DIR) bash bench/kernels/variants/ab.sh run OUT_DIR "0 1 6 2" A S N
 #
 # `run` takes attention_profile's rows (0: B4 H16 S4096 D128, 1: its causal form, 6: B64 S1024,
 # 2: GPT-2's D64 causal; see attention_profile.cu) and times each variant's tensor-copy kernel
 # on each row, alternating, in two rounds (each run's last line: its timings). A binary built
-# with 04-item-probe.patch also prints clock64 stamps of block 0's first items (consumer and
-# producer steps) before that line: run it directly to see them.
+# with the probe patch (a13a73a:bench/kernels/variants/04-item-probe.patch) also prints clock64
+# stamps of block 0's first items before that line: run it directly to see them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)

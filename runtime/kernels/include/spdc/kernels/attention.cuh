@@ -768,8 +768,15 @@ __device__ __forceinline__ float pairwiseReduce(float (&v)[N], Op op) {
 // is row `row0 + 8r`, key `n0 + 8nb + 2t + e`. Leaves in s the probabilities relative to the
 // new running max (log2 domain) and in alpha each row's rescale factor for the output so far.
 // kMasked: apply bounds, causal and mask (tiles that need it); otherwise only the scale.
+// Returns whether any row of the warp moved its max (alpha is 1 for all of them otherwise).
+// SPDC_ATTENTION_RESCALE_SLACK s >= 0: a row's max moves only when the tile's exceeds it by more
+// than s (log2 units: probabilities up to 2^s, in f32 sums and f16/bf16 P alike), so that
+// rescaling O becomes rare; < 0: every new max moves it.
+#ifndef SPDC_ATTENTION_RESCALE_SLACK
+#define SPDC_ATTENTION_RESCALE_SLACK -1
+#endif
 template <bool kMasked, class TMask, int NB>
-__device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2],
+__device__ __forceinline__ bool softmaxTile(float (&s)[NB][4], float (&rowMax)[2],
                                             float (&rowSum)[2], float (&alpha)[2],
                                             float scaleLog2, index_t row0, index_t n0, int t,
                                             index_t qLen, index_t kvLen, bool causal,
@@ -778,6 +785,7 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr int kTileKeys = NB * 8;
   const float ninf = -NumericLimits<float>::infinity();
+  bool grew = false;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const index_t row = row0 + 8 * r;
@@ -831,7 +839,11 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
       tmax *= scaleLog2;
     tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
     tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 2));
-    const float newMax = fmaxf(rowMax[r], tmax);
+    float newMax = fmaxf(rowMax[r], tmax);
+    if constexpr (SPDC_ATTENTION_RESCALE_SLACK >= 0)
+      if (!(tmax > rowMax[r] + float(SPDC_ATTENTION_RESCALE_SLACK)))
+        newMax = rowMax[r];
+    grew |= newMax != rowMax[r];
     // While a row has seen only masked keys its max stays -inf: subtract 0 then, so that the
     // exponentials are 0 rather than NaN.
     const float base = newMax == ninf ? 0.0f : newMax;
@@ -849,6 +861,7 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
     rowSum[r] = rowSum[r] * alpha[r] + sum; // this thread's columns; summed over t at the end
     rowMax[r] = newMax;
   }
+  return __any_sync(0xffffffffu, grew);
 }
 
 // Pieces both 128-row kernels share. Accumulators are in the m16n8 layout of a warp's 16 query
@@ -857,7 +870,7 @@ __device__ __forceinline__ void softmaxTile(float (&s)[NB][4], float (&rowMax)[2
 // softmaxTile, masked when the tile needs it: a mask, keys past kvLen, or causal limits that
 // reach into the tile for some row from `firstRow` on.
 template <class TMask, int NB>
-__device__ __forceinline__ void softmaxTileAt(float (&s)[NB][4], float (&rowMax)[2],
+__device__ __forceinline__ bool softmaxTileAt(float (&s)[NB][4], float (&rowMax)[2],
                                               float (&rowSum)[2], float (&alpha)[2],
                                               float scaleLog2, index_t row0, index_t n0, int t,
                                               index_t firstRow, index_t qLen, index_t kvLen,
@@ -868,11 +881,10 @@ __device__ __forceinline__ void softmaxTileAt(float (&s)[NB][4], float (&rowMax)
   // scores, which needs scaleLog2 > 0.
   if (mask != nullptr || n0 + BN > kvLen || (causal && n0 + BN - 1 > firstRow + kvLen - qLen) ||
       !(scaleLog2 > 0.0f))
-    softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
-                      mask, maskBase, maskStrideQ, maskStrideK);
-  else
-    softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
-                       mask, maskBase, maskStrideQ, maskStrideK);
+    return softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
+                             causal, mask, maskBase, maskStrideQ, maskStrideK);
+  return softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
+                            mask, maskBase, maskStrideQ, maskStrideK);
 }
 
 template <int NBV>
@@ -1265,8 +1277,10 @@ struct AttentionWsConfig {
 template <int Stages> struct AttentionBarriers {
   unsigned long long full[2][Stages], empty[2][Stages], qFull, qEmpty;
   // The work items in flight: the producer's threads read item[i % 2] for their i-th fetch;
-  // the consumers read `published`, written with Q (guarded by qFull / qEmpty).
-  long long item[2], published;
+  // the consumers read `published` and the item decoded (its batch-head, first row and key
+  // tiles), written with Q (guarded by qFull / qEmpty): decoding it (two 64-bit divisions) took
+  // the consumers 770 cycles between Q's barrier and their first product.
+  long long item[2], published, pubHead, pubRow0, pubTiles;
 };
 
 // The warp-specialized kernel's work queue, one per module (NVRTC compiles one per model, whose
@@ -1412,6 +1426,12 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       mbarWait(qEmpty, (qIt & 1) ^ 1);
       if (tid == 0) {
         bars.published = w;
+        if (w < items) {
+          const Item pi = itemAt(w);
+          bars.pubHead = pi.head;
+          bars.pubRow0 = pi.row0;
+          bars.pubTiles = keyTiles(pi.row0);
+        }
         if constexpr (!kTma)
           mbarArrive(qFull); // releases the store above to the consumers
       }
@@ -1494,8 +1514,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     const index_t w = bars.published;
     if (w == items)
       break;
-    const Item item = itemAt(w);
-    const index_t m0 = item.row0, nTiles = keyTiles(m0);
+    const Item item{bars.pubHead, bars.pubRow0};
+    const index_t m0 = item.row0, nTiles = bars.pubTiles;
     const AttentionSlices<T> head = itemSlices(item);
     const index_t maskBase = head.maskBase;
     // This thread's rows: g and g + 8 of the warp's 16.
@@ -1536,8 +1556,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       };
       auto release = [&](int which, unsigned tileIt) { mbarArrive(emptyBar(which, tileIt)); };
       auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
-        softmaxTileAt(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow, qLen, kvLen,
-                      causal, mask, maskBase, maskStrideQ, maskStrideK);
+        return softmaxTileAt(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow, qLen,
+                             kvLen, causal, mask, maskBase, maskStrideQ, maskStrideK);
       };
 
 #if SPDC_ATTENTION_WGMMA
@@ -1561,6 +1581,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       wgmmaWait<0>();
       wgmmaFenceRegs(s);
       release(0, it);
+      if (kQInSmem && nTiles == 1)
+        mbarArrive(qEmpty); // the item's last scores: Q's tile goes back to the producer
       softmax(s, 0, alpha); // O is still zero: nothing to rescale
       packProbabilities<T>(p, s);
       for (index_t j = 1; j < nTiles; ++j) {
@@ -1576,16 +1598,17 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         wgmmaWait<1>();
         wgmmaFenceRegs(s);
         release(0, cur);
-        softmax(s, j, alpha);
+        if (kQInSmem && j == nTiles - 1)
+          mbarArrive(qEmpty); // as above, a softmax before the item ends
+        const bool grew = softmax(s, j, alpha);
         wgmmaWait<0>();
         wgmmaFenceRegs(o);
         fenceRegs(p);
         release(1, cur - 1);
-        rescaleRows(o, alpha);
+        if (SPDC_ATTENTION_RESCALE_SLACK < 0 || grew)
+          rescaleRows(o, alpha);
         packProbabilities<T>(p, s);
       }
-      if constexpr (kQInSmem)
-        mbarArrive(qEmpty); // every score of the tile is computed
       const unsigned last = it + unsigned(nTiles) - 1;
       waitFull(1, last);
       wgmmaFenceRegs(o);
