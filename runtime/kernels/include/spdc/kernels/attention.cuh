@@ -1424,14 +1424,15 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       // Publish it with its Q tile (or alone: an item without keys, the end of the queue). With
       // tensor copies the publication and the Q tile are the one arrival.
       mbarWait(qEmpty, (qIt & 1) ^ 1);
+      // Decoded once, for the consumers too (the end of the queue, w == items, has no item:
+      // itemAt would divide by zero there).
+      const Item item = w < items ? itemAt(w) : Item{0, 0};
+      const index_t m0 = item.row0, nTiles = keyTiles(m0);
       if (tid == 0) {
         bars.published = w;
-        if (w < items) {
-          const Item pi = itemAt(w);
-          bars.pubHead = pi.head;
-          bars.pubRow0 = pi.row0;
-          bars.pubTiles = keyTiles(pi.row0);
-        }
+        bars.pubHead = item.head;
+        bars.pubRow0 = m0;
+        bars.pubTiles = nTiles;
         if constexpr (!kTma)
           mbarArrive(qFull); // releases the store above to the consumers
       }
@@ -1446,8 +1447,6 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         }
         break;
       }
-      const Item item = itemAt(w);
-      const index_t m0 = item.row0, nTiles = keyTiles(m0);
       if (nTiles == 0) {
         mbarArrive(qFull);
         continue;
