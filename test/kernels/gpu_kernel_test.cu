@@ -425,7 +425,7 @@ void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *ou
   };
   if constexpr (hasWsAttention<T, D, DV>()) {
     if (ws == kWsTma) {
-      using Cfg = AttentionWsConfig<D, DV, 128>;
+      using Cfg = AttentionWsConfig<D, DV, 128, true>;
       auto kernel = attention_fwd_ws_tma_kernel<T, M, D, DV, 128>;
       CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       Cfg::kSmemBytes));

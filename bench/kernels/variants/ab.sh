@@ -3,7 +3,7 @@
 # GPU machine. Variants are "name:patch[+patch...]:nvcc flags" (patch names relative to this
 # folder, applied in order to a copy of runtime/kernels/include; "-" for none).
 #
-#   bench/kernels/variants/ab.sh build OUT_DIR "A:-:" "S:-:-DSPDC_ATTENTION_RESCALE_SLACK=8" "N:my-change.patch:"
+#   bench/kernels/variants/ab.sh build OUT_DIR "A:-:" "S:-:-DSPDC_ATTENTION_RESCALE_SLACK=-1" "N:my-change.patch:"
 #   (device run, carry OUT_DIR) bash bench/kernels/variants/ab.sh run OUT_DIR "0 1 6 2" A S N
 #
 # `run` takes attention_profile's rows (0: B4 H16 S4096 D128, 1: its causal form, 6: B64 S1024,
