@@ -9,7 +9,13 @@ sustained work because the GPU clocks down (power or temperature), and whether o
 more power for the same work.
 
     python3 bench/sustained.py --spdc .device/bin/spdc --bundle WORK/kernels/attention_b4_h16_s4096_d128/model.spdc
+
+With --attprof (an attention_profile build, bench/kernels/attention_profile.cu) the same kernel
+also runs from that harness as many times back to back, once on uniform random inputs and once
+on `spdc bench`'s made-up pattern, so that a gap between the harness and the suite can be put
+on the inputs or on the load.
 """
+import re
 import argparse
 import json
 import os
@@ -72,6 +78,7 @@ def main():
     p.add_argument("--iters", type=int, default=3000)
     p.add_argument("--shape", default="4,16,4096,128", help="B,H,S,D of the bundle's attention")
     p.add_argument("--causal", action="store_true")
+    p.add_argument("--attprof", help="attention_profile binary: also time its tensor-copy kernel")
     args = p.parse_args()
 
     fd, path = tempfile.mkstemp(suffix=".json")
@@ -86,6 +93,16 @@ def main():
         r = json.load(f)
     os.unlink(path)
     print(summary("spdc bench (back to back)", r["median_ms"], s), flush=True)
+
+    # attention_profile's rows 0 and 1 are this suite's non-causal and causal shapes.
+    for inputs, name in ((0, "random"), (1, "spdc bench's pattern")) if args.attprof else ():
+        with Sampler() as s:
+            line = subprocess.run([args.attprof, "1" if args.causal else "0", "1", str(inputs),
+                                   str(args.iters)], check=True, capture_output=True,
+                                  text=True).stdout.strip().splitlines()[-1]
+        m = re.search(r"back to back ([0-9.]+) ms", line)
+        ms = float(m.group(1)) if m else float("nan")
+        print(summary(f"attention_profile, {name} inputs (back to back)", ms, s), flush=True)
 
     import torch
     import torch.nn.functional as F
