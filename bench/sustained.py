@@ -15,10 +15,10 @@ also runs from that harness as many times back to back, once on uniform random i
 on `spdc bench`'s made-up pattern, so that a gap between the harness and the suite can be put
 on the inputs or on the load.
 """
-import re
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -94,15 +94,17 @@ def main():
     os.unlink(path)
     print(summary("spdc bench (back to back)", r["median_ms"], s), flush=True)
 
-    # attention_profile's rows 0 and 1 are this suite's non-causal and causal shapes.
-    for inputs, name in ((0, "random"), (1, "spdc bench's pattern")) if args.attprof else ():
-        with Sampler() as s:
-            line = subprocess.run([args.attprof, "1" if args.causal else "0", "1", str(inputs),
-                                   str(args.iters)], check=True, capture_output=True,
-                                  text=True).stdout.strip().splitlines()[-1]
-        m = re.search(r"back to back ([0-9.]+) ms", line)
-        ms = float(m.group(1)) if m else float("nan")
-        print(summary(f"attention_profile, {name} inputs (back to back)", ms, s), flush=True)
+    if args.attprof:
+        # attention_profile's rows 0 and 1 are this suite's non-causal and causal shapes; its
+        # arguments: row, tensor-copy kernel, inputs (0 random, 1 the pattern), launches.
+        for inputs, name in ((0, "random"), (1, "spdc bench's pattern")):
+            with Sampler() as s:
+                line = subprocess.run([args.attprof, "1" if args.causal else "0", "1",
+                                       str(inputs), str(args.iters)], check=True,
+                                      capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            m = re.search(r"back to back ([0-9.]+) ms", line)
+            ms = float(m.group(1)) if m else float("nan")
+            print(summary(f"attention_profile, {name} inputs (back to back)", ms, s), flush=True)
 
     import torch
     import torch.nn.functional as F
