@@ -15,7 +15,10 @@
 //       .device/bin/spdc-attention-profile [row]
 // Arguments: [row: 0-6 (4-6: the non-causal row's work at S 8192, 2048 and 1024), or -1 for
 // 0-3] [kernel: 0 cp.async, 1 tensor copies, 2 both (default)] [inputs: 0 random (default), 1 the
-// pattern of spdc bench's made-up inputs] [launches timed back to back, 50 by default].
+// pattern of spdc bench's made-up inputs] [launches timed back to back, 50 by default] [before
+// each single launch: 0 nothing (default), N > 0 write N MiB (as do_bench clears L2), N < 0 read
+// -N MiB, or with a last argument of 1: keep one SM spinning N microseconds (a gap without
+// memory traffic)].
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,6 +39,48 @@ using namespace spdc::kernels;
 using T = __nv_bfloat16;
 static bool gPattern = false;
 static int gBackToBack = 50;
+static int gFlush = 0;      // MiB written (> 0) or read (< 0) before each single launch
+static bool gIdle = false;  // gFlush is a spin of that many microseconds instead
+static int *gFlushBuf = nullptr;
+
+// Reads `n` ints; writes only if their sum is a value no buffer here holds.
+__global__ void flushRead(const int4 *p, size_t n, int *sink) {
+  int acc = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    int4 v = p[i];
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x7eadbeef)
+    *sink = acc;
+}
+
+__global__ void spinUs(unsigned us) {
+  unsigned long long t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  do
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  while (t - t0 < 1000ull * us);
+}
+
+// What comes before each single launch (see main's arguments).
+static void beforeLaunch() {
+  if (gFlush == 0)
+    return;
+  const size_t bytes = size_t(gFlush < 0 ? -gFlush : gFlush) << 20;
+  if (gIdle) {
+    spinUs<<<1, 32>>>(unsigned(gFlush < 0 ? -gFlush : gFlush));
+  } else {
+    if (!gFlushBuf)
+      CHECK(cudaMalloc(&gFlushBuf, bytes + 16));
+    if (gFlush > 0)
+      CHECK(cudaMemsetAsync(gFlushBuf, 0, bytes));
+    else
+      flushRead<<<1056, 512>>>(reinterpret_cast<const int4 *>(gFlushBuf), bytes / 16,
+                               gFlushBuf + bytes / 4);
+  }
+  CHECK(cudaGetLastError());
+}
 
 // A 4-d map (column, row, head, batch) over a [B, H, S, D] tensor, boxes of 64 x rows.
 static TmaDescriptor tensorMap(const T *base, int B, int H, long long S, int D, int rows) {
@@ -167,16 +212,20 @@ void row(const char *name, int B, int HQ, int HKV, long long S, bool causal, boo
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
   std::vector<float> ms;
-  for (int i = 0; i < 20; ++i)
+  const int singles = gFlush != 0 ? 50 : 20;
+  for (int i = 0; i < singles; ++i) {
+    beforeLaunch();
     ms.push_back(eventMs(a, b, launch));
+  }
   std::sort(ms.begin(), ms.end());
   // Sustained: 50 launches back to back between two events (as a benchmark loop or a CUDA
   // graph of many layers runs them; the GPU's clocks may settle lower than between synced
   // launches).
   const float sustained = eventMs(a, b, launch, gBackToBack);
   double flops = 4.0 * B * HQ * S * S * D / (causal ? 2 : 1);
+  const float median = ms[ms.size() / 2];
   std::printf("%-34s %-8s %.3f ms  %.1f TFLOP/s  (back to back %.3f ms)\n", name,
-              tma ? "tma" : "cp.async", ms[10], flops / ms[10] / 1e9, sustained);
+              tma ? "tma" : "cp.async", median, flops / median / 1e9, sustained);
   for (T *p : {q, k, v, o})
     CHECK(cudaFree(p));
 }
@@ -201,12 +250,16 @@ void rows(int only, bool tma) {
 }
 
 // [row] [copies: 0 cp.async, 1 tensor copies, 2 both in turn (default)] [inputs: 0 random,
-// 1 spdc bench's pattern] [launches back to back: 50]
+// 1 spdc bench's pattern] [launches back to back: 50] [before each single launch: MiB written
+// (> 0) or read (< 0)] [1: that number is a spin of microseconds instead]
 int main(int argc, char **argv) {
   const int only = argc > 1 ? std::atoi(argv[1]) : -1, mode = argc > 2 ? std::atoi(argv[2]) : 2;
   gPattern = argc > 3 && std::atoi(argv[3]) == 1;
   if (argc > 4)
     gBackToBack = std::max(1, std::atoi(argv[4]));
+  if (argc > 5)
+    gFlush = std::atoi(argv[5]);
+  gIdle = argc > 6 && std::atoi(argv[6]) == 1;
   if (mode != 1)
     rows(only, false);
   if (mode != 0)

@@ -10,7 +10,10 @@
 # 2: GPT-2's D64 causal; see attention_profile.cu) and times each variant's tensor-copy kernel
 # on each row, alternating, in two rounds (each run's last line: its timings). A binary built
 # with the probe patch (a13a73a:bench/kernels/variants/04-item-probe.patch) also prints clock64
-# stamps of block 0's first items before that line: run it directly to see them.
+# stamps of block 0's first items before that line: run it directly to see them. AB_ARGS
+# replaces attention_profile's arguments after the row ("1 0 50": tensor copies, random inputs,
+# 50 launches back to back; e.g. "1 0 50 256" clears L2 as do_bench does before each single
+# launch).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -48,7 +51,8 @@ case "${1:-}" in
       for r in $rows; do
         for v in "$@"; do
           printf "%s row %s round %s: " "$v" "$r" "$round"
-          "$out/attprof_$v" "$r" 1 0 50 2>&1 | tail -n 1
+          # shellcheck disable=SC2086
+          "$out/attprof_$v" "$r" ${AB_ARGS:-1 0 50} 2>&1 | tail -n 1
         done
       done
     done

@@ -1289,6 +1289,18 @@ template <int Stages> struct AttentionBarriers {
 // finish one, and the last block to find the queue empty resets it for the next launch.
 static __device__ unsigned long long attentionWsNextItem, attentionWsBlocksDone;
 
+// The L2 share, in MiB, whose worth of heads' K and V the blocks walk together (see the work
+// items in attentionBlockWs): a third of the H100's 50 MB.
+#ifndef SPDC_ATTENTION_L2_GROUP_MB
+#define SPDC_ATTENTION_L2_GROUP_MB 16
+#endif
+// SPDC_ATTENTION_TMA_L2_HINTS 1: the tensor copies of K and V carry L2's evict-last policy (the
+// blocks of a head group read them again) and those of Q evict-first (each Q tile is read once);
+// 0: no hints.
+#ifndef SPDC_ATTENTION_TMA_L2_HINTS
+#define SPDC_ATTENTION_TMA_L2_HINTS 0
+#endif
+
 // The warp-specialized path over the (query tile, head) items its block takes from the work
 // queue (the longest first: under causal masking the last tiles have the most keys, so the
 // short ones fill the tail). `smem` is the 1024-byte aligned dynamic shared memory. The producer
@@ -1344,7 +1356,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
   // work queue as they go (a block taking every gridDim-th item instead, Llama's and the causal
   // benchmark's shapes give some blocks 1.2-1.3 times the average work); with one block per SM
   // the producer loads the next item while the consumers finish one.
-  constexpr index_t kL2Bytes = index_t(16) << 20; // a third of the H100's 50 MB
+  constexpr index_t kL2Bytes = index_t(SPDC_ATTENTION_L2_GROUP_MB) << 20;
   const index_t tiles = (qLen + BM - 1) / BM, heads = index_t(batch) * qHeads;
   const index_t items = tiles * heads;
   const index_t headBytes = (kvLen > 0 ? kvLen : 1) * (D + DV) * index_t(sizeof(T));
@@ -1401,10 +1413,17 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     // A tile of `rows` rows at (row0, head, batch) of map `m` into `dst`, completing on `bar`:
     // one tensor copy per 64-column panel (the maps' 128-byte swizzle is the tiles' layout,
     // swizzledOffset); rows past the end arrive as zeros.
+    constexpr bool kHints = SPDC_ATTENTION_TMA_L2_HINTS != 0;
+    unsigned long long policies[2] = {0, 0}; // Q's, then K's and V's
+    if constexpr (kTma && kHints) {
+      policies[0] = l2EvictFirstPolicy();
+      policies[1] = l2EvictLastPolicy();
+    }
     auto copyTile = [&](int m, int cols, int rows, unsigned dst, index_t row0, int head, int b,
                         unsigned bar) {
       for (int pnl = 0; pnl < cols / 64; ++pnl)
-        tmaLoad4d(dst + pnl * rows * 128, *maps[m], pnl * 64, int(row0), head, b, bar);
+        tmaLoad4d<kHints>(dst + pnl * rows * 128, *maps[m], pnl * 64, int(row0), head, b, bar,
+                          policies[m == 0 ? 0 : 1]);
     };
     constexpr unsigned kProducerBar = 3; // after the consumers' store barriers (1, 2)
     unsigned it = 0, qIt = 0;

@@ -169,17 +169,37 @@ __device__ __forceinline__ void mbarArriveExpectTx(unsigned bar, unsigned bytes)
 #endif
 }
 
+// L2's evict-last cache policy (data that other blocks read again soon). Make it once per
+// thread, outside the copy loops.
+__device__ __forceinline__ unsigned long long l2EvictLastPolicy() {
+  unsigned long long policy = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(policy));
+#endif
+  return policy;
+}
+
 // The box of `map` at coordinates (c0, c1, c2, c3), innermost first, into shared memory at
 // `dst` (laid out and swizzled as the map says); its bytes complete transactions on `bar`.
-// Elements outside the tensor arrive as zeros and count all the same.
+// Elements outside the tensor arrive as zeros and count all the same. WithPolicy: the copy
+// carries the L2 cache policy `policy` (l2EvictFirstPolicy, l2EvictLastPolicy).
+template <bool WithPolicy = false>
 __device__ __forceinline__ void tmaLoad4d(unsigned dst, const TmaDescriptor &map, int c0, int c1,
-                                          int c2, int c3, unsigned bar) {
+                                          int c2, int c3, unsigned bar,
+                                          unsigned long long policy = 0) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-               " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
-               "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2),
-               "r"(c3), "r"(bar)
-               : "memory");
+  if constexpr (WithPolicy)
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 ".L2::cache_hint [%0], [%1, {%2, %3, %4, %5}], [%6], %7;\n" ::"r"(dst),
+                 "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2),
+                 "r"(c3), "r"(bar), "l"(policy)
+                 : "memory");
+  else
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+                 "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2),
+                 "r"(c3), "r"(bar)
+                 : "memory");
 #endif
 }
 
