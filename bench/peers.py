@@ -41,6 +41,28 @@ def do_bench(fn, warmup_ms, rep_ms):
     return ms
 
 
+def spdc_in_process(lib_path, bundle, timing, cache_dir=None, dependent_launch=True):
+    """The spdc bundle timed by the same do_bench as the peers, in this process (libspdcrt
+    through ctypes, bench/spdc_ctypes.py): inputs made up as `spdc bench` makes them, runs
+    queued on a torch stream (a side stream: a run on stream NULL would be synchronous and on
+    the model's own stream, outside the events), CUDA graph replays after three warm-up runs.
+    Also sets last_back_to_back_ms."""
+    torch = _torch()
+    import spdc_ctypes
+    lib = spdc_ctypes.Library(lib_path)
+    stream = torch.cuda.Stream()
+    with lib.context(cache_dir=cache_dir, use_dependent_launch=dependent_launch) as ctx, \
+            ctx.load(bundle) as model, torch.cuda.stream(stream):
+        model.bind_made_up_inputs()
+        handle = stream.cuda_stream
+        for _ in range(3):  # eager (tunes the matmuls), captured, replayed
+            model.run(handle)
+        stream.synchronize()
+        ms = do_bench(lambda: model.run(handle), *timing)
+        stream.synchronize()
+    return ms
+
+
 def device_name():
     torch = _torch()
     return torch.cuda.get_device_name(0)

@@ -137,10 +137,23 @@ class Row:
                    self.peer_extra[p].get("back_to_back_median_ms"))
             if all(b2b):
                 e["speedup_back_to_back"] = round(b2b[1] / b2b[0], 3)
+            # spdc timed in the peers' process by their do_bench (time_spdc_in_process).
+            same = self.spdc_extra.get("same_harness_ms")
+            if same and self.peer_ms[p]:
+                e["speedup_same_harness"] = round(self.peer_ms[p] / same, 3)
             if self.notes:
                 e["note"] = "; ".join(self.notes)
             out.append(e)
         return out
+
+
+def _free_torch_memory():
+    """What the last measurement left on the GPU, given back (no-op without torch)."""
+    try:
+        import peers
+        peers.free_memory()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _round(x, digits=4):
@@ -167,14 +180,15 @@ def rate_text(e):
 
 def format_table(entries):
     head = ["name", "spdc ms", "peer", "peer ms", "speedup", "spdc rate", "peer rate",
-            "back to back"]
+            "back to back", "same harness"]
     rows = []
     for e in entries:
         sr, pr = rate_text(e)
         rows.append([e["name"], "-" if e["spdc_ms"] is None else f"{e['spdc_ms']:.4g}", e["peer"],
                      "-" if e["peer_ms"] is None else f"{e['peer_ms']:.4g}",
                      f"{e['speedup']:.2f}x" if "speedup" in e else "-", sr, pr,
-                     f"{e['speedup_back_to_back']:.2f}x" if "speedup_back_to_back" in e else ""])
+                     f"{e['speedup_back_to_back']:.2f}x" if "speedup_back_to_back" in e else "",
+                     f"{e['speedup_same_harness']:.2f}x" if "speedup_same_harness" in e else ""])
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = lambda r: " | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
     text = [line(head), "-+-".join("-" * w for w in widths)] + [line(r) for r in rows]
@@ -479,6 +493,7 @@ class Run:
                 continue
             if not row.spdc_error:
                 self.time_spdc(row, row.bundle, self.args.kernel_iters)
+                self.time_spdc_in_process(row, row.bundle, KERNEL_TIMING)
             for peer in row.peers:
                 self.time_peer(row, peer, lambda p=peer: self.kernel_peer(row, spec, p))
 
@@ -521,6 +536,33 @@ class Run:
             row.spdc_error = _err(e)
             self.log(f"{row.name}: spdc bench failed: {row.spdc_error}")
 
+    def time_spdc_in_process(self, row, bundle, timing):
+        """The bundle again, through libspdcrt in this process and timed by the peers' own
+        do_bench (the same flush, events and stream handling): `same_harness` in the JSON.
+        `spdc bench`'s median stays the row's spdc_ms."""
+        if self.args.dry_run or not self.args.in_process or row.spdc_error or not self.have_torch():
+            return
+        try:
+            import peers
+            import spdc_ctypes
+            lib = self.args.spdc_lib or spdc_ctypes.find_library(self.spdc.path)
+            if not lib:
+                raise RuntimeError(f"no libspdcrt.so beside {self.spdc.path} (--spdc-lib)")
+            peers.last_back_to_back_ms = None
+            ms = peers.spdc_in_process(lib, bundle, timing,
+                                       cache_dir=os.path.join(self.work, "xdg-cache", "spdc"),
+                                       dependent_launch="--dependent-launch=false" not in
+                                       (self.args.spdc_bench_flags or ""))
+            row.spdc_extra["same_harness_ms"] = round(ms, 4)
+            if peers.last_back_to_back_ms is not None:
+                row.spdc_extra["same_harness_back_to_back_ms"] = round(peers.last_back_to_back_ms, 4)
+            self.log(f"{row.name}: spdc in process, the peers' do_bench: {ms:.4f} ms")
+        except Exception as e:  # noqa: BLE001
+            row.spdc_extra["same_harness_error"] = _err(e)[:300]
+            self.log(f"{row.name}: spdc in process failed: {_err(e)}")
+        finally:
+            _free_torch_memory()
+
     def time_peer(self, row, peer, fn):
         if not self.have_torch():
             row.peer_error[peer] = self.no_peer_reason()
@@ -539,11 +581,7 @@ class Run:
             row.peer_error[peer] = _err(e)
             self.log(f"{row.name}: {peer} failed: {row.peer_error[peer]}")
         finally:
-            try:
-                import peers
-                peers.free_memory()
-            except Exception:  # noqa: BLE001
-                pass
+            _free_torch_memory()
 
     # -- compile rows ---------------------------------------------------------------------------
 
@@ -662,6 +700,7 @@ class Run:
                 if m.get("note"):
                     row.notes.append(m["note"])
                 self.time_spdc(row, m["bundle"], self.args.model_iters)
+                self.time_spdc_in_process(row, m["bundle"], MODEL_TIMING)
             except Exception as e:  # noqa: BLE001
                 row.spdc_error = _err(e)
                 self.log(f"{name}: spdc side failed: {row.spdc_error}")
@@ -892,6 +931,10 @@ def parse_args(argv=None):
     p.add_argument("--flush-mb", type=int, default=FLUSH_MB,
                    help="spdc's timed runs each after writing this many MB of scratch, as do_bench "
                         "times the peers (0: back to back only)")
+    p.add_argument("--spdc-lib", help="libspdcrt.so for timing each bundle with the peers' do_bench "
+                   "in this process (default: beside --spdc, or the build tree's lib/)")
+    p.add_argument("--no-in-process", dest="in_process", action="store_false",
+                   help="time spdc with `spdc bench` only, not also with the peers' do_bench")
     p.add_argument("--kernel-iters", type=int, default=KERNEL_ITERS)
     p.add_argument("--model-iters", type=int, default=MODEL_ITERS)
     p.add_argument("--cached-compile-runs", type=int, default=CACHED_COMPILE_RUNS)
