@@ -237,6 +237,7 @@ class Run:
         self.phases = {}
         self.device = None
         self.torch_ok = None
+        self.same_harness = []  # (row, bundle, do_bench timing) for run_same_harness
         self.selected = [n for n in all_row_names() if re.search(args.only, n)] if args.only else all_row_names()
 
     # -- logging ----------------------------------------------------------------------------
@@ -537,31 +538,53 @@ class Run:
             self.log(f"{row.name}: spdc bench failed: {row.spdc_error}")
 
     def time_spdc_in_process(self, row, bundle, timing):
-        """The bundle again, through libspdcrt in this process and timed by the peers' own
-        do_bench (the same flush, events and stream handling): `same_harness` in the JSON.
+        """Queues the bundle for run_same_harness."""
+        if not self.args.dry_run and self.args.in_process and not row.spdc_error:
+            self.same_harness.append((row, bundle, timing))
+
+    def run_same_harness(self):
+        """Every bundle timed through `spdc bench` again, by the peers' own do_bench (the same
+        flush kernel, events and stream handling) in one child python process
+        (bench/same_harness.py, libspdcrt through ctypes): `same_harness` in the JSON. A child,
+        so that a clash or crash of the library in torch's process costs only this column.
         `spdc bench`'s median stays the row's spdc_ms."""
-        if self.args.dry_run or not self.args.in_process or row.spdc_error or not self.have_torch():
+        queued = [(r, b, t) for r, b, t in self.same_harness if not r.spdc_error]
+        if not queued or not self.have_torch():
             return
+        import spdc_ctypes
+        lib = self.args.spdc_lib or spdc_ctypes.find_library(self.spdc.path)
+        if not lib:
+            for r, _, _ in queued:
+                r.spdc_extra["same_harness_error"] = f"no libspdcrt.so beside {self.spdc.path} (--spdc-lib)"
+            return
+        timeout = 30 + sum(5 + (w + rep) * 3 / 1000 for _, _, (w, rep) in queued)
+        if self.args.deadline:
+            timeout = min(timeout, max(20, self.args.deadline + 45 - (time.perf_counter() - self.t0)))
+        cmd = [sys.executable, os.path.join(HERE, "same_harness.py"), "--lib", lib,
+               "--cache-dir", os.path.join(self.work, "xdg-cache", "spdc")]
+        if "--dependent-launch=false" in (self.args.spdc_bench_flags or ""):
+            cmd.append("--no-dependent-launch")
+        cmd += [f"{w}:{rep}:{b}" for _, b, (w, rep) in queued]
+        results = {}
         try:
-            import peers
-            import spdc_ctypes
-            lib = self.args.spdc_lib or spdc_ctypes.find_library(self.spdc.path)
-            if not lib:
-                raise RuntimeError(f"no libspdcrt.so beside {self.spdc.path} (--spdc-lib)")
-            peers.last_back_to_back_ms = None
-            ms = peers.spdc_in_process(lib, bundle, timing,
-                                       cache_dir=os.path.join(self.work, "xdg-cache", "spdc"),
-                                       dependent_launch="--dependent-launch=false" not in
-                                       (self.args.spdc_bench_flags or ""))
-            row.spdc_extra["same_harness_ms"] = round(ms, 4)
-            if peers.last_back_to_back_ms is not None:
-                row.spdc_extra["same_harness_back_to_back_ms"] = round(peers.last_back_to_back_ms, 4)
-            self.log(f"{row.name}: spdc in process, the peers' do_bench: {ms:.4f} ms")
-        except Exception as e:  # noqa: BLE001
-            row.spdc_extra["same_harness_error"] = _err(e)[:300]
-            self.log(f"{row.name}: spdc in process failed: {_err(e)}")
-        finally:
-            _free_torch_memory()
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            for line in p.stdout.splitlines():
+                if line.startswith("{"):
+                    d = json.loads(line)
+                    results[d["bundle"]] = d
+            why = f"same_harness.py exited with {p.returncode}: {(p.stderr.strip().splitlines() or [''])[-1][:200]}"
+        except subprocess.TimeoutExpired:
+            why = f"same_harness.py not done after {timeout:.0f} s"
+        for row, bundle, _ in queued:
+            d = results.get(bundle, {"error": why})
+            if d.get("ms"):
+                row.spdc_extra["same_harness_ms"] = round(d["ms"], 4)
+                if d.get("back_to_back_ms"):
+                    row.spdc_extra["same_harness_back_to_back_ms"] = round(d["back_to_back_ms"], 4)
+                self.log(f"{row.name}: spdc by the peers' do_bench {d['ms']:.4f} ms")
+            else:
+                row.spdc_extra["same_harness_error"] = d.get("error", why)[:300]
+                self.log(f"{row.name}: spdc by the peers' do_bench failed: {row.spdc_extra['same_harness_error']}")
 
     def time_peer(self, row, peer, fn):
         if not self.have_torch():
@@ -843,6 +866,8 @@ class Run:
         self.write()
         self.phase("model rows")
         self.run_model_rows()
+        self.phase("spdc by the peers' do_bench")
+        self.run_same_harness()
         self.phase("done")
         paths = self.write(final=True)
         table = format_table(self.entries())
@@ -932,7 +957,7 @@ def parse_args(argv=None):
                    help="spdc's timed runs each after writing this many MB of scratch, as do_bench "
                         "times the peers (0: back to back only)")
     p.add_argument("--spdc-lib", help="libspdcrt.so for timing each bundle with the peers' do_bench "
-                   "in this process (default: beside --spdc, or the build tree's lib/)")
+                   "(same_harness.py; default: beside --spdc, or the build tree's lib/)")
     p.add_argument("--no-in-process", dest="in_process", action="store_false",
                    help="time spdc with `spdc bench` only, not also with the peers' do_bench")
     p.add_argument("--kernel-iters", type=int, default=KERNEL_ITERS)
