@@ -52,6 +52,11 @@ PY
     ;;
   flush)
     apx=$2 work=$3
+    # Binaries carried compressed (xz) come out here.
+    for f in "$apx"/attprof_*.xz; do
+      [ -e "$f" ] && xz -d -f "$f"
+    done
+    chmod +x "$apx"/attprof_* 2>/dev/null
     nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
     for f in "0" "256" "-256" "100 1"; do
       echo "A causal, before each launch [$f]: $(timeout 30 "$apx/attprof_A" 1 1 0 50 $f 2>&1 | tail -n 1)"
