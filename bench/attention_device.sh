@@ -77,8 +77,9 @@ PY
       for opts in "--flush-l2-mb=256" "--flush-l2-mb=16" "--flush-l2-mb=256 --dependent-launch=false" \
                   "--flush-l2-mb=256 --no-cuda-graphs"; do
         # shellcheck disable=SC2086
-        echo "spdc bench causal $opts: $(timeout 60 $D/bin/spdc bench "$bundle" --iters 200 $opts 2>&1 |
-          grep median | tr '\n' ' ')"
+        out=$(timeout 60 $D/bin/spdc bench "$bundle" --iters 200 $opts 2>&1)
+        # The medians, or what went wrong.
+        echo "spdc bench causal $opts: $( (grep median <<<"$out" || tail -n 1 <<<"$out") | tr '\n' ' ')"
       done
     )
     ;;
