@@ -1177,7 +1177,30 @@ spdc_status_t queryModel(const char *fn, const char *outName, const spdc_model_t
   return SPDC_STATUS_OK;
 }
 
+namespace {
+/// The file checks of spdc_model_load and spdc_bundle_validate: `path` exists and reads as a
+/// valid bundle (readBundle's checks) into `loaded`.
+spdc_status_t readBundleFile(const char *path, bundle::LoadedBundle &loaded) {
+  struct stat st;
+  if (::stat(path, &st) != 0)
+    return fail(errno == ENOENT ? SPDC_STATUS_NOT_FOUND : SPDC_STATUS_INVALID_ARGUMENT,
+                std::string(path) + ": " + std::strerror(errno));
+  if (std::string e = bundle::readBundle(path, loaded); !e.empty())
+    return fail(SPDC_STATUS_INVALID_BUNDLE, e);
+  return SPDC_STATUS_OK;
+}
+} // namespace
+
 extern "C" {
+
+spdc_status_t spdc_bundle_validate(const char *bundle_path) {
+  if (!bundle_path)
+    return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_bundle_validate: bundle_path is NULL");
+  return guarded("spdc_bundle_validate", [&] {
+    bundle::LoadedBundle loaded;
+    return readBundleFile(bundle_path, loaded);
+  });
+}
 
 spdc_status_t spdc_model_load(spdc_context_t *context, const char *bundle_path,
                               spdc_model_t **out_model) {
@@ -1189,13 +1212,9 @@ spdc_status_t spdc_model_load(spdc_context_t *context, const char *bundle_path,
   if (!bundle_path)
     return fail(SPDC_STATUS_INVALID_ARGUMENT, "spdc_model_load: bundle_path is NULL");
   return guarded("spdc_model_load", [&] {
-    struct stat st;
-    if (::stat(bundle_path, &st) != 0)
-      return fail(errno == ENOENT ? SPDC_STATUS_NOT_FOUND : SPDC_STATUS_INVALID_ARGUMENT,
-                  std::string(bundle_path) + ": " + std::strerror(errno));
     bundle::LoadedBundle loaded;
-    if (std::string e = bundle::readBundle(bundle_path, loaded); !e.empty())
-      return fail(SPDC_STATUS_INVALID_BUNDLE, e);
+    if (spdc_status_t s = readBundleFile(bundle_path, loaded))
+      return s;
     if (spdc_status_t s = context->makeCurrent())
       return s;
 

@@ -150,6 +150,13 @@ SPDC_API spdc_status_t spdc_memcpy(spdc_context_t *context, void *dst, spdc_memo
 
 /*===--- model: a loaded bundle -----------------------------------------===*/
 
+/* Reads and validates the bundle at `bundle_path` as spdc_model_load does (magic, format
+ * version, checksum, the plan's references), without a device or a context: SPDC_STATUS_NOT_FOUND
+ * for a missing file, SPDC_STATUS_INVALID_BUNDLE (spdc_last_error says what is wrong) for one
+ * that is not a valid bundle. Lets a tool name a bad file before it looks for a GPU.
+ * Thread-safe. */
+SPDC_API spdc_status_t spdc_bundle_validate(const char *bundle_path);
+
 /* Reads and validates the bundle at `bundle_path`, compiles its CUDA source for the device
  * (NVRTC, through the on-disk cache; a precompiled cubin for the device's arch is used when the
  * bundle has one), loads the module, uploads the weights and allocates the arena. The model keeps

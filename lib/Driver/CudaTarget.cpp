@@ -91,12 +91,16 @@ CudaSession::load(llvm::StringRef bundlePath, bool useCudaGraphs, bool useDepend
   spdc_context_options_initialize(&options);
   options.use_cuda_graphs = useCudaGraphs ? 1 : 0;
   options.use_dependent_launch = useDependentLaunch ? 1 : 0;
+  std::string path = bundlePath.str();
   spdc_context_t *context = nullptr;
-  if (spdc_status_t s = spdc_context_create(&options, &context))
+  if (spdc_status_t s = spdc_context_create(&options, &context)) {
+    // A missing or broken bundle is the thing to report, GPU or not.
+    if (spdc_status_t b = spdc_bundle_validate(path.c_str()))
+      return apiError(b, "reading the bundle");
     return apiError(s, "creating the CUDA context");
+  }
   session->impl->context.reset(context);
   spdc_model_t *model = nullptr;
-  std::string path = bundlePath.str();
   if (spdc_status_t s = spdc_model_load(context, path.c_str(), &model))
     return apiError(s, "loading " + path);
   session->impl->model.reset(model);

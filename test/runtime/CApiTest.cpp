@@ -265,6 +265,24 @@ TEST(CApi, LastErrorIsPerThread) {
 
 //===--- GPU ----------------------------------------------------------------===//
 
+// No device needed: a missing, a corrupted and a valid bundle.
+TEST(CApi, BundleValidateNeedsNoDevice) {
+  EXPECT_EQ(spdc_bundle_validate(nullptr), SPDC_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(spdc_bundle_validate("/nonexistent/model.spdc"), SPDC_STATUS_NOT_FOUND);
+  EXPECT_NE(std::string(spdc_last_error()).find("/nonexistent/model.spdc"), std::string::npos);
+  std::string path = tempPath("validate.spdc");
+  ASSERT_EQ(writeBundle(smallPlan(), path), "");
+  EXPECT_EQ(spdc_bundle_validate(path.c_str()), SPDC_STATUS_OK) << spdc_last_error();
+  FILE *f = std::fopen(path.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  std::fseek(f, -1, SEEK_END);
+  std::fputc(0x42, f);
+  std::fclose(f);
+  EXPECT_EQ(spdc_bundle_validate(path.c_str()), SPDC_STATUS_INVALID_BUNDLE);
+  EXPECT_NE(std::string(spdc_last_error()).find("checksum mismatch"), std::string::npos);
+  std::remove(path.c_str());
+}
+
 TEST(GpuCApi, LoadErrors) {
   spdc_context_t *ctx = gpuContext();
   if (!ctx)
