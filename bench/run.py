@@ -137,7 +137,7 @@ class Row:
                    self.peer_extra[p].get("back_to_back_median_ms"))
             if all(b2b):
                 e["speedup_back_to_back"] = round(b2b[1] / b2b[0], 3)
-            # spdc timed in the peers' process by their do_bench (time_spdc_in_process).
+            # spdc timed by the peers' own do_bench (run_same_harness).
             same = self.spdc_extra.get("same_harness_ms")
             if same and self.peer_ms[p]:
                 e["speedup_same_harness"] = round(self.peer_ms[p] / same, 3)
@@ -494,7 +494,7 @@ class Run:
                 continue
             if not row.spdc_error:
                 self.time_spdc(row, row.bundle, self.args.kernel_iters)
-                self.time_spdc_in_process(row, row.bundle, KERNEL_TIMING)
+                self.queue_same_harness(row, row.bundle, KERNEL_TIMING)
             for peer in row.peers:
                 self.time_peer(row, peer, lambda p=peer: self.kernel_peer(row, spec, p))
 
@@ -537,9 +537,10 @@ class Run:
             row.spdc_error = _err(e)
             self.log(f"{row.name}: spdc bench failed: {row.spdc_error}")
 
-    def time_spdc_in_process(self, row, bundle, timing):
-        """Queues the bundle for run_same_harness."""
-        if not self.args.dry_run and self.args.in_process and not row.spdc_error:
+    def queue_same_harness(self, row, bundle, timing):
+        """Queues the bundle for run_same_harness (rows whose spdc side failed are left out
+        there)."""
+        if not self.args.dry_run and self.args.same_harness:
             self.same_harness.append((row, bundle, timing))
 
     def run_same_harness(self):
@@ -723,7 +724,7 @@ class Run:
                 if m.get("note"):
                     row.notes.append(m["note"])
                 self.time_spdc(row, m["bundle"], self.args.model_iters)
-                self.time_spdc_in_process(row, m["bundle"], MODEL_TIMING)
+                self.queue_same_harness(row, m["bundle"], MODEL_TIMING)
             except Exception as e:  # noqa: BLE001
                 row.spdc_error = _err(e)
                 self.log(f"{name}: spdc side failed: {row.spdc_error}")
@@ -958,7 +959,7 @@ def parse_args(argv=None):
                         "times the peers (0: back to back only)")
     p.add_argument("--spdc-lib", help="libspdcrt.so for timing each bundle with the peers' do_bench "
                    "(same_harness.py; default: beside --spdc, or the build tree's lib/)")
-    p.add_argument("--no-in-process", dest="in_process", action="store_false",
+    p.add_argument("--no-same-harness", dest="same_harness", action="store_false",
                    help="time spdc with `spdc bench` only, not also with the peers' do_bench")
     p.add_argument("--kernel-iters", type=int, default=KERNEL_ITERS)
     p.add_argument("--model-iters", type=int, default=MODEL_ITERS)

@@ -67,9 +67,10 @@ __global__ void spinUs(unsigned us) {
 static void beforeLaunch() {
   if (gFlush == 0)
     return;
-  const size_t bytes = size_t(gFlush < 0 ? -gFlush : gFlush) << 20;
+  const unsigned amount = unsigned(std::abs(gFlush)); // MiB, or microseconds when idle
+  const size_t bytes = size_t(amount) << 20;
   if (gIdle) {
-    spinUs<<<1, 32>>>(unsigned(gFlush < 0 ? -gFlush : gFlush));
+    spinUs<<<1, 32>>>(amount);
   } else {
     if (!gFlushBuf)
       CHECK(cudaMalloc(&gFlushBuf, bytes + 16));

@@ -37,6 +37,15 @@ std::string tempPath(const std::string &name) {
          "-" + name;
 }
 
+/// Overwrites the last byte of the file at `path` (a bundle's checksum then fails).
+bool overwriteLastByte(const std::string &path) {
+  FILE *f = std::fopen(path.c_str(), "r+b");
+  if (!f)
+    return false;
+  bool ok = std::fseek(f, -1, SEEK_END) == 0 && std::fputc(0x42, f) != EOF;
+  return std::fclose(f) == 0 && ok;
+}
+
 /// A context on device 0, or null (and a visible notice) where there is no GPU.
 spdc_context_t *gpuContext(bool graphs = true, const std::string &cacheDir = "",
                            bool dependentLaunch = true) {
@@ -263,8 +272,6 @@ TEST(CApi, LastErrorIsPerThread) {
   EXPECT_EQ(mine, spdc_last_error());
 }
 
-//===--- GPU ----------------------------------------------------------------===//
-
 // No device needed: a missing, a corrupted and a valid bundle.
 TEST(CApi, BundleValidateNeedsNoDevice) {
   EXPECT_EQ(spdc_bundle_validate(nullptr), SPDC_STATUS_INVALID_ARGUMENT);
@@ -273,15 +280,13 @@ TEST(CApi, BundleValidateNeedsNoDevice) {
   std::string path = tempPath("validate.spdc");
   ASSERT_EQ(writeBundle(smallPlan(), path), "");
   EXPECT_EQ(spdc_bundle_validate(path.c_str()), SPDC_STATUS_OK) << spdc_last_error();
-  FILE *f = std::fopen(path.c_str(), "r+b");
-  ASSERT_NE(f, nullptr);
-  std::fseek(f, -1, SEEK_END);
-  std::fputc(0x42, f);
-  std::fclose(f);
+  ASSERT_TRUE(overwriteLastByte(path));
   EXPECT_EQ(spdc_bundle_validate(path.c_str()), SPDC_STATUS_INVALID_BUNDLE);
   EXPECT_NE(std::string(spdc_last_error()).find("checksum mismatch"), std::string::npos);
   std::remove(path.c_str());
 }
+
+//===--- GPU ----------------------------------------------------------------===//
 
 TEST(GpuCApi, LoadErrors) {
   spdc_context_t *ctx = gpuContext();
@@ -292,10 +297,7 @@ TEST(GpuCApi, LoadErrors) {
   EXPECT_NE(std::string(spdc_last_error()).find("/nonexistent/model.spdc"), std::string::npos);
   std::string path = tempPath("corrupt.spdc");
   ASSERT_EQ(writeBundle(smallPlan(), path), "");
-  FILE *f = std::fopen(path.c_str(), "r+b");
-  std::fseek(f, -1, SEEK_END);
-  std::fputc(0x42, f);
-  std::fclose(f);
+  ASSERT_TRUE(overwriteLastByte(path));
   EXPECT_EQ(spdc_model_load(ctx, path.c_str(), &model), SPDC_STATUS_INVALID_BUNDLE);
   EXPECT_NE(std::string(spdc_last_error()).find("checksum mismatch"), std::string::npos);
   EXPECT_EQ(model, nullptr);
