@@ -106,9 +106,10 @@ struct AttentionMatch {
   spd::SoftmaxOp softmax;
   spd::MatMulOp scoresMatmul, outputMatmul;
   HeadsView query, key, value;
-  /// Batch and heads of the softmax's [b, h, sq, skv]; `flatScores` when Q K^T is a batched 3-D
-  /// matmul reshaped to 4-D before the softmax, `flatOutput` when the probabilities are
-  /// reshaped to 3-D for a batched matmul with V (the output is then 3-D too).
+  /// Batch and heads of the scores [b, h, sq, skv]; `flatScores` when Q K^T is a batched 3-D
+  /// matmul (reshaped to 4-D before the softmax, or softmaxed as [b * h, sq, skv]),
+  /// `flatOutput` when the probabilities are 3-D for a batched matmul with V (the output is
+  /// then 3-D too).
   int64_t batch = 0, heads = 0;
   bool flatScores = false, flatOutput = false;
   double scale = 1.0;
@@ -400,7 +401,7 @@ bool reachesMatmul(Value v, int depth, llvm::SmallPtrSetImpl<Operation *> &visit
   if (isa<spd::MatMulOp>(def))
     return true;
   if (!isa<spd::CastOp, spd::MulOp, spd::DivOp, spd::AddOp, spd::SubOp, spd::WhereOp,
-           spd::ReshapeOp>(def))
+           spd::MaxOp, spd::ReshapeOp>(def))
     return false;
   return llvm::any_of(def->getOperands(),
                       [&](Value operand) { return reachesMatmul(operand, depth + 1, visited); });
@@ -508,6 +509,24 @@ LogicalResult matchScores(Value input, AttentionMatch &m, MatchFailure &why) {
       term.factor = factor;
       m.masks.push_back(term);
       cur = chain;
+      continue;
+    }
+    if (isa<spd::MaxOp>(def)) {
+      // A clamp from below at the type's lowest value, as eager exports write it
+      // (torch.max(scores, finfo.min)): it only moves scores that masks pushed below the
+      // bound, whose probabilities are zero either way. It makes a row whose every key is
+      // masked with -inf average V where the fused op gives zeros; the masks exports add are
+      // finfo.min rather than -inf, which the clamp leaves alone.
+      std::optional<unsigned> idx = scoresOperandIndex(def, 0, 1);
+      std::optional<double> bound =
+          idx ? spdc::getConstantSplat(def->getOperand(1 - *idx)) : std::nullopt;
+      if (!idx || !bound || def->getOperand(*idx).getType() != def->getResult(0).getType() ||
+          !(*bound * factor <= kMaskedThreshold)) {
+        why.reason = "the scores pass through spd.max with something other than a large "
+                     "negative constant (a clamp of masked scores)";
+        return failure();
+      }
+      cur = def->getOperand(*idx);
       continue;
     }
     if (auto where = dyn_cast<spd::WhereOp>(def)) {
@@ -828,15 +847,38 @@ FailureOr<AttentionMatch> matchAttention(spd::SoftmaxOp softmax, MatchFailure &w
                  std::to_string(rank);
     return failure();
   }
-  if (rank != 4) {
+  if (rank != 4 && rank != 3) {
     why.reason =
         "the scores have rank " + std::to_string(rank) + ", not [batch, heads, q_len, kv_len]";
     return failure();
   }
-  m.batch = softmax.getType().getDimSize(0);
-  m.heads = softmax.getType().getDimSize(1);
-  if (failed(matchScores(softmax.getInput(), m, why)))
+  // Scores softmaxed as [b * h, sq, skv] between batched 3-D matmuls: [b, h] comes from the
+  // 4-D scores merged just before the softmax, or else from the query's merge of [b, h].
+  Value scores = softmax.getInput();
+  if (rank == 3) {
+    m.flatOutput = true;
+    auto merge = scores.getDefiningOp<spd::ReshapeOp>();
+    if (merge && isHeadsMerge(merge))
+      scores = merge.getInput();
+    else
+      m.flatScores = true;
+  }
+  if (failed(matchScores(scores, m, why)))
     return failure();
+  if (rank == 4 || scores != softmax.getInput()) {
+    m.batch = tensorType(scores).getDimSize(0);
+    m.heads = tensorType(scores).getDimSize(1);
+  } else {
+    double ignored = 1.0;
+    auto merge = peelScales(m.scoresMatmul.getLhs(), ignored).getDefiningOp<spd::ReshapeOp>();
+    if (!merge || !isHeadsMerge(merge)) {
+      why.reason = "the scores are [batch * heads, q_len, kv_len] and the query is not a merge "
+                   "of [batch, heads, q_len, head_dim] that would split them";
+      return failure();
+    }
+    m.batch = tensorType(merge.getInput()).getDimSize(0);
+    m.heads = tensorType(merge.getInput()).getDimSize(1);
+  }
 
   Value q = m.scoresMatmul.getLhs(), kT = m.scoresMatmul.getRhs();
   Value v = m.outputMatmul.getRhs();
@@ -934,7 +976,7 @@ FailureOr<AttentionMatch> matchAttention(spd::SoftmaxOp softmax, MatchFailure &w
 
   // Masks: constant causal patterns become the flag, constant no-ops vanish.
   SmallVector<int64_t, 4> target = {qs[0], qs[1], qs[2], ks[2]};
-  ArrayRef<int64_t> scoresShape = softmax.getType().getShape();
+  ArrayRef<int64_t> scoresShape = softmax.getType().getShape().take_back(2);
   SmallVector<MaskTerm> kept;
   for (MaskTerm &term : m.masks) {
     // Masks of batched 3-D scores split a leading b * h into [b, h].
@@ -952,7 +994,7 @@ FailureOr<AttentionMatch> matchAttention(spd::SoftmaxOp softmax, MatchFailure &w
                    shapeString(target);
       return failure();
     }
-    ConstantMaskKind kind = classifyConstantMask(term, scoresShape[2], scoresShape[3]);
+    ConstantMaskKind kind = classifyConstantMask(term, scoresShape[0], scoresShape[1]);
     if (kind == ConstantMaskKind::Causal)
       m.causal = true;
     else if (kind == ConstantMaskKind::Other)

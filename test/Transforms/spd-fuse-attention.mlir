@@ -552,6 +552,84 @@ func.func @batched_3d_output(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %
 
 // -----
 
+// XGLM's eager form: batched 3-D matmuls, the scores viewed as [b, h, sq, skv] for the mask,
+// clamped at the lowest f32 and merged back for a 3-D softmax. The clamp is dropped.
+// CHECK-LABEL: func @batched_3d_softmax_clamped
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x4x16x8xf32>, %[[K:.*]]: tensor<2x4x16x8xf32>, %[[V:.*]]: tensor<2x4x16x8xf32>, %[[M:.*]]: tensor<2x1x16x16xf32>)
+// CHECK-NOT: spd.max
+// CHECK: %[[A:.*]] = spd.attention %[[Q]], %[[K]], %[[V]] mask(%[[M]] : tensor<2x1x16x16xf32>) {scale = 1.000000e+00 : f32} : tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32>, tensor<2x4x16x8xf32> -> tensor<2x4x16x8xf32>
+// CHECK: %[[O:.*]] = spd.reshape %[[A]], %{{.*}} : tensor<2x4x16x8xf32>, tensor<3xi64> -> tensor<8x16x8xf32>
+// CHECK: return %[[O]]
+func.func @batched_3d_softmax_clamped(%q: tensor<2x4x16x8xf32>, %k: tensor<2x4x16x8xf32>, %v: tensor<2x4x16x8xf32>, %m: tensor<2x1x16x16xf32>) -> tensor<8x16x8xf32> {
+  %flat = spd.constant dense<[8, 16, 8]> : tensor<3xi64>
+  %flats = spd.constant dense<[8, 16, 16]> : tensor<3xi64>
+  %s4 = spd.constant dense<[2, 4, 16, 16]> : tensor<4xi64>
+  %lowest = spd.constant dense<-3.40282347E+38> : tensor<f32>
+  %q3 = spd.reshape %q, %flat : tensor<2x4x16x8xf32>, tensor<3xi64> -> tensor<8x16x8xf32>
+  %k3 = spd.reshape %k, %flat : tensor<2x4x16x8xf32>, tensor<3xi64> -> tensor<8x16x8xf32>
+  %v3 = spd.reshape %v, %flat : tensor<2x4x16x8xf32>, tensor<3xi64> -> tensor<8x16x8xf32>
+  %kt3 = spd.transpose %k3 {perm = array<i64: 0, 2, 1>} : tensor<8x16x8xf32> -> tensor<8x8x16xf32>
+  %s3 = spd.matmul %q3, %kt3 : tensor<8x16x8xf32>, tensor<8x8x16xf32> -> tensor<8x16x16xf32>
+  %s = spd.reshape %s3, %s4 : tensor<8x16x16xf32>, tensor<4xi64> -> tensor<2x4x16x16xf32>
+  %sm = spd.add %s, %m : tensor<2x4x16x16xf32>, tensor<2x1x16x16xf32> -> tensor<2x4x16x16xf32>
+  %sc = spd.max %sm, %lowest : tensor<2x4x16x16xf32>, tensor<f32> -> tensor<2x4x16x16xf32>
+  %sf = spd.reshape %sc, %flats : tensor<2x4x16x16xf32>, tensor<3xi64> -> tensor<8x16x16xf32>
+  %p = spd.softmax %sf {axis = 2 : i64} : tensor<8x16x16xf32>
+  %o = spd.matmul %p, %v3 : tensor<8x16x16xf32>, tensor<8x16x8xf32> -> tensor<8x16x8xf32>
+  return %o : tensor<8x16x8xf32>
+}
+
+// Batched 3-D throughout: [b, h] comes from the query's merge, the 3-D mask is split into it.
+// CHECK-LABEL: func @batched_3d_throughout
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x4x16x8xf32>, %[[K3:.*]]: tensor<8x16x8xf32>, %[[V3:.*]]: tensor<8x16x8xf32>, %[[M3:.*]]: tensor<8x16x16xf32>)
+// CHECK-DAG: %[[K:.*]] = spd.reshape %[[K3]], %{{.*}} -> tensor<2x4x16x8xf32>
+// CHECK-DAG: %[[V:.*]] = spd.reshape %[[V3]], %{{.*}} -> tensor<2x4x16x8xf32>
+// CHECK-DAG: %[[M:.*]] = spd.reshape %[[M3]], %{{.*}} -> tensor<2x4x16x16xf32>
+// CHECK: spd.attention %[[Q]], %[[K]], %[[V]] mask(%[[M]] : tensor<2x4x16x16xf32>) {scale = 0.353553385 : f32}
+func.func @batched_3d_throughout(%q: tensor<2x4x16x8xf32>, %k3: tensor<8x16x8xf32>, %v3: tensor<8x16x8xf32>, %m3: tensor<8x16x16xf32>) -> tensor<8x16x8xf32> {
+  %flat = spd.constant dense<[8, 16, 8]> : tensor<3xi64>
+  %scale = spd.constant dense<0.353553385> : tensor<f32>
+  %q3 = spd.reshape %q, %flat : tensor<2x4x16x8xf32>, tensor<3xi64> -> tensor<8x16x8xf32>
+  %kt3 = spd.transpose %k3 {perm = array<i64: 0, 2, 1>} : tensor<8x16x8xf32> -> tensor<8x8x16xf32>
+  %s3 = spd.matmul %q3, %kt3 : tensor<8x16x8xf32>, tensor<8x8x16xf32> -> tensor<8x16x16xf32>
+  %ss = spd.mul %s3, %scale : tensor<8x16x16xf32>, tensor<f32> -> tensor<8x16x16xf32>
+  %sm = spd.add %ss, %m3 : tensor<8x16x16xf32>, tensor<8x16x16xf32> -> tensor<8x16x16xf32>
+  %p = spd.softmax %sm {axis = 2 : i64} : tensor<8x16x16xf32>
+  %o = spd.matmul %p, %v3 : tensor<8x16x16xf32>, tensor<8x16x8xf32> -> tensor<8x16x8xf32>
+  return %o : tensor<8x16x8xf32>
+}
+
+// -----
+
+// Batched 3-D scores with nothing that says how b * h splits: not fused.
+// CHECK-LABEL: func @batched_3d_no_heads
+// CHECK-NOT: spd.attention
+func.func @batched_3d_no_heads(%q3: tensor<8x16x8xf32>, %kt3: tensor<8x8x16xf32>, %v3: tensor<8x16x8xf32>) -> tensor<8x16x8xf32> {
+  %s3 = spd.matmul %q3, %kt3 : tensor<8x16x8xf32>, tensor<8x8x16xf32> -> tensor<8x16x16xf32>
+  // expected-remark @+1 {{spd-fuse-attention: the scores are [batch * heads, q_len, kv_len] and the query is not a merge of [batch, heads, q_len, head_dim] that would split them}}
+  %p = spd.softmax %s3 {axis = 2 : i64} : tensor<8x16x16xf32>
+  %o = spd.matmul %p, %v3 : tensor<8x16x16xf32>, tensor<8x16x8xf32> -> tensor<8x16x8xf32>
+  return %o : tensor<8x16x8xf32>
+}
+
+// -----
+
+// A max with a bound that is not a large negative constant changes unmasked scores.
+// CHECK-LABEL: func @scores_max_not_a_clamp
+// CHECK-NOT: spd.attention
+func.func @scores_max_not_a_clamp(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %v: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  %zero = spd.constant dense<0.0> : tensor<f32>
+  %kt = spd.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x2x4x8xf32> -> tensor<1x2x8x4xf32>
+  %s = spd.matmul %q, %kt : tensor<1x2x4x8xf32>, tensor<1x2x8x4xf32> -> tensor<1x2x4x4xf32>
+  %sc = spd.max %s, %zero : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  // expected-remark @+1 {{spd-fuse-attention: the scores pass through spd.max with something other than a large negative constant (a clamp of masked scores)}}
+  %p = spd.softmax %sc {axis = 3 : i64} : tensor<1x2x4x4xf32>
+  %o = spd.matmul %p, %v : tensor<1x2x4x4xf32>, tensor<1x2x4x8xf32> -> tensor<1x2x4x8xf32>
+  return %o : tensor<1x2x4x8xf32>
+}
+
+// -----
+
 // Batched 3-D keys broadcast by the matmul over b * h: they do not split into [batch, heads].
 // CHECK-LABEL: func @batched_3d_broadcast_key
 // CHECK-NOT: spd.attention
