@@ -72,14 +72,24 @@ bool isFree(Operation *op) {
 }
 
 /// Whether `v` is computed from a matmul within a few elementwise steps (the scores of an
-/// attention block: scale, mask, casts).
-bool fromMatmul(Value v, int depth = 6) {
+/// attention block: scale, mask, casts, clamps, soft-capping, views of batched 3-D scores).
+bool fromMatmul(Value v, int depth = 8) {
+  // A fusion region's argument stands for the operand outside it.
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    if (auto fusion = dyn_cast<spd::FusionOp>(arg.getOwner()->getParentOp()))
+      v = fusion->getOperand(arg.getArgNumber());
   Operation *def = v.getDefiningOp();
   if (!def || depth == 0)
     return false;
   if (isa<spd::MatMulOp>(def))
     return true;
-  if (!isa<spd::AddOp, spd::SubOp, spd::MulOp, spd::DivOp, spd::WhereOp, spd::CastOp>(def))
+  // A fusion region's result is what its body yields.
+  if (isa<spd::FusionOp>(def))
+    return fromMatmul(def->getRegion(0).front().getTerminator()->getOperand(
+                          cast<OpResult>(v).getResultNumber()),
+                      depth - 1);
+  if (!isa<spd::AddOp, spd::SubOp, spd::MulOp, spd::DivOp, spd::WhereOp, spd::CastOp,
+           spd::MaxOp, spd::TanhOp, spd::ReshapeOp>(def))
     return false;
   return llvm::any_of(def->getOperands(), [&](Value in) { return fromMatmul(in, depth - 1); });
 }
@@ -91,7 +101,13 @@ bool intoMatmul(Value v, int depth = 3) {
   return llvm::any_of(v.getUsers(), [&](Operation *user) {
     if (isa<spd::MatMulOp>(user))
       return true;
-    if (!isa<spd::CastOp, spd::WhereOp>(user))
+    // A value a fusion region yields goes on as the region's result.
+    if (auto yield = dyn_cast<spd::YieldOp>(user))
+      return llvm::any_of(user->getOpOperands(), [&](OpOperand &operand) {
+        return operand.get() == v &&
+               intoMatmul(yield->getParentOp()->getResult(operand.getOperandNumber()), depth - 1);
+      });
+    if (!isa<spd::CastOp, spd::WhereOp, spd::ReshapeOp>(user))
       return false;
     return intoMatmul(user->getResult(0), depth - 1);
   });
