@@ -712,10 +712,14 @@ def Spd_AttentionOp : Spd_Op<"attention", [Pure]> {
     token sees the whole cache). `mask`, optional, broadcasts to [batch, q_heads, q_len, kv_len]:
     i1 keeps the positions where it is true, a float mask is added to the scores. A query row
     that sees no key gives zeros (the guard SDPA exports write with IsNaN/Where).
+
+    `softcap`, when positive, caps the scaled scores before the mask as Gemma 2 does:
+    `softcap * tanh(scale * Q K^T / softcap) + mask`. Zero (the default) leaves them as they are.
   }];
   let arguments = (ins Spd_Tensor:$query, Spd_Tensor:$key, Spd_Tensor:$value,
                    Optional<Spd_Tensor>:$mask, F32Attr:$scale,
-                   DefaultValuedAttr<BoolAttr, "false">:$causal);
+                   DefaultValuedAttr<BoolAttr, "false">:$causal,
+                   DefaultValuedAttr<F32Attr, "0.0f">:$softcap);
   let results = (outs Spd_Tensor:$output);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)? attr-dict `:`

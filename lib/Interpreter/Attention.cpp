@@ -120,6 +120,7 @@ Error attentionKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tens
     return vv.takeError();
 
   double scale = attention.getScale().convertToDouble();
+  double softcap = attention.getSoftcap().convertToDouble();
   bool causal = attention.getCausal();
   int64_t group = hkv == 0 ? 1 : hq / hkv;
   const double negInf = -std::numeric_limits<double>::infinity();
@@ -146,6 +147,8 @@ Error attentionKernel(Operation *op, ArrayRef<Tensor> operands, std::vector<Tens
             for (int64_t c = 0; c < d; ++c)
               dot += qRow[c] * kRow[c];
             s = scale * dot;
+            if (softcap > 0.0)
+              s = softcap * std::tanh(s / softcap);
             if (hasMask)
               s += mask.values[maskRow + j * mask.strides[3]];
           }

@@ -113,6 +113,8 @@ struct AttentionMatch {
   int64_t batch = 0, heads = 0;
   bool flatScores = false, flatOutput = false;
   double scale = 1.0;
+  /// Gemma 2's soft-capping, softcap * tanh(scores / softcap) before the masks; 0 when none.
+  double softcap = 0.0;
   SmallVector<MaskTerm> masks;
   bool causal = false;
 };
@@ -401,7 +403,7 @@ bool reachesMatmul(Value v, int depth, llvm::SmallPtrSetImpl<Operation *> &visit
   if (isa<spd::MatMulOp>(def))
     return true;
   if (!isa<spd::CastOp, spd::MulOp, spd::DivOp, spd::AddOp, spd::SubOp, spd::WhereOp,
-           spd::MaxOp, spd::ReshapeOp>(def))
+           spd::MaxOp, spd::TanhOp, spd::ReshapeOp>(def))
     return false;
   return llvm::any_of(def->getOperands(),
                       [&](Value operand) { return reachesMatmul(operand, depth + 1, visited); });
@@ -441,6 +443,11 @@ LogicalResult matchScores(Value input, AttentionMatch &m, MatchFailure &why) {
     Operation *def = cur.getDefiningOp();
     if (!def) {
       why.reason = "the scores are a block argument, not the result of a matmul";
+      return failure();
+    }
+    if (m.softcap != 0.0 && isa<spd::AddOp, spd::SubOp, spd::WhereOp, spd::MaxOp>(def)) {
+      why.reason = "the scores are masked or clamped inside the soft-capping tanh (found " +
+                   opName(def) + ")";
       return failure();
     }
     if (auto mm = dyn_cast<spd::MatMulOp>(def)) {
@@ -509,6 +516,19 @@ LogicalResult matchScores(Value input, AttentionMatch &m, MatchFailure &why) {
       term.factor = factor;
       m.masks.push_back(term);
       cur = chain;
+      continue;
+    }
+    if (isa<spd::TanhOp>(def)) {
+      // Soft-capping (Gemma 2): cap * tanh(s / cap) before the masks. The scales between the
+      // tanh and the softmax are the cap; those below it, times the cap, are the scale.
+      if (m.softcap != 0.0 || !(factor > 0.0) || !std::isfinite(factor)) {
+        why.reason = m.softcap != 0.0 ? "the scores pass through spd.tanh twice"
+                                      : "the scores come from spd.tanh without a positive "
+                                        "constant cap after it";
+        return failure();
+      }
+      m.softcap = factor;
+      cur = def->getOperand(0);
       continue;
     }
     if (isa<spd::MaxOp>(def)) {
@@ -1155,7 +1175,8 @@ struct FuseAttentionPattern : OpRewritePattern<spd::SoftmaxOp> {
                      : outType;
     Value attention = spd::AttentionOp::create(
         rewriter, loc, attentionType, query, key, value, mask,
-        rewriter.getF32FloatAttr(static_cast<float>(m.scale)), rewriter.getBoolAttr(m.causal));
+        rewriter.getF32FloatAttr(static_cast<float>(m.scale)), rewriter.getBoolAttr(m.causal),
+        rewriter.getF32FloatAttr(static_cast<float>(m.softcap)));
     // Batched 3-D matmuls gave [b * h, sq, dv].
     if (m.flatOutput)
       attention = reshapeTo(rewriter, loc, attention, outType.getShape());

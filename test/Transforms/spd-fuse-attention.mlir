@@ -630,6 +630,65 @@ func.func @scores_max_not_a_clamp(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf3
 
 // -----
 
+// Gemma 2's soft-capping: scaled scores divided by the cap, tanh, times the cap, then the mask.
+// The cap becomes the op's softcap; the scale is what lies below the tanh.
+// CHECK-LABEL: func @softcap
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x2x4x8xf32>, %[[K:.*]]: tensor<1x2x4x8xf32>, %[[V:.*]]: tensor<1x2x4x8xf32>, %[[M:.*]]: tensor<1x1x4x4xf32>)
+// CHECK-NOT: spd.tanh
+// CHECK: spd.attention %[[Q]], %[[K]], %[[V]] mask(%[[M]] : tensor<1x1x4x4xf32>) {scale = 2.500000e-01 : f32, softcap = 3.000000e+01 : f32}
+func.func @softcap(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %v: tensor<1x2x4x8xf32>, %m: tensor<1x1x4x4xf32>) -> tensor<1x2x4x8xf32> {
+  %scale = spd.constant dense<2.500000e-01> : tensor<f32>
+  %cap = spd.constant dense<3.000000e+01> : tensor<f32>
+  %kt = spd.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x2x4x8xf32> -> tensor<1x2x8x4xf32>
+  %s = spd.matmul %q, %kt : tensor<1x2x4x8xf32>, tensor<1x2x8x4xf32> -> tensor<1x2x4x4xf32>
+  %ss = spd.mul %s, %scale : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  %sd = spd.div %ss, %cap : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  %st = spd.tanh %sd : tensor<1x2x4x4xf32>
+  %sc = spd.mul %st, %cap : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  %sm = spd.add %sc, %m : tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32> -> tensor<1x2x4x4xf32>
+  %p = spd.softmax %sm {axis = 3 : i64} : tensor<1x2x4x4xf32>
+  %o = spd.matmul %p, %v : tensor<1x2x4x4xf32>, tensor<1x2x4x8xf32> -> tensor<1x2x4x8xf32>
+  return %o : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+// A mask added inside the tanh is not soft-capping as the op defines it.
+// CHECK-LABEL: func @softcap_mask_inside
+// CHECK-NOT: spd.attention
+func.func @softcap_mask_inside(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %v: tensor<1x2x4x8xf32>, %m: tensor<1x1x4x4xf32>) -> tensor<1x2x4x8xf32> {
+  %cap = spd.constant dense<3.000000e+01> : tensor<f32>
+  %kt = spd.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x2x4x8xf32> -> tensor<1x2x8x4xf32>
+  %s = spd.matmul %q, %kt : tensor<1x2x4x8xf32>, tensor<1x2x8x4xf32> -> tensor<1x2x4x4xf32>
+  %sm = spd.add %s, %m : tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32> -> tensor<1x2x4x4xf32>
+  %sd = spd.div %sm, %cap : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  %st = spd.tanh %sd : tensor<1x2x4x4xf32>
+  %sc = spd.mul %st, %cap : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  // expected-remark @+1 {{spd-fuse-attention: the scores are masked or clamped inside the soft-capping tanh (found spd.add)}}
+  %p = spd.softmax %sc {axis = 3 : i64} : tensor<1x2x4x4xf32>
+  %o = spd.matmul %p, %v : tensor<1x2x4x4xf32>, tensor<1x2x4x8xf32> -> tensor<1x2x4x8xf32>
+  return %o : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+// A tanh with no positive constant after it is not a cap.
+// CHECK-LABEL: func @tanh_without_cap
+// CHECK-NOT: spd.attention
+func.func @tanh_without_cap(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %v: tensor<1x2x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  %neg = spd.constant dense<-2.000000e+00> : tensor<f32>
+  %kt = spd.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x2x4x8xf32> -> tensor<1x2x8x4xf32>
+  %s = spd.matmul %q, %kt : tensor<1x2x4x8xf32>, tensor<1x2x8x4xf32> -> tensor<1x2x4x4xf32>
+  %st = spd.tanh %s : tensor<1x2x4x4xf32>
+  %sc = spd.mul %st, %neg : tensor<1x2x4x4xf32>, tensor<f32> -> tensor<1x2x4x4xf32>
+  // expected-remark @+1 {{spd-fuse-attention: the scores come from spd.tanh without a positive constant cap after it}}
+  %p = spd.softmax %sc {axis = 3 : i64} : tensor<1x2x4x4xf32>
+  %o = spd.matmul %p, %v : tensor<1x2x4x4xf32>, tensor<1x2x4x8xf32> -> tensor<1x2x4x8xf32>
+  return %o : tensor<1x2x4x8xf32>
+}
+
+// -----
+
 // Batched 3-D keys broadcast by the matmul over b * h: they do not split into [batch, heads].
 // CHECK-LABEL: func @batched_3d_broadcast_key
 // CHECK-NOT: spd.attention

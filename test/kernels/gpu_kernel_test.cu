@@ -33,6 +33,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -403,7 +404,7 @@ __global__ void probeTensorCopies(int *out) { *out = SPDC_ATTENTION_WGMMA; }
 // attention_fwd_kernel (ws != 0: attention_fwd_ws_kernel with key tiles of ws) with the launch
 // of its contract (AttentionConfig / AttentionWsConfig); gridX > 0 replaces the number of query
 // tiles (blocks then loop over several tiles); no layout: contiguous.
-template <class T, class M, int D, int DV>
+template <class T, class M, int D, int DV, class Mod = NoScoreMod>
 void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *out, int batch,
                         int hq, int hkv, long long sq, long long skv, float scale, bool causal,
                         long long msB, long long msH, long long msQ, long long msK,
@@ -426,7 +427,7 @@ void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *ou
   if constexpr (hasWsAttention<T, D, DV>()) {
     if (ws == kWsTma) {
       using Cfg = AttentionWsConfig<D, DV, 128, true>;
-      auto kernel = attention_fwd_ws_tma_kernel<T, M, D, DV, 128>;
+      auto kernel = attention_fwd_ws_tma_kernel<T, M, D, DV, 128, Mod>;
       CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       Cfg::kSmemBytes));
       dim3 grid(gridX ? gridX : unsigned((sq + Cfg::kBlockM - 1) / Cfg::kBlockM),
@@ -444,21 +445,21 @@ void launchAttentionFwd(const T *q, const T *k, const T *v, const M *mask, T *ou
     }
     if (ws == 128) {
       using Cfg = AttentionWsConfig<D, DV, 128>;
-      launch(attention_fwd_ws_kernel<T, M, D, DV, 128>, Cfg::kBlockM, Cfg::kThreads,
+      launch(attention_fwd_ws_kernel<T, M, D, DV, 128, Mod>, Cfg::kBlockM, Cfg::kThreads,
              Cfg::kSmemBytes, true);
       return;
     }
     if constexpr (D > 64 || DV > 64) {
       if (ws == 64) {
         using Cfg = AttentionWsConfig<D, DV, 64>;
-        launch(attention_fwd_ws_kernel<T, M, D, DV, 64>, Cfg::kBlockM, Cfg::kThreads,
+        launch(attention_fwd_ws_kernel<T, M, D, DV, 64, Mod>, Cfg::kBlockM, Cfg::kThreads,
                Cfg::kSmemBytes, true);
         return;
       }
     }
   }
   using Cfg = AttentionConfig<T, D, DV>;
-  launch(attention_fwd_kernel<T, M, D, DV>, Cfg::kBlockM, Cfg::kThreads, Cfg::kSmemBytes);
+  launch(attention_fwd_kernel<T, M, D, DV, Mod>, Cfg::kBlockM, Cfg::kThreads, Cfg::kSmemBytes);
 }
 
 // Relative L2 error bound of attention outputs with f16/bf16 operands: P is rounded to T before
@@ -473,16 +474,28 @@ template <class T> double attentionL2Bound() {
     return 1e-5;
 }
 
+// The cap of a score modifier (attention.cuh's SoftCap), 0 for none.
+template <class Mod> double softcapOf() {
+  if constexpr (Mod::kActive) {
+    const unsigned bits = Mod::kBits;
+    float cap;
+    std::memcpy(&cap, &bits, sizeof cap);
+    return cap;
+  }
+  return 0.0;
+}
+
 // float64 attention over the inputs' exact values: GQA (query head h reads kv head
-// h / (hq / hkv)), bottom-right causal, a keep-mask or an additive mask at
-// b*msB + h*msH + i*msQ + j*msK; rows that see no key are zeros.
+// h / (hq / hkv)), bottom-right causal, scores soft-capped (cap > 0: cap * tanh(s / cap)), a
+// keep-mask or an additive mask at b*msB + h*msH + i*msQ + j*msK; rows that see no key are
+// zeros.
 std::vector<double> referenceAttention(const std::vector<double> &rq, const std::vector<double> &rk,
                                        const std::vector<double> &rv,
                                        const std::vector<unsigned char> &keep,
                                        const std::vector<float> &add, MaskKind maskKind, int batch,
                                        int hq, int hkv, long long sq, long long skv, int D, int DV,
                                        float scale, bool causal, long long msB, long long msH,
-                                       long long msQ, long long msK) {
+                                       long long msQ, long long msK, double cap = 0.0) {
   std::vector<double> ref(size_t(batch) * hq * sq * DV, 0.0), sc(skv);
   std::vector<char> vis(skv);
   for (int b = 0; b < batch; ++b)
@@ -496,7 +509,10 @@ std::vector<double> referenceAttention(const std::vector<double> &rq, const std:
           for (int d = 0; d < D; ++d)
             dot += rq[((size_t(b) * hq + h) * sq + i) * D + d] *
                    rk[((size_t(b) * hkv + hk) * skv + j) * D + d];
-          sc[j] = dot * scale + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
+          double s = dot * scale;
+          if (cap > 0.0)
+            s = cap * std::tanh(s / cap);
+          sc[j] = s + (maskKind == MaskKind::Additive ? add[midx] : 0.0);
           vis[j] = !(causal && j > i + skv - sq) &&
                    !(maskKind == MaskKind::Keep && !keep[midx]) && !std::isinf(sc[j]);
           if (vis[j])
@@ -517,7 +533,7 @@ std::vector<double> referenceAttention(const std::vector<double> &rq, const std:
   return ref;
 }
 
-template <class T, int D, int DV>
+template <class T, int D, int DV, class Mod = NoScoreMod>
 void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
                    MaskKind maskKind, bool decode, bool misaligned = false,
                    unsigned gridX = 0, int ws = 0) {
@@ -525,8 +541,8 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   if constexpr (hasWsAttention<T, D, DV>())
     if (!decode && !ws)
       for (int bn : wsBlockNs<D, DV>(!misaligned))
-        testAttention<T, D, DV>(batch, hq, hkv, sq, skv, causal, maskKind, decode, misaligned,
-                                gridX, bn);
+        testAttention<T, D, DV, Mod>(batch, hq, hkv, sq, skv, causal, maskKind, decode,
+                                     misaligned, gridX, bn);
   std::vector<double> rq, rk, rv;
   const size_t pad = misaligned ? 1 : 0;
   auto q = randomT<T>(size_t(batch) * hq * sq * D + pad, rq);
@@ -555,31 +571,33 @@ void testAttention(int batch, int hq, int hkv, long long sq, long long skv, bool
   DevBuf<unsigned char> dkeep(keep);
   DevBuf<float> dadd(add);
   long long msB = sq * skv, msH = 0, msQ = skv, msK = 1;
-  std::vector<double> ref = referenceAttention(rq, rk, rv, keep, add, maskKind, batch, hq, hkv,
-                                               sq, skv, D, DV, scale, causal, msB, msH, msQ, msK);
+  std::vector<double> ref =
+      referenceAttention(rq, rk, rv, keep, add, maskKind, batch, hq, hkv, sq, skv, D, DV, scale,
+                         causal, msB, msH, msQ, msK, softcapOf<Mod>());
   // Misaligned: q, k, v one element past a 16-byte boundary (the kernels' scalar load paths).
   const int shift = misaligned ? 1 : 0;
   auto launch = [&](auto *mask) {
     using M = std::remove_const_t<std::remove_pointer_t<decltype(mask)>>;
     if (decode)
-      attention_decode_kernel<T, M, D, DV>
+      attention_decode_kernel<T, M, D, DV, Mod>
           <<<dim3(unsigned(sq), unsigned(batch * hq)), AttentionDecodeConfig::kThreads>>>(
               dq.ptr + shift, dk.ptr + shift, dv.ptr + shift, mask, dout.ptr, batch, hq, hkv, sq,
               skv, scale, causal, msB, msH, msQ, msK);
     else
-      launchAttentionFwd<T, M, D, DV>(dq.ptr + shift, dk.ptr + shift, dv.ptr + shift, mask,
-                                      dout.ptr, batch, hq, hkv, sq, skv, scale, causal, msB, msH,
-                                      msQ, msK, gridX, nullptr, ws);
+      launchAttentionFwd<T, M, D, DV, Mod>(dq.ptr + shift, dk.ptr + shift, dv.ptr + shift, mask,
+                                           dout.ptr, batch, hq, hkv, sq, skv, scale, causal, msB,
+                                           msH, msQ, msK, gridX, nullptr, ws);
   };
   launchWithMask(maskKind, dkeep.ptr, dadd.ptr, launch);
   char name[200];
   std::snprintf(name, sizeof name,
-                "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s",
+                "attention%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s%s",
                 decode ? "_decode" : wsSuffix(ws).c_str(), Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                 causal ? " causal" : "",
                 maskKind == MaskKind::Keep ? " keep-mask"
                                            : (maskKind == MaskKind::Additive ? " add-mask" : ""),
-                misaligned ? " misaligned" : "", gridX ? " grid-x" : "");
+                misaligned ? " misaligned" : "", gridX ? " grid-x" : "",
+                Mod::kActive ? " softcap" : "");
   // Scores are dot products over D terms of values up to 2: f32 attention tolerates a few ulps
   // of exp(score) more than elementwise kernels.
   double rtol = std::is_same_v<T, float> ? 2e-4 : Tol<T>::rtol;
@@ -697,6 +715,18 @@ template <class T> void testAttentionSuite() {
     testAttention<T, 128, 64>(1, 2, 2, 500, 200, true, MaskKind::Additive, false, false, 1);
     testAttention<T, 128, 128>(1, 2, 2, 300, 100, true, MaskKind::None, false, true, 1);
   }
+  // Soft-capped scores (Gemma 2) at a cap of 1.5, low enough to bend most scores, on every path:
+  // FMA in f32, 64-row mma.sync (32, 80), the one-row decode kernel, and the 128-row and
+  // warp-specialized kernels (64, 128) with and without tensor copies, masked and unmasked.
+  using Cap = SoftCap<0x3FC00000u>;
+  for (bool decode : {false, true}) {
+    testAttention<T, 64, 64, Cap>(2, 4, 2, 77, 77, true, MaskKind::Additive, decode);
+    testAttention<T, 32, 32, Cap>(1, 2, 1, 40, 90, false, MaskKind::Keep, decode);
+    testAttention<T, 80, 80, Cap>(1, 2, 2, 50, 50, true, MaskKind::None, decode);
+  }
+  testAttention<T, 128, 128, Cap>(1, 4, 2, 300, 300, true, MaskKind::None, false);
+  testAttention<T, 128, 128, Cap>(2, 2, 1, 130, 260, false, MaskKind::Additive, false);
+  testAttention<T, 64, 64, Cap>(1, 2, 2, 256, 256, false, MaskKind::None, false);
   // Strided operands on every path: the 128-row path (64, 128), 64-row mma.sync (32, 96) and,
   // in f32, the FMA path.
   testAttentionStrided<T, 128>(2, 4, 2, 300, true, 0);

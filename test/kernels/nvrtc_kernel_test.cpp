@@ -108,6 +108,27 @@ std::vector<std::string> nameExpressions() {
           add("attention_fwd_ws_kernel<" + args + ", " + std::to_string(bn) + ">");
     }
   }
+  // Soft-capped scores (spd.attention's softcap, here 50): the last template argument of every
+  // forward kernel, on each path (128-row, 64-row mma, FMA; warp-specialized with and without
+  // tensor copies) and the one-row decode kernel.
+  const std::string cap = ", spdc::kernels::SoftCap<0x42480000u>";
+  for (const TypeName &t : kFloatTypes) {
+    std::string T = t.cpp;
+    for (auto [mask, d] : {std::pair{std::string("float"), 128}, {std::string("bool"), 64},
+                           {std::string("unsigned char"), 32}, {T, 80}}) {
+      std::string args = T + ", " + mask + ", " + std::to_string(d) + ", " + std::to_string(d);
+      add("attention_fwd_kernel<" + args + cap + ">");
+      add("attention_decode_kernel<" + args + cap + ">");
+    }
+    if (T != "float")
+      for (const std::string &mask : {std::string("spdc::kernels::NoMask"), T})
+        for (auto [d, bn] : {std::pair{64, 128}, {128, 64}, {128, 128}}) {
+          std::string args = T + ", " + mask + ", " + std::to_string(d) + ", " +
+                             std::to_string(d) + ", " + std::to_string(bn) + cap;
+          add("attention_fwd_ws_kernel<" + args + ">");
+          add("attention_fwd_ws_tma_kernel<" + args + ">");
+        }
+  }
   // Split-KV decode: each element type and mask kind at the common head dims for every row
   // count, the widest and odd head dims at the row counts codegen may pick for them.
   for (const TypeName &t : kFloatTypes) {

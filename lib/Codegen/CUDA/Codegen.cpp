@@ -20,6 +20,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/ADT/bit.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
@@ -1475,6 +1476,9 @@ Generator::attentionOperands(Operation *op, ElementType type, const std::string 
 FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string &label) {
   auto at = cast<spd::AttentionOp>(op);
   Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
+  // Soft-capped scores take the general kernels, which apply the cap.
+  if (!at.getSoftcap().isZero())
+    return false;
   // Dynamic shapes take the general kernel (the query length is not known to be small).
   for (Value x : {q, k, v, mask})
     if (x && !cast<RankedTensorType>(x.getType()).hasStaticShape())
@@ -1655,6 +1659,10 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   // loads at all (a third less code, and NVRTC time, than a null float mask).
   const std::string kernelMask =
       ws && !operands->mask ? std::string("spdc::kernels::NoMask") : maskType;
+  // Soft-capping is the kernels' last template argument, the cap spelled by its bits.
+  std::string mod;
+  if (float cap = at.getSoftcap().convertToFloat(); cap != 0.0f)
+    mod = formatv(", spdc::kernels::SoftCap<{0:x}u>", llvm::bit_cast<uint32_t>(cap)).str();
   std::string signature =
       formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, int, int, int, "
               "long long, long long, float, bool, long long, long long, long long, long long, "
@@ -1664,8 +1672,8 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
           .str();
   auto wsKernel = [&](int64_t keys, bool tensorCopies = false) {
     return addTemplateKernel(
-        formatv("spdc::kernels::attention_fwd_ws{5}_kernel<{0}, {1}, {2}, {3}, {4}>", t,
-                kernelMask, D, DV, keys, tensorCopies ? "_tma" : "")
+        formatv("spdc::kernels::attention_fwd_ws{5}_kernel<{0}, {1}, {2}, {3}, {4}{6}>", t,
+                kernelMask, D, DV, keys, tensorCopies ? "_tma" : "", mod)
             .str(),
         tensorCopies ? signature + ", const __grid_constant__ spdc::kernels::TmaDescriptor, "
                                    "const __grid_constant__ spdc::kernels::TmaDescriptor, "
@@ -1751,7 +1759,8 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
       l.specialArgs = std::move(maps);
   } else {
     l.kernel = addTemplateKernel(
-        formatv("spdc::kernels::attention_fwd_kernel<{0}, {1}, {2}, {3}>", t, maskType, D, DV)
+        formatv("spdc::kernels::attention_fwd_kernel<{0}, {1}, {2}, {3}{4}>", t, maskType, D, DV,
+                mod)
             .str(),
         signature, "attention.cuh");
     // 8 warps; three stages of K and V tiles, plus 1 KiB to align the swizzled tiles.

@@ -12,6 +12,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace spdc::spd;
 
@@ -501,6 +503,9 @@ LogicalResult AttentionOp::verify() {
   SmallVector<int64_t> expected = {q.getDimSize(0), qh, q.getDimSize(2), v.getDimSize(3)};
   if (failed(verifyShapeAgrees(*this, expected, getType())))
     return failure();
+  float softcap = getSoftcap().convertToFloat();
+  if (!(softcap >= 0.0f) || !std::isfinite(softcap))
+    return emitOpError("softcap must be zero (none) or a positive finite value, got ") << softcap;
   if (Value mask = getMask()) {
     RankedTensorType m = tensorType(mask);
     if (m.getRank() > 4)

@@ -22,6 +22,7 @@
 //     TMask (float, __half, __nv_bfloat16) is added to the scaled scores. With no mask, pass
 //     nullptr (TMask float by convention; the warp-specialized kernel also takes NoMask, which
 //     compiles no mask loads).
+//   - softcap (Mod = SoftCap): cap * tanh(scale * q.k / cap), before the mask.
 //   - a query row that sees no key (all masked / -inf) gives zeros.
 //
 // Template parameters:
@@ -29,6 +30,9 @@
 //   TMask     mask element type (see above)
 //   HeadDim   q/k head dimension, any value 1..256
 //   HeadDimV  v/out head dimension, 1..256
+//   Mod       last, default NoScoreMod: what is done to the scaled scores before the mask;
+//             SoftCap<bits of the cap> is Gemma 2's cap * tanh(s / cap) (spd.attention's
+//             softcap). Every kernel below takes it.
 //
 // Kernels (namespace spdc::kernels):
 //   template <class T, class TMask, int HeadDim, int HeadDimV>
@@ -108,8 +112,26 @@ template <int HeadDim, int HeadDimV> struct AttentionFmaConfig {
                 "head dims 1..256");
 };
 
+// What the kernels do to the scaled scores of visible keys before the mask: their last
+// template argument, Mod. apply(s, unit) takes scores in units of `unit` natural-log units (1,
+// or log2(e) where the softmax runs in base 2).
+struct NoScoreMod {
+  static constexpr bool kActive = false;
+  __device__ __forceinline__ static float apply(float s, float) { return s; }
+};
+// Soft-capping (Gemma 2): cap * tanh(s / cap), the cap given by its IEEE-754 bits so that the
+// kernel's name spells it exactly (SoftCap<0x42480000u> caps at 50).
+template <unsigned CapBits> struct SoftCap {
+  static constexpr bool kActive = true;
+  static constexpr unsigned kBits = CapBits;
+  __device__ __forceinline__ static float apply(float s, float unit) {
+    const float cap = __uint_as_float(CapBits) * unit;
+    return cap * tanhf(s / cap);
+  }
+};
+
 // Whether key `key` is visible to query `row`, and the masked, scaled score.
-template <class TMask>
+template <class Mod = NoScoreMod, class TMask>
 __device__ __forceinline__ float attentionScore(float dot, float scale, index_t row,
                                                 index_t key, index_t qLen, index_t kvLen,
                                                 bool causal, const TMask *mask, index_t maskRow) {
@@ -118,7 +140,7 @@ __device__ __forceinline__ float attentionScore(float dot, float scale, index_t 
     return ninf;
   if (causal && key > row + kvLen - qLen)
     return ninf;
-  float s = dot * scale;
+  float s = Mod::apply(dot * scale, 1.0f);
   if (mask) {
     TMask mv = mask[maskRow];
     if constexpr (IsKeepMask<TMask>::value) {
@@ -179,7 +201,7 @@ __device__ __forceinline__ index_t attentionKeyEnd(index_t m0, index_t rows, ind
 }
 
 // FMA path: any element type and head dim. Processes query tile `tile` of BM rows.
-template <class T, class TMask, int HeadDim, int HeadDimV>
+template <class T, class TMask, int HeadDim, int HeadDimV, class Mod>
 __device__ __forceinline__ void
 attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                  const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
@@ -271,7 +293,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
 #pragma unroll
     for (int i = 0; i < RPW; ++i) {
       const index_t row = m0 + warp * RPW + i;
-      const float sc = attentionScore(s[i], scale, row, key, qLen, kvLen, causal, mask,
+      const float sc = attentionScore<Mod>(s[i], scale, row, key, qLen, kvLen, causal, mask,
                                       maskBase + row * maskStrideQ + key * maskStrideK);
       const float tileMax = warpReduceMax(sc);
       const float newMax = rowMax[i] > tileMax ? rowMax[i] : tileMax;
@@ -378,7 +400,7 @@ __device__ __forceinline__ void loadTile16(T *dst, const T *src, int rowStride, 
   }
 }
 
-template <class T, class TMask, int HeadDim, int HeadDimV>
+template <class T, class TMask, int HeadDim, int HeadDimV, class Mod>
 __device__ __forceinline__ void
 attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                  const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
@@ -462,7 +484,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
         for (int e = 0; e < 2; ++e) {
           const index_t key = n0 + nb * 8 + 2 * t + e;
           float &x = sc[nb][2 * r + e];
-          x = attentionScore(x, scale, row, key, qLen, kvLen, causal, mask,
+          x = attentionScore<Mod>(x, scale, row, key, qLen, kvLen, causal, mask,
                              maskBase + row * maskStrideQ + key * maskStrideK);
           tmax = x > tmax ? x : tmax;
         }
@@ -776,7 +798,7 @@ __device__ __forceinline__ float pairwiseReduce(float (&v)[N], Op op) {
 #ifndef SPDC_ATTENTION_RESCALE_SLACK
 #define SPDC_ATTENTION_RESCALE_SLACK 8
 #endif
-template <bool kMasked, class TMask, int NB>
+template <bool kMasked, class Mod, class TMask, int NB>
 __device__ __forceinline__ bool softmaxTile(float (&s)[NB][4], float (&rowMax)[2],
                                             float (&rowSum)[2], float (&alpha)[2],
                                             float scaleLog2, index_t row0, index_t n0, int t,
@@ -820,14 +842,17 @@ __device__ __forceinline__ bool softmaxTile(float (&s)[NB][4], float (&rowMax)[2
           const int j = nb * 8 + 2 * t + e;
           if (j >= visible) {
             x = ninf;
-          } else if constexpr (!IsSame<TMask, NoMask>::value) {
-            if (maskRow) {
-              const TMask mv = maskRow[j * maskStrideK];
-              if constexpr (IsKeepMask<TMask>::value) {
-                if (!mv)
-                  x = ninf;
-              } else {
-                x += toFloat(mv) * kLog2e;
+          } else {
+            x = Mod::apply(x, kLog2e);
+            if constexpr (!IsSame<TMask, NoMask>::value) {
+              if (maskRow) {
+                const TMask mv = maskRow[j * maskStrideK];
+                if constexpr (IsKeepMask<TMask>::value) {
+                  if (!mv)
+                    x = ninf;
+                } else {
+                  x += toFloat(mv) * kLog2e;
+                }
               }
             }
           }
@@ -870,7 +895,7 @@ __device__ __forceinline__ bool softmaxTile(float (&s)[NB][4], float (&rowMax)[2
 
 // softmaxTile, masked when the tile needs it: a mask, keys past kvLen, or causal limits that
 // reach into the tile for some row from `firstRow` on.
-template <class TMask, int NB>
+template <class Mod, class TMask, int NB>
 __device__ __forceinline__ bool softmaxTileAt(float (&s)[NB][4], float (&rowMax)[2],
                                               float (&rowSum)[2], float (&alpha)[2],
                                               float scaleLog2, index_t row0, index_t n0, int t,
@@ -879,12 +904,12 @@ __device__ __forceinline__ bool softmaxTileAt(float (&s)[NB][4], float (&rowMax)
                                               index_t maskStrideQ, index_t maskStrideK) {
   constexpr int BN = NB * 8;
   // The unmasked path folds the scale into the exponentials after taking the max of the raw
-  // scores, which needs scaleLog2 > 0.
-  if (mask != nullptr || n0 + BN > kvLen || (causal && n0 + BN - 1 > firstRow + kvLen - qLen) ||
-      !(scaleLog2 > 0.0f))
-    return softmaxTile<true>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
+  // scores, which needs scaleLog2 > 0 and no score modifier.
+  if (Mod::kActive || mask != nullptr || n0 + BN > kvLen ||
+      (causal && n0 + BN - 1 > firstRow + kvLen - qLen) || !(scaleLog2 > 0.0f))
+    return softmaxTile<true, Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
                              causal, mask, maskBase, maskStrideQ, maskStrideK);
-  return softmaxTile<false>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
+  return softmaxTile<false, Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
                             mask, maskBase, maskStrideQ, maskStrideK);
 }
 
@@ -1066,7 +1091,7 @@ __device__ __forceinline__ void wgmmaPV(float (&o)[NBV][4], const unsigned (&p)[
 #endif
 
 // One 128-row query tile; `smem` is the 1024-byte aligned dynamic shared memory.
-template <class T, class TMask, int HeadDim, int HeadDimV>
+template <class T, class TMask, int HeadDim, int HeadDimV, class Mod>
 __device__ __forceinline__ void
 attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                   const TMask *__restrict__ mask, T *__restrict__ out, index_t tile, int qHeads,
@@ -1136,7 +1161,7 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
       }
     };
     auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
-      softmaxTileAt(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, m0, qLen, kvLen,
+      softmaxTileAt<Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, m0, qLen, kvLen,
                     causal, mask, maskBase, maskStrideQ, maskStrideK);
     };
 
@@ -1306,7 +1331,7 @@ static __device__ unsigned long long attentionWsNextItem, attentionWsBlocksDone;
 // short ones fill the tail). `smem` is the 1024-byte aligned dynamic shared memory. The producer
 // takes each item and hands it to the consumers with its Q tile, so both walk the same tiles and
 // key tiles and their stage counters agree.
-template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, bool Tma>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, bool Tma, class Mod>
 __device__ __forceinline__ void
 attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                    const TMask *__restrict__ mask, T *__restrict__ out, int batch, int qHeads,
@@ -1575,7 +1600,7 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       };
       auto release = [&](int which, unsigned tileIt) { mbarArrive(emptyBar(which, tileIt)); };
       auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
-        return softmaxTileAt(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow, qLen,
+        return softmaxTileAt<Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow, qLen,
                              kvLen, causal, mask, maskBase, maskStrideQ, maskStrideK);
       };
 
@@ -1706,7 +1731,7 @@ template <class T, int HeadDim, int HeadDimV> struct AttentionConfig {
   {qStrideB, qStrideH, qStrideS, kStrideB, kStrideH, kStrideS,                               \
    vStrideB, vStrideH, vStrideS, oStrideB, oStrideH, oStrideS}
 
-template <class T, class TMask, int HeadDim, int HeadDimV>
+template <class T, class TMask, int HeadDim, int HeadDimV, class Mod = NoScoreMod>
 __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThreads)
     attention_fwd_kernel(SPDC_ATTENTION_FWD_PARAMS) {
   gridDependencySync();
@@ -1720,16 +1745,16 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
     if constexpr (Cfg::kUseFast) {
       extern __shared__ __align__(16) unsigned char attentionSmem[];
       unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
-      attentionTileFast<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
+      attentionTileFast<T, TMask, HeadDim, HeadDimV, Mod>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                      qLen, kvLen, scale, causal, maskStrideB,
                                                      maskStrideH, maskStrideQ, maskStrideK, st,
                                                      smem);
     } else if constexpr (Cfg::kUseMma) {
-      attentionTileMma<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
+      attentionTileMma<T, TMask, HeadDim, HeadDimV, Mod>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                     qLen, kvLen, scale, causal, maskStrideB,
                                                     maskStrideH, maskStrideQ, maskStrideK, st);
     } else {
-      attentionTileFma<T, TMask, HeadDim, HeadDimV>(q, k, v, mask, out, tile, qHeads, kvHeads,
+      attentionTileFma<T, TMask, HeadDim, HeadDimV, Mod>(q, k, v, mask, out, tile, qHeads, kvHeads,
                                                     qLen, kvLen, scale, causal, maskStrideB,
                                                     maskStrideH, maskStrideQ, maskStrideK, st);
     }
@@ -1742,7 +1767,7 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
 // SM is the efficient one -- block (AttentionWsConfig::kThreads = 384, 1, 1), dynamic shared
 // memory AttentionWsConfig::kSmemBytes. Launches of one module must not overlap (one stream):
 // they share the queue.
-template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, class Mod = NoScoreMod>
 __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_kernel(SPDC_ATTENTION_FWD_PARAMS) {
   gridDependencySync();
@@ -1752,7 +1777,7 @@ __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::
   extern __shared__ __align__(16) unsigned char attentionSmem[];
   __shared__ AttentionBarriers<AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kStages> bars;
   unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
-  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, false>(
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, false, Mod>(
       q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
       maskStrideH, maskStrideQ, maskStrideK, st, smem, bars, nullptr);
 #endif
@@ -1763,7 +1788,7 @@ __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::
 // dims (head dim, rows, heads, batch) with the strides above in bytes, boxes (64, 128) for Q
 // and (64, BlockN) for K and V, 128-byte swizzle (the host encodes them; the kernel reads the
 // pointers and strides only for the output and the mask).
-template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN>
+template <class T, class TMask, int HeadDim, int HeadDimV, int BlockN, class Mod = NoScoreMod>
 __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::kThreads, 1)
     attention_fwd_ws_tma_kernel(SPDC_ATTENTION_FWD_PARAMS, const __grid_constant__ TmaDescriptor qMap,
                                 const __grid_constant__ TmaDescriptor kMap,
@@ -1777,7 +1802,7 @@ __global__ void __launch_bounds__(AttentionWsConfig<HeadDim, HeadDimV, BlockN>::
   unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
   // The maps stay in parameter space: the copies take their generic addresses.
   const TmaDescriptor *maps[3] = {&qMap, &kMap, &vMap};
-  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, true>(
+  attentionBlockWs<T, TMask, HeadDim, HeadDimV, BlockN, true, Mod>(
       q, k, v, mask, out, batch, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
       maskStrideH, maskStrideQ, maskStrideK, st, smem, bars, maps);
 #endif
@@ -1794,7 +1819,7 @@ struct AttentionDecodeConfig {
   static constexpr int kThreads = kWarps * 32;
 };
 
-template <class T, class TMask, int HeadDim, int HeadDimV>
+template <class T, class TMask, int HeadDim, int HeadDimV, class Mod = NoScoreMod>
 __global__ void __launch_bounds__(256)
     attention_decode_kernel(const T *__restrict__ q, const T *__restrict__ k,
                             const T *__restrict__ v, const TMask *__restrict__ mask,
@@ -1856,7 +1881,7 @@ __global__ void __launch_bounds__(256)
           dot += sQ[d] * toFloat(kr[d]);
       }
     }
-    const float sc = attentionScore(dot, scale, row, key, qLen, kvLen, causal, mask,
+    const float sc = attentionScore<Mod>(dot, scale, row, key, qLen, kvLen, causal, mask,
                                     maskBase + key * maskStrideK);
     const float tileMax = warpReduceMax(sc);
     const float newMax = rowMax > tileMax ? rowMax : tileMax;
