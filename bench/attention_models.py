@@ -27,9 +27,9 @@ def const(inits, name, value, dtype=np.int64):
     return name
 
 
-def make(folder, b, s, h, kvh, d, mask, seed):
+def make(folder, b, s, h, kvh, d, mask, seed, softcap=None):
     """mask: None, "causal" (a constant lower-triangular Where) or "padding" (a [b, 1, 1, s]
-    boolean input)."""
+    boolean input). softcap: Gemma 2's cap * tanh(scores / cap) after the scale."""
     nodes, inits = [], []
     e = (h + 2 * kvh) * d
     rng = np.random.default_rng(seed)
@@ -54,6 +54,12 @@ def make(folder, b, s, h, kvh, d, mask, seed):
               helper.make_node("Mul", ["s", const(inits, "scale", 1.0 / np.sqrt(d), np.float32)], ["s2"],
                                name="scale_mul")]
     scores = "s2"
+    if softcap is not None:
+        cap = const(inits, "softcap", softcap, np.float32)
+        nodes += [helper.make_node("Div", ["s2", cap], ["s2d"], name="softcap_div"),
+                  helper.make_node("Tanh", ["s2d"], ["s2t"], name="softcap_tanh"),
+                  helper.make_node("Mul", ["s2t", cap], ["s2c"], name="softcap_mul")]
+        scores = "s2c"
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [b, s, 32])]
     feeds = {"x": rng.uniform(-2, 2, (b, s, 32)).astype(np.float32)}
     if mask is not None:
@@ -66,7 +72,7 @@ def make(folder, b, s, h, kvh, d, mask, seed):
             for i in range(b):
                 keep[i, ..., s - 17 * (i + 1):] = False  # right padding, longer per batch row
             feeds["m"] = keep
-        nodes.append(helper.make_node("Where", [m, "s2", const(inits, "ninf", -3.4e38, np.float32)], ["s3"],
+        nodes.append(helper.make_node("Where", [m, scores, const(inits, "ninf", -3.4e38, np.float32)], ["s3"],
                                       name="mask_where"))
         scores = "s3"
     nodes += [helper.make_node("Softmax", [scores], ["p"], axis=-1, name="p_softmax"),
@@ -88,6 +94,9 @@ def main():
     make(os.path.join(out, "qkv_d64_causal_s150"), 2, 150, 2, 2, 64, "causal", 1)
     make(os.path.join(out, "qkv_d128_gqa_padded_s100"), 2, 100, 2, 1, 128, "padding", 2)
     make(os.path.join(out, "qkv_d64_gqa4_s140"), 1, 140, 4, 1, 64, None, 3)
+    # Caps low enough to bend most scores (they have about unit variance).
+    make(os.path.join(out, "qkv_d128_softcap_causal_s130"), 1, 130, 4, 2, 128, "causal", 4, softcap=2.0)
+    make(os.path.join(out, "qkv_d64_softcap_padded_s90"), 2, 90, 2, 2, 64, "padding", 5, softcap=3.0)
 
 
 if __name__ == "__main__":
