@@ -41,7 +41,8 @@ def write_case(folder, model, feeds, input_names):
         f.write(numpy_helper.from_array(y, "y").SerializeToString())
 
 
-def make(folder, b, h, kvh, sq, skv, d, masked, seed):
+def make(folder, b, h, kvh, sq, skv, d, masked, seed, softcap=None):
+    """softcap: Gemma 2's cap * tanh(scores / cap) after the scale."""
     rep = h // kvh
     nodes, inits = [], []
     k, v = "k", "v"
@@ -53,13 +54,19 @@ def make(folder, b, h, kvh, sq, skv, d, masked, seed):
               helper.make_node("MatMul", ["q", "kt"], ["s"], name="qk_matmul"),
               helper.make_node("Mul", ["s", "scale"], ["s2"], name="scale_mul")]
     scores = "s2"
+    if softcap is not None:
+        inits.append(numpy_helper.from_array(np.array(softcap, np.float32), "softcap"))
+        nodes += [helper.make_node("Div", ["s2", "softcap"], ["s2d"], name="softcap_div"),
+                  helper.make_node("Tanh", ["s2d"], ["s2t"], name="softcap_tanh"),
+                  helper.make_node("Mul", ["s2t", "softcap"], ["s2c"], name="softcap_mul")]
+        scores = "s2c"
     inputs = [helper.make_tensor_value_info("q", TensorProto.FLOAT, [b, h, sq, d]),
               helper.make_tensor_value_info("k", TensorProto.FLOAT, [b, kvh, skv, d]),
               helper.make_tensor_value_info("v", TensorProto.FLOAT, [b, kvh, skv, d])]
     if masked:
         inputs.append(helper.make_tensor_value_info("m", TensorProto.BOOL, [b, 1, sq, skv]))
         inits.append(numpy_helper.from_array(np.array(-3.4e38, np.float32), "ninf"))
-        nodes.append(helper.make_node("Where", ["m", "s2", "ninf"], ["s3"], name="mask_where"))
+        nodes.append(helper.make_node("Where", ["m", scores, "ninf"], ["s3"], name="mask_where"))
         scores = "s3"
     nodes += [helper.make_node("Softmax", [scores], ["p"], axis=-1, name="p_softmax"),
               helper.make_node("MatMul", ["p", v], ["y"], name="pv_matmul")]
@@ -90,6 +97,8 @@ def main():
     make(os.path.join(out, "decode_mha_masked_s333"), 1, 2, 2, 1, 333, 64, True, 2)
     # Three query tokens (speculative decode), group 8.
     make(os.path.join(out, "decode_gqa8_q3_s300"), 1, 8, 1, 3, 300, 64, False, 3)
+    # Soft-capped (Gemma 2) at a cap that bends most scores, masked, over several chunks.
+    make(os.path.join(out, "decode_softcap_gqa4_s400"), 1, 8, 2, 1, 400, 128, True, 4, softcap=2.0)
 
 
 if __name__ == "__main__":

@@ -741,7 +741,7 @@ template <class T> void testAttentionSuite() {
 // Both decode kernels with the launch of attention_decode.cuh's contract, as codegen emits it;
 // chunkKeys 0 = AttentionDecodeSplitConfig::chunkKeysFor. oPart / lse: scratch of at least
 // decodeScratchFloats(...) floats each.
-template <class T, class M, int D, int DV, int KPG = 0, bool PF = true>
+template <class T, class M, int D, int DV, int KPG = 0, bool PF = true, class Mod = NoScoreMod>
 void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mask, T *out,
                                 float *oPart, float *lse, int batch, int hq, int hkv,
                                 long long sq, long long skv, float scale, bool causal,
@@ -760,7 +760,7 @@ void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mas
     constexpr int R = decltype(rowsTag)::value;
     constexpr int EM = Cfg::elemsPerLane(D > DV ? D : DV);
     if constexpr (R * EM <= 64) {
-      attention_decode_split_kernel<T, M, D, DV, R, KPG, PF><<<grid, Cfg::kThreads>>>(
+      attention_decode_split_kernel<T, M, D, DV, R, KPG, PF, Mod><<<grid, Cfg::kThreads>>>(
           q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse, batch, hq, hkv, sq, skv,
           chunkKeys, scale, causal, msB, msH, msQ, msK);
       CUDA_CHECK(cudaGetLastError());
@@ -791,7 +791,7 @@ void launchAttentionDecodeSplit(const T *q, const T *k, const T *v, const M *mas
 template <class T, class M, int D, int DV, int S = AttentionDecodeMmaConfig::kStages,
           int PF = AttentionDecodeMmaConfig::kL2Prefetch,
           bool Co = AttentionDecodeMmaConfig::kCoalesced, bool Bk = false,
-          bool Ef = AttentionDecodeMmaConfig::kEvictFirst>
+          bool Ef = AttentionDecodeMmaConfig::kEvictFirst, class Mod = NoScoreMod>
 bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask, T *out,
                               float *oPart, float *lse, int batch, int hq, int hkv, long long sq,
                               long long skv, float scale, bool causal, long long msB,
@@ -807,7 +807,7 @@ bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
   constexpr int smem = Cfg::smemBytes(D, DV, S);
   const dim3 grid(unsigned(chunks), unsigned(batch * hkv), unsigned(rowTiles));
   if (cluster && gClusters && chunks <= Cfg::kMaxClusterChunks) {
-    auto kernel = attention_decode_mma_kernel<T, M, D, DV, true, S, PF, Co, Bk, Ef>;
+    auto kernel = attention_decode_mma_kernel<T, M, D, DV, true, S, PF, Co, Bk, Ef, Mod>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     cudaLaunchConfig_t config = {};
     config.gridDim = grid;
@@ -824,7 +824,7 @@ bool launchAttentionDecodeMma(const T *q, const T *k, const T *v, const M *mask,
                                   sq, skv, chunkKeys, scale, causal, msB, msH, msQ, msK));
     return true;
   }
-  auto kernel = attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, Bk, Ef>;
+  auto kernel = attention_decode_mma_kernel<T, M, D, DV, false, S, PF, Co, Bk, Ef, Mod>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   kernel<<<grid, Cfg::kThreads, smem>>>(q, k, v, mask, out, chunks > 1 ? oPart : nullptr, lse,
                                         batch, hq, hkv, sq, skv, chunkKeys, scale, causal, msB,
@@ -868,8 +868,8 @@ void checkDecode(const char *name, const std::vector<T> &got, const std::vector<
 }
 
 // Mask kinds as in testAttention; perHead: the mask has its own slice per query head
-// ([batch, hq, sq, skv]) instead of broadcasting over heads.
-template <class T, int D, int DV>
+// ([batch, hq, sq, skv]) instead of broadcasting over heads; Mod: the kernels' score modifier.
+template <class T, int D, int DV, class Mod = NoScoreMod>
 void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv, bool causal,
                          MaskKind maskKind, long long chunkKeys = 0, bool perHead = false,
                          bool misaligned = false) {
@@ -894,8 +894,9 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
     add[idx] = (i == 2 || c == 0) ? -INFINITY : (c == 1 ? 0.f : 0.25f * c);
   }
   const long long msB = mh * sq * skv, msH = perHead ? sq * skv : 0, msQ = skv, msK = 1;
-  std::vector<double> ref = referenceAttention(rq, rk, rv, keep, add, maskKind, batch, hq, hkv,
-                                               sq, skv, D, DV, scale, causal, msB, msH, msQ, 1);
+  std::vector<double> ref =
+      referenceAttention(rq, rk, rv, keep, add, maskKind, batch, hq, hkv, sq, skv, D, DV, scale,
+                         causal, msB, msH, msQ, 1, softcapOf<Mod>());
   DevBuf<T> dq(q), dk(k), dv(v), dout(ref.size()); // dout poisoned (NaN) by DevBuf
   DevBuf<unsigned char> dkeep(keep);
   DevBuf<float> dadd(add);
@@ -919,14 +920,18 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
       if constexpr (kHasMma)
         if (mma) {
           if (variant == 4) {
-            clustered = launchAttentionDecodeMma<T, M, D, DV>(
+            clustered = launchAttentionDecodeMma<
+                T, M, D, DV, AttentionDecodeMmaConfig::kStages,
+                AttentionDecodeMmaConfig::kL2Prefetch, AttentionDecodeMmaConfig::kCoalesced, false,
+                AttentionDecodeMmaConfig::kEvictFirst, Mod>(
                 dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
                 scale, causal, msB, msH, msQ, msK, chunkKeys, true);
             return;
           }
           if (variant == 3) {
             launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
-                                     AttentionDecodeMmaConfig::kL2Prefetch, true, true, true>(
+                                     AttentionDecodeMmaConfig::kL2Prefetch, true, true, true,
+                                     Mod>(
                 dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
                 scale, causal, msB, msH, msQ, msK, chunkKeys);
             return;
@@ -935,7 +940,8 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
           auto go = [&](auto co) {
             constexpr bool Co = decltype(co)::value;
             launchAttentionDecodeMma<T, M, D, DV, AttentionDecodeMmaConfig::kStages,
-                                     Co ? AttentionDecodeMmaConfig::kL2Prefetch : 0, Co>(
+                                     Co ? AttentionDecodeMmaConfig::kL2Prefetch : 0, Co, false,
+                                     AttentionDecodeMmaConfig::kEvictFirst, Mod>(
                 dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv,
                 scale, causal, msB, msH, msQ, msK, chunkKeys);
           };
@@ -943,9 +949,9 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
             return go(std::true_type());
           return go(std::false_type());
         }
-      launchAttentionDecodeSplit<T, M, D, DV>(dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr,
-                                              batch, hq, hkv, sq, skv, scale, causal, msB, msH,
-                                              msQ, msK, chunkKeys);
+      launchAttentionDecodeSplit<T, M, D, DV, 0, true, Mod>(
+          dq.ptr, kp, vp, mask, dout.ptr, oPart.ptr, lse.ptr, batch, hq, hkv, sq, skv, scale,
+          causal, msB, msH, msQ, msK, chunkKeys);
     };
     launchWithMask(maskKind, dkeep.ptr, dadd.ptr, launch);
     if (variant == 4 && !clustered)
@@ -954,12 +960,13 @@ void testAttentionDecode(int batch, int hq, int hkv, long long sq, long long skv
                                             "mma-cluster"};
     char name[200];
     std::snprintf(name, sizeof name,
-                  "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s chunk%lld",
+                  "attention_decode_%s %s b%d hq%d hkv%d sq%lld skv%lld d%d dv%d%s%s%s%s%s chunk%lld",
                   kVariants[variant], Tol<T>::name(), batch, hq, hkv, sq, skv, D, DV,
                   causal ? " causal" : "",
                   maskKind == MaskKind::Keep ? " keep-mask"
                                              : (maskKind == MaskKind::Additive ? " add-mask" : ""),
-                  perHead ? " per-head" : "", misaligned ? " misaligned" : "", chunkKeys);
+                  perHead ? " per-head" : "", misaligned ? " misaligned" : "",
+                  Mod::kActive ? " softcap" : "", chunkKeys);
     checkDecode(name, dout.get(), ref);
   }
 }
@@ -1000,6 +1007,13 @@ template <class T> void testAttentionDecodeSuite() {
   testAttentionDecode<T, 128, 128>(1, 8, 2, 3, 700, true, MaskKind::None, 96);
   testAttentionDecode<T, 128, 128>(1, 16, 2, 3, 333, true, MaskKind::Keep, 64, true);
   testAttentionDecode<T, 64, 64>(2, 8, 2, 1, 1000, false, MaskKind::Additive, 256);
+  // Soft-capped scores (cap 1.5) on every decode path: two chunks merged in a cluster, the
+  // masked path with the combine kernel, a keep-mask, an odd head dim (CUDA cores only).
+  using Cap = SoftCap<0x3FC00000u>;
+  testAttentionDecode<T, 128, 128, Cap>(4, 32, 8, 1, 2048, false, MaskKind::None);
+  testAttentionDecode<T, 128, 128, Cap>(1, 8, 1, 3, 300, true, MaskKind::Additive, 64);
+  testAttentionDecode<T, 64, 64, Cap>(2, 8, 2, 1, 1000, false, MaskKind::Keep, 256);
+  testAttentionDecode<T, 80, 80, Cap>(1, 8, 2, 1, 500, false, MaskKind::Keep, 64);
 }
 
 //===--- elementwise ---===//

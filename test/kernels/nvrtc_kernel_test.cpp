@@ -109,8 +109,8 @@ std::vector<std::string> nameExpressions() {
     }
   }
   // Soft-capped scores (spd.attention's softcap, here 50): the last template argument of every
-  // forward kernel, on each path (128-row, 64-row mma, FMA; warp-specialized with and without
-  // tensor copies) and the one-row decode kernel.
+  // attention kernel, on each path (128-row, 64-row mma, FMA; warp-specialized with and without
+  // tensor copies; the one-row and split-KV decode kernels).
   const std::string cap = ", spdc::kernels::SoftCap<0x42480000u>";
   for (const TypeName &t : kFloatTypes) {
     std::string T = t.cpp;
@@ -128,6 +128,17 @@ std::vector<std::string> nameExpressions() {
           add("attention_fwd_ws_kernel<" + args + ">");
           add("attention_fwd_ws_tma_kernel<" + args + ">");
         }
+    // The split-KV decode kernels, their defaulted arguments spelled out as codegen does.
+    add("attention_decode_split_kernel<" + T + ", float, 128, 128, 4, 0, true" + cap + ">");
+    add("attention_decode_split_kernel<" + T + ", unsigned char, 80, 80, 8, 0, true" + cap + ">");
+    if (T != "float")
+      for (const char *cluster : {"false", "true"})
+        add("attention_decode_mma_kernel<" + T + ", " + T + ", 128, 128, " + cluster +
+            ", spdc::kernels::AttentionDecodeMmaConfig::kStages, "
+            "spdc::kernels::AttentionDecodeMmaConfig::kL2Prefetch, "
+            "spdc::kernels::AttentionDecodeMmaConfig::kCoalesced, false, "
+            "spdc::kernels::AttentionDecodeMmaConfig::kEvictFirst" +
+            cap + ">");
   }
   // Split-KV decode: each element type and mask kind at the common head dims for every row
   // count, the widest and odd head dims at the row counts codegen may pick for them.

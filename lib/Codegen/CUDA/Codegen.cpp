@@ -1473,12 +1473,18 @@ Generator::attentionOperands(Operation *op, ElementType type, const std::string 
   return r;
 }
 
+/// The attention kernels' last template argument for the op's score modifier (attention.cuh's
+/// Mod): empty for none, else ", spdc::kernels::SoftCap<bits>", the cap spelled exactly.
+static std::string scoreModArg(spd::AttentionOp at) {
+  float cap = at.getSoftcap().convertToFloat();
+  if (cap == 0.0f)
+    return "";
+  return formatv(", spdc::kernels::SoftCap<{0:x}u>", llvm::bit_cast<uint32_t>(cap)).str();
+}
+
 FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string &label) {
   auto at = cast<spd::AttentionOp>(op);
   Value q = at.getQuery(), k = at.getKey(), v = at.getValue(), mask = at.getMask();
-  // Soft-capped scores take the general kernels, which apply the cap.
-  if (!at.getSoftcap().isZero())
-    return false;
   // Dynamic shapes take the general kernel (the query length is not known to be small).
   for (Value x : {q, k, v, mask})
     if (x && !cast<RankedTensorType>(x.getType()).hasStaticShape())
@@ -1529,12 +1535,24 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
     lse = newBuffer({chunks, outRows}, ElementType::F32, "attention log-sum-exp " + label);
   }
   std::string t = cTypeName(*st);
+  // A score modifier comes last, after the defaulted template arguments spelled out.
+  const std::string mod = scoreModArg(at);
+  auto mmaTail = [&](bool cluster) -> std::string {
+    if (mod.empty())
+      return cluster ? ", true" : "";
+    return formatv(", {0}, spdc::kernels::AttentionDecodeMmaConfig::kStages, "
+                   "spdc::kernels::AttentionDecodeMmaConfig::kL2Prefetch, "
+                   "spdc::kernels::AttentionDecodeMmaConfig::kCoalesced, false, "
+                   "spdc::kernels::AttentionDecodeMmaConfig::kEvictFirst{1}",
+                   cluster ? "true" : "false", mod)
+        .str();
+  };
   std::string name =
-      useMma ? formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}>", t,
-                       maskType, D, DV)
+      useMma ? formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}{4}>", t,
+                       maskType, D, DV, mmaTail(false))
                    .str()
-             : formatv("spdc::kernels::attention_decode_split_kernel<{0}, {1}, {2}, {3}, {4}>", t,
-                       maskType, D, DV, rows)
+             : formatv("spdc::kernels::attention_decode_split_kernel<{0}, {1}, {2}, {3}, {4}{5}>",
+                       t, maskType, D, DV, rows, mod.empty() ? "" : ", 0, true" + mod)
                    .str();
   std::string params =
       formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, float *, float *, int, "
@@ -1569,8 +1587,8 @@ FailureOr<bool> Generator::emitAttentionDecode(Operation *op, const std::string 
   if (useMma && chunks == decode_launch::mma::kClusterMergeChunks) {
     l.specialTarget = "sm_90a";
     l.specialKernel = addTemplateKernel(
-        formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}, true>", t,
-                maskType, D, DV)
+        formatv("spdc::kernels::attention_decode_mma_kernel<{0}, {1}, {2}, {3}{4}>", t,
+                maskType, D, DV, mmaTail(true))
             .str(),
         params, "attention_decode.cuh");
     l.specialSharedBytes = l.sharedBytes;
@@ -1660,9 +1678,7 @@ LogicalResult Generator::emitAttention(Operation *op, const std::string &label) 
   const std::string kernelMask =
       ws && !operands->mask ? std::string("spdc::kernels::NoMask") : maskType;
   // Soft-capping is the kernels' last template argument, the cap spelled by its bits.
-  std::string mod;
-  if (float cap = at.getSoftcap().convertToFloat(); cap != 0.0f)
-    mod = formatv(", spdc::kernels::SoftCap<{0:x}u>", llvm::bit_cast<uint32_t>(cap)).str();
+  const std::string mod = scoreModArg(at);
   std::string signature =
       formatv("const {0} *, const {0} *, const {0} *, const {1} *, {0} *, int, int, int, "
               "long long, long long, float, bool, long long, long long, long long, long long, "

@@ -19,7 +19,7 @@
 //
 // Kernels (namespace spdc::kernels):
 //   template <class T, class TMask, int HeadDim, int HeadDimV, int Rows, int KeysPerGroup = 0,
-//             bool Prefetch = true>
+//             bool Prefetch = true, class Mod = NoScoreMod>
 //   __global__ void attention_decode_split_kernel(const T *q, const T *k, const T *v,
 //       const TMask *mask, T *out, float *oPart, float *lsePart, int batch, int qHeads,
 //       int kvHeads, long long qLen, long long kvLen, long long chunkKeys, float scale,
@@ -29,6 +29,8 @@
 //     Rows * ceil(max(HeadDim, HeadDimV) / 16) <= 64 (AttentionDecodeSplitConfig::rowsFor picks it);
 //     KeysPerGroup: keys each 16-lane group loads per step (0: 4, or 2 for many rows);
 //     Prefetch: the next step's K/V loads issue before this step's arithmetic.
+//     Mod: what is done to the scaled scores before the mask (common.cuh: NoScoreMod, or
+//     SoftCap<bits of the cap>, Gemma 2's cap * tanh(s / cap)).
 //     Launch: grid (chunks, batch * kvHeads, rowTiles) with chunks = ceil(kvLen / chunkKeys)
 //     and rowTiles = ceil((qHeads / kvHeads) * qLen / Rows); block (kThreads = 128, 1, 1);
 //     dynamic shared memory 0 (static, <= 16 KiB).
@@ -57,7 +59,7 @@
 //     of the step's K rows and one of its V rows (mbarrier completion), into unswizzled stages;
 //     other GPUs and operands not 16-byte aligned take cp.async all the same. EvictFirst (last,
 //     AttentionDecodeMmaConfig::kEvictFirst by default): the copies carry L2's evict-first
-//     policy.
+//     policy. Mod (last, after EvictFirst) as for the split kernel.
 //     Launch: grid (chunks, batch * kvHeads, rowTiles) with rowTiles = ceil((qHeads / kvHeads)
 //     * qLen / 16) and chunks from AttentionDecodeMmaConfig::chunkKeysFor; block (kThreads =
 //     128, 1, 1); dynamic shared memory AttentionDecodeMmaConfig::smemBytes(HeadDim, HeadDimV)
@@ -237,10 +239,11 @@ __device__ __forceinline__ index_t chunkEnd(index_t kBeg, index_t chunkKeys, ind
 // the mask read at maskRow + key * maskStrideK. The mask's offset is computed only where a mask
 // is read, and the result is a select: an earlier form (the offset computed by the caller, an
 // early return) cost the CUDA-core kernel 9 % on the H100 decode benchmark (0.163 -> 0.179 ms).
-template <class TMask>
+template <class Mod, class TMask>
 __device__ __forceinline__ float maskedScore(float x, bool seen, const TMask *mask,
                                              index_t maskRow, index_t key, index_t maskStrideK) {
   const float ninf = -NumericLimits<float>::infinity();
+  x = Mod::apply(x, kLog2e);
   if (seen && mask) {
     const TMask mv = mask[maskRow + key * maskStrideK];
     if constexpr (IsKeepMask<TMask>::value)
@@ -254,7 +257,7 @@ __device__ __forceinline__ float maskedScore(float x, bool seen, const TMask *ma
 } // namespace decode
 
 template <class T, class TMask, int HeadDim, int HeadDimV, int Rows, int KeysPerGroup = 0,
-          bool Prefetch = true>
+          bool Prefetch = true, class Mod = NoScoreMod>
 __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kThreads)
     attention_decode_split_kernel(const T *__restrict__ q, const T *__restrict__ k,
                                   const T *__restrict__ v, const TMask *__restrict__ mask,
@@ -396,7 +399,7 @@ __global__ void __launch_bounds__(AttentionDecodeSplitConfig::kThreads)
 #pragma unroll
       for (int r = 0; r < Rows; ++r) {
         const bool seen = valid[r] && key < kEnd && !(causal && key > qi[r] + kvLen - qLen);
-        s[r][n] = decode::maskedScore(s[r][n], seen, mask, maskRow[r], key, maskStrideK);
+        s[r][n] = decode::maskedScore<Mod>(s[r][n], seen, mask, maskRow[r], key, maskStrideK);
       }
     }
 #pragma unroll
@@ -561,7 +564,7 @@ template <class T, class TMask, int HeadDim, int HeadDimV, bool ClusterMerge = f
           int Stages = AttentionDecodeMmaConfig::kStages,
           int L2Prefetch = AttentionDecodeMmaConfig::kL2Prefetch,
           bool Coalesced = AttentionDecodeMmaConfig::kCoalesced, bool Bulk = false,
-          bool EvictFirst = AttentionDecodeMmaConfig::kEvictFirst>
+          bool EvictFirst = AttentionDecodeMmaConfig::kEvictFirst, class Mod = NoScoreMod>
 __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
     attention_decode_mma_kernel(const T *__restrict__ q, const T *__restrict__ k,
                                 const T *__restrict__ v, const TMask *__restrict__ mask,
@@ -848,7 +851,7 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
         for (int j = 0; j < 2; ++j)
 #pragma unroll
           for (int e = 2 * h; e < 2 * h + 2; ++e)
-            sc[j][e] = rw[h].valid ? sc[j][e] * qScale : ninf;
+            sc[j][e] = rw[h].valid ? Mod::apply(sc[j][e] * qScale, decode::kLog2e) : ninf;
       } else {
 #pragma unroll
         for (int j = 0; j < 2; ++j)
@@ -857,8 +860,8 @@ __global__ void __launch_bounds__(AttentionDecodeMmaConfig::kThreads)
             const index_t key = base + j * 8 + 2 * t4 + (e & 1);
             const bool seen = rw[h].valid && key < kEnd &&
                               !(causal && key > rw[h].qi + kvLen - qLen);
-            sc[j][e] = decode::maskedScore(sc[j][e] * qScale, seen, mask, maskRow[h], key,
-                                           maskStrideK);
+            sc[j][e] = decode::maskedScore<Mod>(sc[j][e] * qScale, seen, mask, maskRow[h], key,
+                                                maskStrideK);
           }
       }
       float mx = fmaxf(fmaxf(sc[0][2 * h], sc[0][2 * h + 1]),

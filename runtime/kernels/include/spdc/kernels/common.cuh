@@ -335,5 +335,25 @@ __device__ __forceinline__ float geluTanh(float x) {
   return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
 }
 
+//===--- attention score modifiers ---===//
+
+// What the attention kernels (attention.cuh, attention_decode.cuh) do to the scaled scores of
+// visible keys before the mask: their last template argument, Mod. apply(s, unit) takes scores in units of `unit` natural-log units (1,
+// or log2(e) where the softmax runs in base 2).
+struct NoScoreMod {
+  static constexpr bool kActive = false;
+  __device__ __forceinline__ static float apply(float s, float) { return s; }
+};
+// Soft-capping (Gemma 2): cap * tanh(s / cap), the cap given by its IEEE-754 bits so that the
+// kernel's name spells it exactly (SoftCap<0x42480000u> caps at 50).
+template <unsigned CapBits> struct SoftCap {
+  static constexpr bool kActive = true;
+  static constexpr unsigned kBits = CapBits;
+  __device__ __forceinline__ static float apply(float s, float unit) {
+    const float cap = __uint_as_float(CapBits) * unit;
+    return cap * tanhf(s / cap);
+  }
+};
+
 } // namespace kernels
 } // namespace spdc
