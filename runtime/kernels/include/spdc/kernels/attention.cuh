@@ -276,7 +276,7 @@ attentionTileFma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
     for (int i = 0; i < RPW; ++i) {
       const index_t row = m0 + warp * RPW + i;
       const float sc = attentionScore<Mod>(s[i], scale, row, key, qLen, kvLen, causal, mask,
-                                      maskBase + row * maskStrideQ + key * maskStrideK);
+                                           maskBase + row * maskStrideQ + key * maskStrideK);
       const float tileMax = warpReduceMax(sc);
       const float newMax = rowMax[i] > tileMax ? rowMax[i] : tileMax;
       // While every score so far is -inf, nothing is accumulated (avoid -inf - -inf).
@@ -467,7 +467,7 @@ attentionTileMma(const T *__restrict__ q, const T *__restrict__ k, const T *__re
           const index_t key = n0 + nb * 8 + 2 * t + e;
           float &x = sc[nb][2 * r + e];
           x = attentionScore<Mod>(x, scale, row, key, qLen, kvLen, causal, mask,
-                             maskBase + row * maskStrideQ + key * maskStrideK);
+                                  maskBase + row * maskStrideQ + key * maskStrideK);
           tmax = x > tmax ? x : tmax;
         }
       tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
@@ -890,9 +890,9 @@ __device__ __forceinline__ bool softmaxTileAt(float (&s)[NB][4], float (&rowMax)
   if (Mod::kActive || mask != nullptr || n0 + BN > kvLen ||
       (causal && n0 + BN - 1 > firstRow + kvLen - qLen) || !(scaleLog2 > 0.0f))
     return softmaxTile<true, Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
-                             causal, mask, maskBase, maskStrideQ, maskStrideK);
-  return softmaxTile<false, Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen, causal,
-                            mask, maskBase, maskStrideQ, maskStrideK);
+                                  causal, mask, maskBase, maskStrideQ, maskStrideK);
+  return softmaxTile<false, Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, n0, t, qLen, kvLen,
+                                 causal, mask, maskBase, maskStrideQ, maskStrideK);
 }
 
 template <int NBV>
@@ -1144,7 +1144,7 @@ attentionTileFast(const T *__restrict__ q, const T *__restrict__ k, const T *__r
     };
     auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
       softmaxTileAt<Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, m0, qLen, kvLen,
-                    causal, mask, maskBase, maskStrideQ, maskStrideK);
+                         causal, mask, maskBase, maskStrideQ, maskStrideK);
     };
 
 #if SPDC_ATTENTION_WGMMA
@@ -1582,8 +1582,8 @@ attentionBlockWs(const T *__restrict__ q, const T *__restrict__ k, const T *__re
       };
       auto release = [&](int which, unsigned tileIt) { mbarArrive(emptyBar(which, tileIt)); };
       auto softmax = [&](float (&s)[NB][4], index_t j, float (&alpha)[2]) {
-        return softmaxTileAt<Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow, qLen,
-                             kvLen, causal, mask, maskBase, maskStrideQ, maskStrideK);
+        return softmaxTileAt<Mod>(s, rowMax, rowSum, alpha, scaleLog2, row0, j * BN, t, wgRow,
+                                  qLen, kvLen, causal, mask, maskBase, maskStrideQ, maskStrideK);
       };
 
 #if SPDC_ATTENTION_WGMMA
@@ -1727,18 +1727,17 @@ __global__ void __launch_bounds__(AttentionConfig<T, HeadDim, HeadDimV>::kThread
     if constexpr (Cfg::kUseFast) {
       extern __shared__ __align__(16) unsigned char attentionSmem[];
       unsigned char *smem = attentionSmem + ((1024u - (smemAddr(attentionSmem) & 1023u)) & 1023u);
-      attentionTileFast<T, TMask, HeadDim, HeadDimV, Mod>(q, k, v, mask, out, tile, qHeads, kvHeads,
-                                                     qLen, kvLen, scale, causal, maskStrideB,
-                                                     maskStrideH, maskStrideQ, maskStrideK, st,
-                                                     smem);
+      attentionTileFast<T, TMask, HeadDim, HeadDimV, Mod>(
+          q, k, v, mask, out, tile, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
+          maskStrideH, maskStrideQ, maskStrideK, st, smem);
     } else if constexpr (Cfg::kUseMma) {
-      attentionTileMma<T, TMask, HeadDim, HeadDimV, Mod>(q, k, v, mask, out, tile, qHeads, kvHeads,
-                                                    qLen, kvLen, scale, causal, maskStrideB,
-                                                    maskStrideH, maskStrideQ, maskStrideK, st);
+      attentionTileMma<T, TMask, HeadDim, HeadDimV, Mod>(
+          q, k, v, mask, out, tile, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
+          maskStrideH, maskStrideQ, maskStrideK, st);
     } else {
-      attentionTileFma<T, TMask, HeadDim, HeadDimV, Mod>(q, k, v, mask, out, tile, qHeads, kvHeads,
-                                                    qLen, kvLen, scale, causal, maskStrideB,
-                                                    maskStrideH, maskStrideQ, maskStrideK, st);
+      attentionTileFma<T, TMask, HeadDim, HeadDimV, Mod>(
+          q, k, v, mask, out, tile, qHeads, kvHeads, qLen, kvLen, scale, causal, maskStrideB,
+          maskStrideH, maskStrideQ, maskStrideK, st);
     }
   }
 }

@@ -338,8 +338,8 @@ __device__ __forceinline__ float geluTanh(float x) {
 //===--- attention score modifiers ---===//
 
 // What the attention kernels (attention.cuh, attention_decode.cuh) do to the scaled scores of
-// visible keys before the mask: their last template argument, Mod. apply(s, unit) takes scores in units of `unit` natural-log units (1,
-// or log2(e) where the softmax runs in base 2).
+// visible keys before the mask: their last template argument, Mod. apply(s, unit) takes scores
+// in units of `unit` natural-log units (1, or log2(e) where the softmax runs in base 2).
 struct NoScoreMod {
   static constexpr bool kActive = false;
   __device__ __forceinline__ static float apply(float s, float) { return s; }
